@@ -1,0 +1,44 @@
+# Two entry points: `make demo` and `make test`. Both create .venv and install what they need.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+TORCH  := torch==2.13.0
+# Debian packages: FluidSynth + a General MIDI soundfont (MIDI rendering), Chromium (report browser test).
+APT_PACKAGES := fluidsynth fluid-soundfont-gm chromium chromium-driver
+DEMO_OUT ?= runs/demo
+
+.PHONY: demo test lint system clean
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml | system
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# Pin the CPU wheel first so that nothing pulls CUDA wheels; extras then reuse it.
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e ".[all]"
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+demo: system $(VENV)/.installed
+	$(VENV)/bin/noiseloss run paper-noise --out $(DEMO_OUT)
+
+test: system $(VENV)/.installed-test
+	$(VENV)/bin/ruff check src tests recipes
+	$(VENV)/bin/python -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check src tests recipes
+	$(VENV)/bin/ruff format --check src tests recipes
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,61 @@
+"""The ``noiseloss`` command: a thin shell over the Python API.
+
+Subcommands live one per module and are imported only when invoked, so ``noiseloss --help``
+stays fast and never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from noiseloss.errors import NoiselossError
+
+# name -> "module:attribute" of a click command
+COMMANDS = {
+    "score": "noiseloss.cli.score:score",
+    "models": "noiseloss.cli.score:models",
+}
+
+
+class LazyGroup(click.Group):
+    """Resolve subcommands on demand."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, _, attr = COMMANDS[name].partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="noiseloss")
+def cli():
+    """Likelihood-profile evaluation of music language models."""
+
+
+def main(argv=None) -> int:
+    """Entry point: run the CLI, turning library errors into one line and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="noiseloss", standalone_mode=False)
+    except NoiselossError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

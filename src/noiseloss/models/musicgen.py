@@ -1,0 +1,165 @@
+"""MusicGen through ``transformers``: EnCodec tokens, decoder logits, optional T5 text condition.
+
+Weights are never downloaded: a model id must already be in the local Hugging Face cache, or the
+argument must be a local directory written by ``save_pretrained``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from noiseloss.errors import ModelLoadError, ParameterError, check_choice
+from noiseloss.scoring.scorer import Scorer
+from noiseloss.tokenizers.encodec import EncodecTokenizer
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values pass through."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def weights_sha256(directory: Path) -> str:
+    """SHA-256 over the weight files of a model directory (sorted by name)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in directory.rglob("*") if p.suffix in (".safetensors", ".bin", ".pt"))
+    for path in files:
+        digest.update(path.name.encode())
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def locate(model_id: str) -> tuple[Path, dict]:
+    """Find a model locally: a directory, or a snapshot in the Hugging Face cache (offline).
+
+    Returns the directory and identity fields (``revision`` for cache snapshots).
+    """
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        return path, {"source": "directory"}
+    try:
+        from huggingface_hub import snapshot_download
+
+        snap = Path(snapshot_download(model_id, local_files_only=True))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"model {model_id!r} is neither a local directory nor in the local Hugging Face cache, "
+            "and noiseloss never downloads weights. Download it once on a machine with network "
+            f"(`huggingface-cli download {model_id}`, then copy ~/.cache/huggingface/hub), or pass "
+            "the directory of a model saved with `save_pretrained`. The built-in model is `demo`."
+        ) from exc
+    return snap, {"source": "hf-cache", "revision": snap.name}
+
+
+class MusicgenScorer(Scorer):
+    """A ``MusicgenForCausalLM`` decoder plus a tokenizer (EnCodec for MusicGen, RVQ for demo).
+
+    Args:
+        decoder: ``transformers.MusicgenForCausalLM`` in eval mode.
+        tokenizer: Audio tokenizer with the decoder's codebook count.
+        full_model: ``MusicgenForConditionalGeneration`` for text conditioning (optional).
+        text_tokenizer: Tokenizer of the text encoder (optional, loaded lazily from ``directory``).
+        identity: Provenance fields (id, revision or weight hash, ...).
+    """
+
+    def __init__(self, decoder, tokenizer, *, full_model=None, directory: Path | None = None,
+                 identity: dict | None = None, name: str, **window_options):
+        cfg = decoder.config
+        if cfg.num_codebooks != tokenizer.num_codebooks:
+            raise ModelLoadError(
+                f"{name}: decoder has {cfg.num_codebooks} codebooks, tokenizer "
+                f"{tokenizer.num_codebooks}")
+        super().__init__(tokenizer, special_id=int(cfg.pad_token_id), name=name, **window_options)
+        self.decoder = decoder.eval()
+        self.full_model = full_model.eval() if full_model is not None else None
+        self.directory = directory
+        self.identity = identity or {}
+        self._text_tokenizer = None
+
+    @property
+    def supports_text(self) -> bool:
+        """True when the text encoder was loaded."""
+        return self.full_model is not None
+
+    @property
+    def device(self):
+        """Torch device of the decoder."""
+        return next(self.decoder.parameters()).device
+
+    def _text_inputs(self, text: str, batch: int) -> dict:
+        if self._text_tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                self._text_tokenizer = AutoTokenizer.from_pretrained(
+                    str(self.directory), local_files_only=True)
+            except Exception as exc:
+                raise ModelLoadError(f"{self.name}: no text tokenizer in {self.directory}") from exc
+        enc = self._text_tokenizer([text] * batch, return_tensors="pt", padding=True)
+        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+    def _logits(self, inputs, *, text):
+        batch, k_books, steps = inputs.shape
+        ids = inputs.to(self.device).reshape(batch * k_books, steps)
+        if text is None:
+            # Unconditional = no cross-attention; equals the null text condition (zero states).
+            logits = self.decoder(input_ids=ids).logits
+        else:
+            logits = self.full_model(decoder_input_ids=ids, **self._text_inputs(text, batch)).logits
+        return logits.reshape(batch, k_books, steps, -1)
+
+    def provenance(self) -> dict:
+        """Model id, revision or weight hash, dtype, device, tokenizer."""
+        param = next(self.decoder.parameters())
+        return {
+            **super().provenance(),
+            **self.identity,
+            "dtype": str(param.dtype).removeprefix("torch."),
+            "device": str(param.device),
+            "parameters": int(sum(p.numel() for p in self.decoder.parameters())),
+            "window_frames": self.window_frames,
+            "stride_frames": self.stride_frames,
+        }
+
+
+def load_musicgen(model_id: str, *, device: str = "cpu", dtype: str = "float32",
+                  **window_options) -> MusicgenScorer:
+    """Load a MusicGen checkpoint (``musicgen`` model type) from a directory or the local cache."""
+    check_choice("dtype", dtype, DTYPES)
+    directory, identity = locate(model_id)
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise ModelLoadError(f"{directory}: no config.json; not a transformers model directory")
+    model_type = json.loads(config_path.read_text()).get("model_type")
+    if model_type != "musicgen":
+        raise ModelLoadError(
+            f"{model_id}: model_type {model_type!r} is not supported (supported: 'musicgen'; "
+            "MusicGen-Melody prepends its conditions and is not implemented yet)")
+    import torch
+    from transformers import MusicgenForConditionalGeneration
+
+    try:
+        model = MusicgenForConditionalGeneration.from_pretrained(
+            str(directory), local_files_only=True, dtype=getattr(torch, dtype))
+    except Exception as exc:
+        raise ModelLoadError(f"{model_id}: cannot load MusicGen weights ({exc})") from exc
+    device = resolve_device(device)
+    model = model.to(device).eval()
+    # EnCodec runs in float32: its LSTM and convolutions gain nothing from half precision here.
+    tokenizer = EncodecTokenizer(model.audio_encoder.float())
+    if identity["source"] == "directory":
+        identity["weights_sha256"] = weights_sha256(directory)
+    identity = {"model_id": str(model_id), **identity}
+    if device == "cpu" and dtype != "float32":
+        raise ParameterError(f"dtype {dtype!r} is only supported on GPU; use float32 on CPU")
+    return MusicgenScorer(model.decoder, tokenizer, full_model=model, directory=directory,
+                          identity=identity, name=str(model_id), **window_options)

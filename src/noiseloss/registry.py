@@ -1,0 +1,71 @@
+"""A small generic registry used by every extension point (models, perturbations, detectors).
+
+Listing a registry never imports heavy modules or loads weights: entries may be registered lazily
+as ``"module:attribute"`` strings and are only resolved by ``get``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from noiseloss.errors import ParameterError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name -> object mapping with decorator registration and lazy targets.
+
+    Args:
+        kind: What the registry holds, used in error messages ("model", "perturbation").
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T | str] = {}
+        self._help: dict[str, str] = {}
+
+    def register(self, name: str, target: T | str | None = None, *, help: str = "") -> Callable:
+        """Register ``target`` under ``name``; usable as a decorator when ``target`` is omitted."""
+
+        def add(obj):
+            if name in self._entries:
+                raise ParameterError(f"{self.kind} {name!r} is already registered")
+            self._entries[name] = obj
+            doc = help or (getattr(obj, "__doc__", None) or "").strip().split("\n")[0]
+            self._help[name] = doc
+            return obj
+
+        return add(target) if target is not None else add
+
+    def get(self, name: str) -> T:
+        """Return the entry registered as ``name``, resolving lazy targets."""
+        if name not in self._entries:
+            close = difflib.get_close_matches(name, self._entries, n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ParameterError(
+                f"unknown {self.kind} {name!r}; registered: {sorted(self._entries)}.{hint}"
+            )
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module, _, attr = entry.partition(":")
+            entry = getattr(importlib.import_module(module), attr)
+            self._entries[name] = entry
+        return entry
+
+    def describe(self, name: str) -> str:
+        """One-line description of an entry (never resolves it)."""
+        return self._help.get(name, "")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def keys(self) -> list[str]:
+        """Sorted registered names."""
+        return sorted(self._entries)

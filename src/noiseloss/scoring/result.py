@@ -1,0 +1,72 @@
+"""The per-item scoring result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ScoreResult:
+    """Per-token negative log-likelihood of one item.
+
+    Attributes:
+        nll: float32 ``[K codebooks, T frames]`` in nats; NaN where a token has no prediction
+            (frame 0 under the legacy alignment).
+        codes: int64 ``[K, T]``, the tokens that were scored.
+        frame_rate: Frames per second.
+        conditioning: ``"unconditional"``, ``"text"`` or ``"cfg-guided"`` (the latter is *not* a
+            likelihood: it scores a guided distribution).
+        text: The text condition, if any.
+        guidance_scale: Classifier-free guidance scale when ``conditioning == "cfg-guided"``.
+        alignment: ``"delayed"`` (MusicGen's factorisation) or ``"legacy-undelayed"``.
+        windows: ``(context_start, score_start, end)`` frame windows that produced the NLL.
+        num_samples: Length of the scored audio in samples at the model rate (None for codes).
+    """
+
+    nll: np.ndarray
+    codes: np.ndarray
+    frame_rate: float
+    conditioning: str = "unconditional"
+    text: str | None = None
+    guidance_scale: float | None = None
+    alignment: str = "delayed"
+    windows: list[tuple[int, int, int]] = field(default_factory=list)
+    num_samples: int | None = None
+
+    @property
+    def num_codebooks(self) -> int:
+        """K."""
+        return int(self.nll.shape[0])
+
+    @property
+    def num_frames(self) -> int:
+        """T."""
+        return int(self.nll.shape[1])
+
+    def frame_nll(self) -> np.ndarray:
+        """Per-frame curve ``[T]``: mean over codebooks (NaN where no codebook is scored)."""
+        valid = np.isfinite(self.nll)
+        count = valid.sum(axis=0)
+        total = np.where(valid, self.nll, 0.0).sum(axis=0, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (total / count).astype(np.float32)
+
+    def loss(self) -> float:
+        """MusicGen's ``loss``: mean over codebooks of each codebook's mean NLL (nats)."""
+        return float(np.mean([np.nanmean(row.astype(np.float64)) for row in self.nll]))
+
+    def metadata(self) -> dict:
+        """Everything but the arrays."""
+        return {
+            "frame_rate": self.frame_rate,
+            "num_codebooks": self.num_codebooks,
+            "num_frames": self.num_frames,
+            "num_samples": self.num_samples,
+            "conditioning": self.conditioning,
+            "text": self.text,
+            "guidance_scale": self.guidance_scale,
+            "alignment": self.alignment,
+            "windows": [list(w) for w in self.windows],
+        }

@@ -1,0 +1,212 @@
+"""The scorer template: audio or codes -> per-token NLL ``[K, T]``.
+
+All the alignment, batching, windowing and conditioning logic lives here, once. A backend only
+implements ``_logits`` (one forward pass of its decoder).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from noiseloss.errors import ParameterError, check_choice
+from noiseloss.scoring.pattern import ALIGNMENTS, gather_nll, model_inputs
+from noiseloss.scoring.result import ScoreResult
+from noiseloss.scoring.windows import Window, plan_windows
+from noiseloss.sources.audio import load_audio, resample, to_mono
+from noiseloss.tokenizers.base import Tokenizer
+
+AudioInput = str | Path | np.ndarray
+
+
+class Scorer(ABC):
+    """A music LM that scores token sequences under the MusicGen delay pattern.
+
+    Args:
+        tokenizer: Turns audio into codes ``[K, T]``.
+        special_id: The special/BOS/pad id (= codebook size for MusicGen).
+        name: Model id recorded in results.
+        window_frames: Longest window fed to the decoder (MusicGen was trained on 1500 frames).
+        stride_frames: New frames scored per window after the first one.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        *,
+        special_id: int,
+        name: str,
+        window_frames: int = 1500,
+        stride_frames: int = 750,
+    ):
+        self.tokenizer = tokenizer
+        self.special_id = special_id
+        self.name = name
+        plan_windows(1, window_frames=window_frames, stride_frames=stride_frames)  # validate
+        self.window_frames = window_frames
+        self.stride_frames = stride_frames
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        """Rate in Hz that audio is resampled to."""
+        return self.tokenizer.sample_rate
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second."""
+        return self.tokenizer.frame_rate
+
+    @property
+    def num_codebooks(self) -> int:
+        """K."""
+        return self.tokenizer.num_codebooks
+
+    @property
+    def supports_text(self) -> bool:
+        """Whether ``text=`` conditioning is available."""
+        return False
+
+    # -- the hook -----------------------------------------------------------------------------
+    @abstractmethod
+    def _logits(self, inputs, *, text: str | None):
+        """Logits float ``[B, K, S, V]`` for decoder inputs int64 ``[B, K, S]``.
+
+        ``text=None`` is the unconditional (null-condition) distribution.
+        """
+
+    def provenance(self) -> dict:
+        """Model identity recorded with results (id, revision or weight hash, dtype, device)."""
+        return {"model": self.name, "tokenizer": self.tokenizer.describe()}
+
+    # -- public API ---------------------------------------------------------------------------
+    def load(self, source: AudioInput, *, sample_rate: int | None = None) -> np.ndarray:
+        """Mono float32 audio at the model rate from a path or an array (``sample_rate`` needed)."""
+        if isinstance(source, (str, Path)):
+            return load_audio(source, sample_rate=self.sample_rate, min_samples=1)
+        if sample_rate is None:
+            raise ParameterError("sample_rate is required when scoring an array")
+        audio = resample(to_mono(source), orig_sr=int(sample_rate), target_sr=self.sample_rate)
+        from noiseloss.sources.audio import validate_audio
+
+        validate_audio(audio, sample_rate=self.sample_rate, name="audio array")
+        return audio
+
+    def encode(self, audio: np.ndarray) -> np.ndarray:
+        """Codes int64 ``[K, T]`` of mono audio at the model rate."""
+        return self.tokenizer.encode(audio)
+
+    def score(
+        self,
+        audio: AudioInput | Sequence[AudioInput],
+        *,
+        sample_rate: int | None = None,
+        **options,
+    ) -> ScoreResult | list[ScoreResult]:
+        """Score one item or a list of items (paths or arrays); see ``score_codes`` for options."""
+        single = isinstance(audio, (str, Path, np.ndarray))
+        items = [audio] if single else list(audio)
+        signals = [self.load(a, sample_rate=sample_rate) for a in items]
+        results = self.score_codes([self.encode(s) for s in signals], **options)
+        for res, sig in zip(results, signals, strict=True):
+            res.num_samples = int(sig.shape[-1])
+        return results[0] if single else results
+
+    def score_codes(
+        self,
+        codes: Sequence[np.ndarray],
+        *,
+        text: str | None = None,
+        guidance_scale: float | None = None,
+        alignment: str = "delayed",
+        batch_size: int = 8,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[ScoreResult]:
+        """Per-token NLL for a list of code matrices ``[K, T_i]``.
+
+        Windows of all items are sorted by length and scored in right-padded batches of
+        ``batch_size`` (no attention mask needed: attention is causal).
+
+        Args:
+            codes: One int ``[K, T]`` array per item.
+            text: Text condition (None: unconditional, the null condition).
+            guidance_scale: If set, score the classifier-free-guided distribution
+                ``log_softmax(u + g (c - u))`` instead of a likelihood; requires ``text``.
+            alignment: ``"delayed"`` (correct) or ``"legacy-undelayed"`` (the authors' scripts).
+            batch_size: Windows per forward pass.
+            on_batch: Called with the number of windows after each forward pass (progress).
+        """
+        check_choice("alignment", alignment, ALIGNMENTS)
+        if batch_size < 1:
+            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
+        if text is not None and not self.supports_text:
+            raise ParameterError(f"model {self.name!r} has no text conditioning; got text={text!r}")
+        if guidance_scale is not None and text is None:
+            raise ParameterError("guidance_scale (classifier-free guidance) requires text")
+        arrays = [self._check_codes(c, alignment) for c in codes]
+        import torch
+
+        plans = [plan_windows(a.shape[1], window_frames=self.window_frames,
+                              stride_frames=self.stride_frames) for a in arrays]
+        jobs: list[tuple[int, Window]] = [(i, w) for i, plan in enumerate(plans) for w in plan]
+        jobs.sort(key=lambda j: j[1].end - j[1].context_start, reverse=True)
+        nll = [np.full(a.shape, np.nan, dtype=np.float32) for a in arrays]
+        for start in range(0, len(jobs), batch_size):
+            chunk = jobs[start : start + batch_size]
+            segs = [torch.from_numpy(arrays[i][:, w.context_start : w.end]) for i, w in chunk]
+            out = self._score_segments(segs, text=text, guidance_scale=guidance_scale,
+                                       alignment=alignment)
+            for (i, w), seg_nll in zip(chunk, out, strict=True):
+                keep = w.score_start - w.context_start
+                nll[i][:, w.score_start : w.end] = seg_nll[:, keep:].numpy()
+            if on_batch is not None:
+                on_batch(len(chunk))
+        conditioning = "unconditional" if text is None else (
+            "text" if guidance_scale is None else "cfg-guided")
+        return [
+            ScoreResult(
+                nll=n, codes=a, frame_rate=self.frame_rate, conditioning=conditioning, text=text,
+                guidance_scale=guidance_scale, alignment=alignment,
+                windows=[(w.context_start, w.score_start, w.end) for w in plan],
+            )
+            for n, a, plan in zip(nll, arrays, plans, strict=True)
+        ]
+
+    # -- internals ----------------------------------------------------------------------------
+    def _check_codes(self, codes: np.ndarray, alignment: str) -> np.ndarray:
+        arr = np.asarray(codes)
+        if arr.ndim != 2 or arr.shape[0] != self.num_codebooks:
+            raise ParameterError(f"codes must be [K={self.num_codebooks}, T], got {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ParameterError(f"codes must be integers, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.special_id):
+            raise ParameterError(
+                f"codes must be in [0, {self.special_id}), got [{arr.min()}, {arr.max()}]")
+        min_frames = 2 if alignment == "legacy-undelayed" else 1
+        if arr.shape[1] < min_frames:
+            raise ParameterError(
+                f"need at least {min_frames} frame(s) for alignment {alignment!r}, got {arr.shape[1]}")
+        return arr.astype(np.int64)
+
+    def _score_segments(self, segments, *, text, guidance_scale, alignment) -> list:
+        """NLL ``[K, T_i]`` (CPU float32) for a batch of code segments, right-padded."""
+        import torch
+
+        inputs = [model_inputs(s, special_id=self.special_id, alignment=alignment) for s in segments]
+        width = max(x.shape[1] for x in inputs)
+        batch = torch.full((len(inputs), self.num_codebooks, max(width, 1)), self.special_id,
+                           dtype=torch.long)
+        for b, x in enumerate(inputs):
+            batch[b, :, : x.shape[1]] = x
+        with torch.inference_mode():
+            logits = self._logits(batch, text=text)
+            if guidance_scale is not None:
+                uncond = self._logits(batch, text=None)
+                logits = uncond.float() + guidance_scale * (logits.float() - uncond.float())
+            return [
+                gather_nll(logits[b], seg.to(logits.device), alignment=alignment).cpu()
+                for b, seg in enumerate(segments)
+            ]

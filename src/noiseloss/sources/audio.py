@@ -1,0 +1,84 @@
+"""Audio input: read any soundfile-supported file, downmix to mono, resample with soxr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from noiseloss.errors import AudioError, ParameterError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """Average channels: ``[samples]`` or ``[samples, channels]`` -> float32 ``[samples]``."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1, dtype=np.float32)
+    elif audio.ndim != 1:
+        raise ParameterError(f"audio must be [samples] or [samples, channels], got shape {audio.shape}")
+    return audio
+
+
+def resample(audio: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample float32 ``[samples]`` from ``orig_sr`` to ``target_sr`` Hz (soxr, very high quality)."""
+    if orig_sr == target_sr:
+        return audio
+    import soxr
+
+    return soxr.resample(audio, orig_sr, target_sr, quality="VHQ").astype(np.float32)
+
+
+def validate_audio(audio: np.ndarray, *, sample_rate: int, min_samples: int = 1, name: str = "audio"):
+    """Check a mono float signal; raise ``AudioError`` naming ``name`` and the reason."""
+    if audio.size == 0:
+        raise AudioError(f"{name}: audio is empty (0 samples)")
+    if not np.all(np.isfinite(audio)):
+        bad = int(np.count_nonzero(~np.isfinite(audio)))
+        raise AudioError(f"{name}: audio has {bad} non-finite samples (NaN or inf)")
+    if audio.shape[-1] < min_samples:
+        raise AudioError(
+            f"{name}: audio too short: {audio.shape[-1]} samples at {sample_rate} Hz, "
+            f"need at least {min_samples} samples ({min_samples / sample_rate:.3f} s)"
+        )
+
+
+def load_audio(
+    path: str | Path, *, sample_rate: int, min_samples: int = 1
+) -> np.ndarray:
+    """Read an audio file as mono float32 ``[samples]`` at ``sample_rate`` Hz.
+
+    Args:
+        path: wav/flac/ogg/mp3 (anything libsndfile reads).
+        sample_rate: Target rate in Hz; the file is resampled with soxr when it differs.
+        min_samples: Minimum length after resampling, in samples.
+
+    Raises:
+        AudioError: The file is missing, unreadable, empty, non-finite or too short.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    try:
+        data, orig_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile raises several types; all mean "unreadable"
+        raise AudioError(f"{path}: cannot read audio ({exc})") from exc
+    audio = to_mono(data)
+    validate_audio(audio, sample_rate=orig_sr, name=str(path))
+    audio = resample(audio, orig_sr=int(orig_sr), target_sr=sample_rate)
+    validate_audio(audio, sample_rate=sample_rate, min_samples=min_samples, name=str(path))
+    return audio
+
+
+def write_audio(path: str | Path, audio: np.ndarray, *, sample_rate: int) -> Path:
+    """Write mono float32 audio; the format follows the suffix (wav: float32, flac/ogg: 16-bit)."""
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subtype = "FLOAT" if path.suffix.lower() == ".wav" else None
+    sf.write(str(path), np.asarray(audio, dtype=np.float32), sample_rate, subtype=subtype)
+    return path

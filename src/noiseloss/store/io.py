@@ -1,0 +1,40 @@
+"""Atomic file writes: a crash never leaves a half-written table or JSON file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def _atomic(path: Path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_parquet(table, path: str | Path) -> Path:
+    """Write a ``pyarrow.Table`` to ``path`` atomically (temp file + rename)."""
+    import pyarrow.parquet as pq
+
+    return _atomic(Path(path), lambda tmp: pq.write_table(table, tmp))
+
+
+def write_json(obj, path: str | Path) -> Path:
+    """Write JSON (indented, UTF-8) to ``path`` atomically."""
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, ensure_ascii=False, default=str)
+            fh.write("\n")
+
+    return _atomic(Path(path), write)

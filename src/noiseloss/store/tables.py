@@ -1,0 +1,29 @@
+"""Tidy tables of per-token NLL."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from noiseloss.scoring.result import ScoreResult
+
+
+def nll_table(results: list[tuple[str, ScoreResult]]):
+    """Long ``pyarrow.Table``: one row per token, columns
+    ``item, codebook, frame, time_s, code, nll`` (nll in nats, NaN where unscored)."""
+    import pyarrow as pa
+
+    cols: dict[str, list] = {k: [] for k in ("item", "codebook", "frame", "time_s", "code", "nll")}
+    for item, res in results:
+        k_books, frames = res.nll.shape
+        cb, fr = np.meshgrid(np.arange(k_books), np.arange(frames), indexing="ij")
+        cols["item"].append(np.full(k_books * frames, item, dtype=object))
+        cols["codebook"].append(cb.ravel().astype(np.int16))
+        cols["frame"].append(fr.ravel().astype(np.int32))
+        cols["time_s"].append((fr.ravel() / res.frame_rate).astype(np.float32))
+        cols["code"].append(res.codes.ravel().astype(np.int32))
+        cols["nll"].append(res.nll.ravel().astype(np.float32))
+    schema = pa.schema([("item", pa.string()), ("codebook", pa.int16()), ("frame", pa.int32()),
+                        ("time_s", pa.float32()), ("code", pa.int32()), ("nll", pa.float32())])
+    arrays = [pa.array(np.concatenate(v) if v else [], type=schema.field(k).type)
+              for k, v in cols.items()]
+    return pa.Table.from_arrays(arrays, schema=schema)
