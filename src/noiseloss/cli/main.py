@@ -24,9 +24,11 @@ class LazyGroup(click.Group):
     """Resolve subcommands on demand."""
 
     def list_commands(self, ctx):
+        """All subcommand names (nothing is imported)."""
         return sorted(COMMANDS)
 
     def get_command(self, ctx, name):
+        """Import and return one subcommand."""
         if name not in COMMANDS:
             return None
         module, _, attr = COMMANDS[name].partition(":")
@@ -42,7 +44,7 @@ def cli():
 def main(argv=None) -> int:
     """Entry point: run the CLI, turning library errors into one line and exit code 2."""
     try:
-        cli.main(args=argv, prog_name="noiseloss", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="noiseloss", standalone_mode=False)
     except NoiselossError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         return 2
@@ -54,7 +56,7 @@ def main(argv=None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from noiseloss.cli.progress import console, progress_bar
+from noiseloss.cli.progress import console, progress_bar, report_skip
 
 
 @click.command()
@@ -47,7 +47,7 @@ def score(audio, model_name, out_dir, text, guidance_scale, alignment, batch_siz
                 done.append((str(path), res))
             except NoiselossError as exc:
                 failed[str(path)] = str(exc)
-                console.print(f"[red]skipped[/red] {path}: {exc}")
+                report_skip(path, exc)
             bar.advance(task)
     if done:
         write_parquet(nll_table(done), out_dir / "nll.parquet")
@@ -56,7 +56,7 @@ def score(audio, model_name, out_dir, text, guidance_scale, alignment, batch_siz
         items={item: {"loss": res.loss(), **res.metadata()} for item, res in done},
         failed=failed)
     write_json(record, out_dir / "provenance.json")
-    console.print(f"scored {len(done)} file(s), {len(failed)} failed -> {out_dir}")
+    console.print(f"scored {len(done)} file(s), {len(failed)} failed -> {out_dir}", markup=False)
     if failed:
         raise click.exceptions.Exit(1)
 

@@ -6,6 +6,7 @@ argument must be a local directory written by ``save_pretrained``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -58,6 +59,28 @@ def locate(model_id: str) -> tuple[Path, dict]:
             "the directory of a model saved with `save_pretrained`. The built-in model is `demo`."
         ) from exc
     return snap, {"source": "hf-cache", "revision": snap.name}
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers while loading.
+
+    MusicGen configs put pad = bos = vocab size on purpose (the special token has an embedding
+    row but no output class), which transformers flags as "unexpected"; its weight-loading
+    progress bars would clutter ours.
+    """
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 class MusicgenScorer(Scorer):
@@ -148,8 +171,9 @@ def load_musicgen(model_id: str, *, device: str = "cpu", dtype: str = "float32",
     from transformers import MusicgenForConditionalGeneration
 
     try:
-        model = MusicgenForConditionalGeneration.from_pretrained(
-            str(directory), local_files_only=True, dtype=getattr(torch, dtype))
+        with quiet_transformers():
+            model = MusicgenForConditionalGeneration.from_pretrained(
+                str(directory), local_files_only=True, dtype=getattr(torch, dtype))
     except Exception as exc:
         raise ModelLoadError(f"{model_id}: cannot load MusicGen weights ({exc})") from exc
     device = resolve_device(device)

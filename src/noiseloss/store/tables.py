@@ -8,8 +8,10 @@ from noiseloss.scoring.result import ScoreResult
 
 
 def nll_table(results: list[tuple[str, ScoreResult]]):
-    """Long ``pyarrow.Table``: one row per token, columns
-    ``item, codebook, frame, time_s, code, nll`` (nll in nats, NaN where unscored)."""
+    """Long ``pyarrow.Table`` with one row per token.
+
+    Columns: ``item, codebook, frame, time_s, code, nll`` (nll in nats, NaN where unscored).
+    """
     import pyarrow as pa
 
     cols: dict[str, list] = {k: [] for k in ("item", "codebook", "frame", "time_s", "code", "nll")}
