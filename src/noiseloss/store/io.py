@@ -38,3 +38,8 @@ def write_json(obj, path: str | Path) -> Path:
             fh.write("\n")
 
     return _atomic(Path(path), write)
+
+
+def write_csv(frame, path: str | Path) -> Path:
+    """Write a ``pandas.DataFrame`` to ``path`` as CSV (no index) atomically."""
+    return _atomic(Path(path), lambda tmp: frame.to_csv(tmp, index=False))
