@@ -7,6 +7,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def codebook_mean(nll: np.ndarray) -> np.ndarray:
+    """Per-frame curve of a ``[K, T]`` NLL matrix: mean over the finite codebooks of each frame.
+
+    Returns:
+        float32 ``[T]`` (accumulated in float64); NaN where no codebook of the frame is scored.
+    """
+    values = np.asarray(nll)
+    valid = np.isfinite(values)
+    count = valid.sum(axis=0)
+    total = np.where(valid, values, 0.0).sum(axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (total / count).astype(np.float32)
+
+
 @dataclass
 class ScoreResult:
     """Per-token negative log-likelihood of one item.
@@ -47,11 +61,7 @@ class ScoreResult:
 
     def frame_nll(self) -> np.ndarray:
         """Per-frame curve ``[T]``: mean over codebooks (NaN where no codebook is scored)."""
-        valid = np.isfinite(self.nll)
-        count = valid.sum(axis=0)
-        total = np.where(valid, self.nll, 0.0).sum(axis=0, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (total / count).astype(np.float32)
+        return codebook_mean(self.nll)
 
     def loss(self) -> float:
         """MusicGen's ``loss``: mean over codebooks of each codebook's mean NLL (nats)."""
