@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noiseloss.errors import DependencyError, ParameterError
+from noiseloss.errors import AudioError, DependencyError, ParameterError
 
 # Debian's General MIDI soundfonts, in order of preference (installed by the Makefile).
 SOUNDFONT_CANDIDATES = (
@@ -35,19 +35,47 @@ def find_soundfont(soundfont: str | Path | None = None) -> Path:
     )
 
 
+def load_midi(path: str | Path):
+    """Read a standard MIDI file as a ``pretty_midi.PrettyMIDI``.
+
+    Raises:
+        AudioError: The file is missing or is not a readable MIDI file.
+    """
+    import pretty_midi
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    try:
+        return pretty_midi.PrettyMIDI(str(path))
+    except Exception as exc:  # mido/pretty_midi raise several types; all mean "unreadable"
+        raise AudioError(f"{path}: cannot read MIDI ({exc})") from exc
+
+
 def render_midi(
-    midi, *, sample_rate: int = 32000, soundfont: str | Path | None = None, gain: float = 0.5
+    midi,
+    *,
+    sample_rate: int = 32000,
+    soundfont: str | Path | None = None,
+    gain: float = 0.5,
+    duration_seconds: float | None = None,
 ) -> np.ndarray:
     """Render MIDI to mono float32 ``[samples]`` at ``sample_rate`` Hz with the FluidSynth program.
+
+    FluidSynth keeps rendering for a while after the last event (release and reverb tails); the
+    output is cut (or zero-padded) to exactly ``round(duration_seconds * sample_rate)`` samples,
+    by default the MIDI's end time, so the audio lines up with the score.
 
     Args:
         midi: A path to a ``.mid`` file or a ``pretty_midi.PrettyMIDI`` object.
         sample_rate: Output rate in Hz (FluidSynth renders at this rate directly).
         soundfont: A ``.sf2``/``.sf3`` file; see ``find_soundfont`` for the default.
         gain: FluidSynth master gain (0-10); 0.5 leaves headroom for dense chords.
+        duration_seconds: Output length in seconds; None: the MIDI's end time.
 
     Raises:
         DependencyError: ``fluidsynth`` or a soundfont is missing.
+        AudioError: The MIDI file cannot be read or has no events.
     """
     import soundfile as sf
 
@@ -59,12 +87,17 @@ def render_midi(
         )
     if not 0 < gain <= 10:
         raise ParameterError(f"gain must be in (0, 10], got {gain!r}")
+    if duration_seconds is not None and not duration_seconds > 0:
+        raise ParameterError(f"duration_seconds must be > 0 or None, got {duration_seconds!r}")
     sf2 = find_soundfont(soundfont)
+    score = load_midi(midi) if isinstance(midi, (str, Path)) else midi
+    if duration_seconds is None:
+        duration_seconds = score.get_end_time()
+        if duration_seconds <= 0:
+            raise AudioError("the MIDI has no events to render (end time 0 s)")
     with tempfile.TemporaryDirectory(prefix="noiseloss-render-") as tmp:
         if isinstance(midi, (str, Path)):
-            mid_path = Path(midi)
-            if not mid_path.is_file():
-                raise ParameterError(f"midi file {mid_path} does not exist")
+            mid_path = Path(midi)  # render the file itself, not a pretty_midi rewrite of it
         else:
             mid_path = Path(tmp) / "in.mid"
             midi.write(str(mid_path))
@@ -73,8 +106,12 @@ def render_midi(
                "-F", str(wav_path), str(sf2), str(mid_path)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not wav_path.is_file():
-            raise DependencyError(f"fluidsynth failed on {mid_path}: {proc.stderr.strip()[:500]}")
+            raise DependencyError(f"fluidsynth failed: {proc.stderr.strip()[:500]}")
         data, sr = sf.read(str(wav_path), dtype="float32", always_2d=True)
     from noiseloss.sources.audio import resample, to_mono
 
-    return resample(to_mono(data), orig_sr=int(sr), target_sr=sample_rate)
+    audio = resample(to_mono(data), orig_sr=int(sr), target_sr=sample_rate)
+    num_samples = round(duration_seconds * sample_rate)
+    if audio.shape[0] < num_samples:
+        audio = np.concatenate([audio, np.zeros(num_samples - audio.shape[0], np.float32)])
+    return audio[:num_samples]

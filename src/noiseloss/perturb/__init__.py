@@ -1,0 +1,121 @@
+"""Perturbations: pure functions registered by name, applied from a dict/YAML spec.
+
+>>> out = perturb(audio, {"kind": "noise", "color": "pink", "onset_frames": 250,
+...                       "length_frames": 100, "level_db": -20, "level_ref": "signal"},
+...               sample_rate=32000, hop_length=640, seed=0)
+
+A spec is the keyword arguments of the registered function plus ``kind``. ``sample_rate``,
+``hop_length`` and ``seed`` may sit in the spec or be passed to ``perturb``; kinds that do not use
+one of them ignore it. Listing ``PERTURBATIONS`` imports no perturbation module.
+
+Registered kinds (``PERTURBATIONS.describe(name)`` gives one line each):
+
+    audio   noise, swap, permute, reverse, delete, repeat, silence
+    tokens  token-random, token-noise, token-repeat
+    midi    note-delete, velocity, tempo-warp, pitch-shift, bar-shuffle
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from noiseloss.errors import ParameterError, check_choice
+from noiseloss.perturb.base import DOMAINS, Perturbation, Perturbed
+from noiseloss.perturb.levels import LEVEL_REFS, loudness_lufs, reference_level_db, rms_db
+from noiseloss.perturb.noise import NOISE_COLORS, NOISE_METHODS, legacy_filter, noise
+from noiseloss.registry import Registry
+
+PERTURBATIONS: Registry[Perturbation] = Registry("perturbation")
+
+# Arguments that come from the experiment rather than from the perturbation itself.
+CONTEXT_KEYS = ("sample_rate", "hop_length", "seed")
+
+_ENTRIES = [
+    ("noise", "audio", "inject:inject_noise",
+     "coloured noise replacing (or added to) a span, level in dBFS, dB re signal/local, or LU"),
+    ("swap", "audio", "order:swap_blocks",
+     "swap two adjacent L-frame blocks at the onset (the paper's shuffle)"),
+    ("permute", "audio", "order:permute_blocks",
+     "random permutation of the L-frame blocks of a window, each block exactly once"),
+    ("reverse", "audio", "order:reverse_span", "play a span backwards"),
+    ("delete", "audio", "order:delete_span", "cut a span out and close the gap"),
+    ("repeat", "audio", "order:repeat_span",
+     "play the L frames before the onset again at the onset"),
+    ("silence", "audio", "order:insert_silence", "insert L frames of silence at the onset"),
+    ("token-random", "tokens", "tokens:random_tokens", "replace a span of codes with random codes"),
+    ("token-noise", "tokens", "tokens:noise_tokens",
+     "replace a span of codes with the codes of a noise signal (any tokenizer)"),
+    ("token-repeat", "tokens", "tokens:repeat_token", "replace a span of codes with one code"),
+    ("note-delete", "midi", "midi_edits:delete_notes", "delete a fraction of the notes"),
+    ("velocity", "midi", "midi_edits:change_velocity",
+     "new random velocity for a fraction of the notes"),
+    ("tempo-warp", "midi", "midi_edits:warp_tempo",
+     "time-stretch a fraction of the duration, segment by segment"),
+    ("pitch-shift", "midi", "midi_edits:shift_pitch",
+     "shift a fraction of the notes by a semitone, an octave or a scale step of the key"),
+    ("bar-shuffle", "midi", "midi_edits:shuffle_bars", "reorder segments of whole bars"),
+]
+for _name, _domain, _target, _summary in _ENTRIES:
+    PERTURBATIONS.register(_name, Perturbation(_name, _domain, f"noiseloss.perturb.{_target}",
+                                               _summary), help=_summary)
+
+
+def perturb(data, spec: Mapping, *, sample_rate: int | None = None,
+            hop_length: int | None = None, seed: int | None = None) -> Perturbed:
+    """Apply the perturbation described by ``spec`` to ``data``.
+
+    Args:
+        data: float audio ``[samples]``, integer codes ``[K, T]`` or ``pretty_midi.PrettyMIDI``,
+            as the kind's domain requires (the input is never modified).
+        spec: ``{"kind": name, **keyword arguments of that perturbation}``.
+        sample_rate: Rate in Hz (audio and token-noise kinds); may also be in ``spec``.
+        hop_length: Samples per model frame; may also be in ``spec``.
+        seed: Seed of random kinds; may also be in ``spec``.
+
+    Returns:
+        The ``Perturbed`` result; its ``params`` start with ``kind``.
+
+    Raises:
+        ParameterError: Unknown kind or key, a missing or conflicting parameter, or a bad value
+            (the message names the parameter, the allowed values and the value given).
+    """
+    if not isinstance(spec, Mapping) or "kind" not in spec:
+        raise ParameterError(f"spec must be a mapping with a 'kind' key, got {spec!r}")
+    kind = spec["kind"]
+    check_choice("kind", kind, PERTURBATIONS.keys())
+    entry = PERTURBATIONS.get(kind)
+    params = {k: v for k, v in spec.items() if k != "kind"}
+    for name, value in (("sample_rate", sample_rate), ("hop_length", hop_length), ("seed", seed)):
+        if value is None:
+            continue
+        if name in params and params[name] != value:
+            raise ParameterError(f"{name} is given twice with different values: {params[name]!r} "
+                                 f"in the spec and {value!r} as an argument")
+        params[name] = value
+    accepted = entry.parameters()
+    unknown = sorted(set(params) - set(accepted) - set(CONTEXT_KEYS))
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {unknown} for kind {kind!r}; allowed: "
+                             f"{sorted(accepted)}")
+    params = {k: v for k, v in params.items() if k in accepted}
+    missing = sorted(n for n, p in accepted.items() if p.default is p.empty and n not in params)
+    if missing:
+        raise ParameterError(f"missing parameter(s) {missing} for kind {kind!r}")
+    return entry(data, **params)
+
+
+__all__ = [
+    "DOMAINS",
+    "LEVEL_REFS",
+    "NOISE_COLORS",
+    "NOISE_METHODS",
+    "PERTURBATIONS",
+    "Perturbation",
+    "Perturbed",
+    "legacy_filter",
+    "loudness_lufs",
+    "noise",
+    "perturb",
+    "reference_level_db",
+    "rms_db",
+]
