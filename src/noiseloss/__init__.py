@@ -1,14 +1,25 @@
 """noiseloss: likelihood-profile evaluation of music language models."""
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 from noiseloss.errors import NoiselossError
-from noiseloss.models import MODELS, load_model
-from noiseloss.scoring.result import ScoreResult
 
 try:
     __version__ = version("noiseloss")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
+
+# Resolved on first access, so that importing any submodule (errors, perturb, the CLI) does not
+# import torch.
+_LAZY = {"MODELS": "noiseloss.models", "load_model": "noiseloss.models",
+         "ScoreResult": "noiseloss.scoring.result"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'noiseloss' has no attribute {name!r}")
+
 
 __all__ = ["MODELS", "NoiselossError", "ScoreResult", "load_model", "__version__"]
