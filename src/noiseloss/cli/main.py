@@ -17,6 +17,7 @@ from noiseloss.errors import NoiselossError
 COMMANDS = {
     "score": "noiseloss.cli.score:score",
     "models": "noiseloss.cli.score:models",
+    "analyze": "noiseloss.cli.analyze:analyze",
     "perturb": "noiseloss.cli.perturb:perturb",
 }
 

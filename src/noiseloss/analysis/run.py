@@ -1,0 +1,315 @@
+"""Analysis of a run folder: pair each perturbed unit with its clean unit, then derive the tables.
+
+``DIR/results.parquet`` (one row per item x condition x model, written by the runner) becomes
+``DIR/tables/*.parquet`` (+ ``.csv`` for the tables without array columns) and
+``DIR/tables/index.json``, which says what every column is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from noiseloss.analysis.curves import delay_lead_frames, frame_curve
+from noiseloss.analysis.regions import DETECTORS, detect_regions, region_stats
+from noiseloss.analysis.sequence import sequence_stats
+from noiseloss.analysis.stats import length_points, trend_tables
+from noiseloss.errors import NoiselossError, ParameterError, check_range
+
+#: A perturbed row pairs with the clean row that agrees on these columns.
+PAIR_COLUMNS = ("model", "dataset", "item", "conditioning", "alignment")
+
+#: Sequence metrics tested against the perturbation length.
+METRICS = ("loss_delta", "mean_outside_delta")
+
+REQUIRED_COLUMNS = ("key", *PAIR_COLUMNS, "condition", "kind", "spec", "onset_frame",
+                    "length_frames", "num_codebooks", "num_frames", "frame_rate", "loss", "nll")
+
+#: Columns of a perturbed unit repeated in the deltas, sequence and regions tables.
+UNIT_COLUMNS = ("key", "clean_key", "model", "dataset", "item", "condition", "kind", "spec",
+                "family", "color", "level_db", "level_ref", "onset_frame", "length_frames", "seed",
+                "conditioning", "alignment", "num_codebooks", "frame_rate", "lead_frames",
+                "audio", "clean_audio")
+
+COLUMN_HELP = {
+    "key": "content hash of the perturbed unit (results.parquet)",
+    "clean_key": "content hash of the clean unit it is compared with",
+    "model": "model name as registered or loaded",
+    "dataset": "data set name from the experiment config",
+    "item": "item id within the data set",
+    "condition": "readable label of the perturbation",
+    "kind": "perturbation kind (noise, swap, note-delete, ...)",
+    "color": "noise colour, if any",
+    "level_db": "perturbation level in dB, if any",
+    "level_ref": "what level_db is relative to: dbfs (absolute RMS), signal, local, lufs",
+    "onset_frame": "first perturbed frame (missing for edits without a span)",
+    "length_frames": "perturbed span length in frames (missing for edits without a span)",
+    "seed": "seed of the perturbation",
+    "conditioning": "unconditional, text=... or cfg-guided (not a likelihood)",
+    "alignment": "delayed (MusicGen's factorisation) or legacy-undelayed (the paper's scripts)",
+    "num_codebooks": "K, codebooks per frame",
+    "frame_rate": "frames per second",
+    "spec": "JSON of the perturbation spec",
+    "family": "the perturbation spec without its length and seed: units of one family differ "
+              "only in length (and seed)",
+    "lead_frames": "frames a change can show before the onset in the codebook-averaged curve "
+                   "(delay pattern: K - 2 for 'delayed', 0 for 'legacy-undelayed')",
+    "audio": "excerpt actually scored, relative to the run folder",
+    "clean_audio": "clean excerpt actually scored, relative to the run folder",
+    "frames": "frames of the aligned curves (the shorter of clean and perturbed)",
+    "clean_curve": "per-frame loss of the clean unit, nats (mean over codebooks)",
+    "perturbed_curve": "per-frame loss of the perturbed unit, nats (mean over codebooks)",
+    "delta": "per-frame loss difference perturbed - clean, nats, aligned on frames",
+    "loss_clean": "whole-item loss of the clean unit (mean over codebooks of per-codebook means)",
+    "loss_perturbed": "whole-item loss of the perturbed unit, same definition",
+    "loss_delta": "loss_perturbed - loss_clean: the paper's delta-l, INCLUDES the perturbed span",
+    "frames_all": "frames counted in the *_all_* columns (finite in both curves)",
+    "frames_outside": "frames counted in the *_outside_* columns: frames_all minus the span",
+    "mean_all_clean": "mean of the clean frame curve over all frames (includes the span)",
+    "mean_all_perturbed": "mean of the perturbed frame curve over all frames (includes the span)",
+    "mean_all_delta": "mean of delta over all frames (includes the span)",
+    "sum_all_clean": "sum of the clean frame curve over all frames",
+    "sum_all_perturbed": "sum of the perturbed frame curve over all frames",
+    "sum_all_delta": "sum of delta over all frames (includes the span)",
+    "mean_outside_clean": "mean of the clean frame curve outside the perturbed span",
+    "mean_outside_perturbed": "mean of the perturbed frame curve outside the perturbed span",
+    "mean_outside_delta": "mean of delta outside the perturbed span (EXCLUDES the span)",
+    "sum_outside_clean": "sum of the clean frame curve outside the perturbed span",
+    "sum_outside_perturbed": "sum of the perturbed frame curve outside the perturbed span",
+    "sum_outside_delta": "sum of delta outside the perturbed span (EXCLUDES the span)",
+    "detector": "region detector (noiseloss.analysis.DETECTORS)",
+    "detector_params": "JSON of the parameters the detector used",
+    "region": "peak, assimilation or recovery",
+    "found": "false when the region is empty; its statistics are then missing, never 0",
+    "start_frame": "first frame of the region",
+    "end_frame": "frame after the last frame of the region",
+    "region_frames": "region length in frames",
+    "mean_delta": "mean delta over the region, nats",
+    "peak_delta": "largest delta in the region, nats",
+    "peak_latency_frames": "frame of the largest delta minus the onset frame",
+    "metric": "the per-unit column summarised or tested (loss_delta includes the span, "
+              "mean_outside_delta excludes it)",
+    "n_items": "units (clips x seeds) averaged into the point",
+    "mean": "mean of the metric over the units, nats",
+    "std": "sample standard deviation (ddof = 1) of the metric over the units, nats",
+    "lengths": "perturbation lengths (frames) present in the test",
+    "n_points": "points in the test",
+    "pearson_r": "Pearson correlation of length and mean metric",
+    "pearson_p": "two-sided p of pearson_r",
+    "pearson_p_less": "one-sided p for a negative correlation (scipy alternative='less')",
+    "spearman_rho": "Spearman rank correlation of length and mean metric",
+    "spearman_p": "two-sided p of spearman_rho",
+    "spearman_p_less": "one-sided p for a negative rank correlation",
+    "slope": "least-squares slope of mean metric against length, nats per frame",
+    "intercept": "least-squares intercept, nats",
+    "slope_stderr": "standard error of the slope",
+    "slope_p": "two-sided p of the slope (scipy linregress)",
+    "slope_p_less": "one-sided p for a negative slope",
+    "r_squared": "coefficient of determination of the regression",
+    "reason": "why the unit is not in the other tables",
+}
+
+TABLE_HELP = {
+    "deltas": "one row per perturbed unit: aligned clean/perturbed frame curves and delta",
+    "sequence": "one row per perturbed unit: sequence losses (sum, mean; all frames and outside "
+                "the span) of clean, perturbed and their difference",
+    "regions": "one row per perturbed unit with a span x region (peak, assimilation, recovery)",
+    "points": "large-sample points: per family x model x data set x length, mean/std over clips",
+    "stats_large": "length vs mean metric, one point per (model, data set, length)",
+    "stats_small": "length vs mean metric, one point per length (mean of the large points)",
+    "stats_group": "length vs mean metric per (model, data set): the authors' 6-point tests",
+    "skipped": "units left out of the analysis, with the reason",
+}
+
+
+def read_results(run_dir: str | Path) -> pd.DataFrame:
+    """Read ``run_dir/results.parquet``; nullable integers stay integers (``Int64``)."""
+    import pyarrow.parquet as pq
+
+    path = Path(run_dir) / "results.parquet"
+    if not path.is_file():
+        raise ParameterError(f"run_dir must hold results.parquet; not found: {path}")
+    results = pq.read_table(path).to_pandas()
+    missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
+    if missing:
+        raise ParameterError(f"{path} lacks the columns {missing}")
+    for column in ("onset_frame", "length_frames", "seed"):
+        if column in results.columns:
+            results[column] = results[column].astype("Int64")
+    for column in ("color", "level_db", "level_ref", "seed", "audio"):
+        if column not in results.columns:
+            results[column] = None
+    return results.drop_duplicates("key").reset_index(drop=True)
+
+
+def family_of(spec: str | None, *, kind: str, ignore: tuple[str, ...] = ()) -> str:
+    """Readable family label: the spec without its length and seed keys (and ``ignore``).
+
+    Example: ``noise color="white" level_db=-20 mode="replace" onset_frames=250``.
+    """
+    try:
+        params = json.loads(spec) if spec else {}
+    except (TypeError, ValueError):
+        params = {}
+    if not isinstance(params, dict):
+        params = {}
+    rest = {k: v for k, v in params.items()
+            if k not in ("kind", "seed", *ignore) and not k.startswith("length")}
+    return " ".join([kind, *(f"{k}={json.dumps(rest[k], sort_keys=True)}" for k in sorted(rest))])
+
+
+def _optional_int(value) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+def _curve(row) -> np.ndarray:
+    return frame_curve(row["nll"], num_codebooks=int(row["num_codebooks"]),
+                       num_frames=int(row["num_frames"]))
+
+
+def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
+                    smooth_frames: int = 5, run_frames: int = 5, peak_window_frames: int = 5,
+                    lead_frames: int | None = None) -> dict[str, pd.DataFrame]:
+    """All tables of the analysis from the results table (no files read or written).
+
+    Args:
+        results: ``results.parquet`` as read by ``read_results``.
+        detector: Registered region detector.
+        smooth_frames: Moving-average window of the detector, frames.
+        run_frames: Frames a zero crossing must hold.
+        peak_window_frames: The peak must start within this many frames after the onset.
+        lead_frames: Frames a change may show before the onset; None: from the delay pattern of
+            each unit (``delay_lead_frames``).
+
+    Returns:
+        ``deltas``, ``sequence``, ``regions``, ``points``, ``stats_large``, ``stats_small``,
+        ``stats_group`` and ``skipped`` (see ``TABLE_HELP``).
+    """
+    DETECTORS.get(detector)
+    if lead_frames is not None:
+        check_range("lead_frames", lead_frames, low=0)
+    clean = results[results["kind"] == "clean"]
+    twins = clean[clean.duplicated(list(PAIR_COLUMNS), keep=False)]
+    if not twins.empty:
+        raise ParameterError(
+            f"results hold several clean units for one {PAIR_COLUMNS}: "
+            f"{twins[list(PAIR_COLUMNS)].drop_duplicates().to_dict('records')[:3]}")
+    clean_by_pair = {tuple(r[c] for c in PAIR_COLUMNS): r for _, r in clean.iterrows()}
+    deltas, sequence, regions, skipped = [], [], [], []
+    perturbed = results[results["kind"] != "clean"].sort_values(
+        ["model", "dataset", "item", "kind", "condition", "key"])
+    for _, row in perturbed.iterrows():
+        partner = clean_by_pair.get(tuple(row[c] for c in PAIR_COLUMNS))
+        if partner is None:
+            skipped.append({**{c: row[c] for c in ("key", *PAIR_COLUMNS, "condition")},
+                            "reason": "no clean unit with the same " + ", ".join(PAIR_COLUMNS)})
+            continue
+        try:
+            clean_curve, curve = _curve(partner), _curve(row)
+        except NoiselossError as exc:
+            skipped.append({**{c: row[c] for c in ("key", *PAIR_COLUMNS, "condition")},
+                            "reason": str(exc)})
+            continue
+        frames = min(clean_curve.size, curve.size)
+        onset, length = _optional_int(row["onset_frame"]), _optional_int(row["length_frames"])
+        lead = lead_frames if lead_frames is not None else delay_lead_frames(
+            num_codebooks=int(row["num_codebooks"]), alignment=str(row["alignment"]))
+        unit = {c: row[c] for c in UNIT_COLUMNS if c in row.index}
+        unit.update(clean_key=partner["key"], clean_audio=partner["audio"], lead_frames=lead,
+                    family=family_of(row["spec"], kind=row["kind"]))
+        unit = {c: unit.get(c) for c in UNIT_COLUMNS}
+        delta = curve[:frames] - clean_curve[:frames]
+        deltas.append({**unit, "frames": frames,
+                       "clean_curve": clean_curve[:frames].astype(np.float32),
+                       "perturbed_curve": curve[:frames].astype(np.float32),
+                       "delta": delta.astype(np.float32)})
+        sequence.append({**unit, "loss_clean": float(partner["loss"]),
+                         "loss_perturbed": float(row["loss"]),
+                         "loss_delta": float(row["loss"]) - float(partner["loss"]),
+                         **sequence_stats(clean_curve, curve, onset_frame=onset,
+                                          length_frames=length)})
+        if onset is None or length is None:
+            continue
+        found = detect_regions(delta, onset_frame=onset, length_frames=length, lead_frames=lead,
+                               detector=detector, smooth_frames=smooth_frames,
+                               run_frames=run_frames, peak_window_frames=peak_window_frames)
+        params = json.dumps(found.params, sort_keys=True)
+        regions.extend({**unit, "detector": detector, "detector_params": params, **stats}
+                       for stats in region_stats(delta, found, onset_frame=onset))
+    tables = {
+        "deltas": pd.DataFrame(deltas, columns=[*UNIT_COLUMNS, "frames", "clean_curve",
+                                                "perturbed_curve", "delta"]),
+        "sequence": pd.DataFrame(sequence),
+        "regions": pd.DataFrame(regions),
+        "skipped": pd.DataFrame(skipped, columns=["key", *PAIR_COLUMNS, "condition", "reason"]),
+    }
+    if tables["sequence"].empty:
+        tables["sequence"] = pd.DataFrame(columns=[*UNIT_COLUMNS, *METRICS])
+    for column in ("start_frame", "end_frame", "region_frames", "peak_latency_frames"):
+        if column in tables["regions"]:
+            tables["regions"][column] = tables["regions"][column].astype("Int64")
+    tables["points"] = length_points(tables["sequence"], metrics=METRICS)
+    tables.update(trend_tables(tables["points"]))
+    return tables
+
+
+def _has_arrays(frame: pd.DataFrame) -> bool:
+    return any(isinstance(v, np.ndarray) for c in frame.columns
+               for v in frame[c].head(1) if frame[c].dtype == object)
+
+
+def write_tables(tables: dict[str, pd.DataFrame], directory: str | Path, *,
+                 options: dict) -> Path:
+    """Write each table as Parquet (+ CSV when it has no array columns) and ``index.json``.
+
+    Returns:
+        The path of ``index.json``: table -> files, description, column descriptions; plus the
+        analysis options.
+    """
+    import pyarrow as pa
+
+    from noiseloss.store.io import write_csv, write_json, write_parquet
+
+    directory = Path(directory)
+    index: dict = {"options": options, "tables": {}}
+    for name, frame in tables.items():
+        files = {"parquet": f"{name}.parquet"}
+        write_parquet(pa.Table.from_pandas(frame, preserve_index=False),
+                      directory / files["parquet"])
+        if not _has_arrays(frame):
+            files["csv"] = f"{name}.csv"
+            write_csv(frame, directory / files["csv"])
+        index["tables"][name] = {
+            **files, "description": TABLE_HELP.get(name, ""),
+            "columns": {c: COLUMN_HELP.get(c, "") for c in frame.columns}}
+    return write_json(index, directory / "index.json")
+
+
+def analyze_run(run_dir: str | Path, *, detector: str = "zero-crossing", smooth_frames: int = 5,
+                run_frames: int = 5, peak_window_frames: int = 5,
+                lead_frames: int | None = None) -> dict[str, pd.DataFrame]:
+    """Analyse a run folder: read ``results.parquet``, write ``tables/``, return the tables.
+
+    Args:
+        run_dir: Folder holding ``results.parquet``.
+        detector: Registered region detector (``"zero-crossing"`` or ``"fixed-anchor"``).
+        smooth_frames: Moving-average window of the detector, frames.
+        run_frames: Frames a zero crossing must hold.
+        peak_window_frames: The peak must start within this many frames after the onset.
+        lead_frames: Frames a change may show before the onset (None: from the delay pattern).
+
+    Returns:
+        ``dict[str, pandas.DataFrame]`` as ``analyze_results``.
+    """
+    options = {"detector": detector, "smooth_frames": smooth_frames, "run_frames": run_frames,
+               "peak_window_frames": peak_window_frames,
+               "lead_frames": "delay pattern (K - 2 if delayed, else 0)"
+               if lead_frames is None else lead_frames, "metrics": list(METRICS)}
+    tables = analyze_results(read_results(run_dir), detector=detector,
+                             smooth_frames=smooth_frames, run_frames=run_frames,
+                             peak_window_frames=peak_window_frames, lead_frames=lead_frames)
+    write_tables(tables, Path(run_dir) / "tables", options=options)
+    return tables

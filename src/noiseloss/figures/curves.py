@@ -1,0 +1,175 @@
+"""Token-wise curves of one example clip: Fig. 3 (losses), Fig. 4 (regions), region box plots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
+
+from noiseloss.analysis.curves import moving_average
+from noiseloss.analysis.regions import REGION_NAMES
+from noiseloss.figures.common import REGION_COLORS, Drawn, panels
+
+#: Length (frames) of the Fig. 3 example, as on the paper's demo page (2 s at 50 frames/s).
+EXAMPLE_LENGTH_FRAMES = 100
+
+
+def example_family(deltas: pd.DataFrame) -> str | None:
+    """The family drawn in Figs. 3-4 (None when no unit has a span after frame 0).
+
+    White noise if any, else the first noise family, else the first family with a span, in
+    sorted order.
+    """
+    spans = deltas.dropna(subset=["onset_frame", "length_frames"])
+    spans = spans[spans["onset_frame"] > 0]
+    if spans.empty:
+        return None
+    for rows in (spans[(spans["kind"] == "noise") & (spans["color"] == "white")],
+                 spans[spans["kind"] == "noise"], spans):
+        if not rows.empty:
+            return sorted(rows["family"].unique())[0]
+    return None
+
+
+def _example_rows(deltas: pd.DataFrame, family: str) -> pd.DataFrame:
+    """Rows of ``family`` for its first (dataset, item) in sorted order."""
+    rows = deltas[(deltas["family"] == family) & (deltas["onset_frame"] > 0)]
+    dataset, item = min(zip(rows["dataset"], rows["item"], strict=True))
+    return rows[(rows["dataset"] == dataset) & (rows["item"] == item)]
+
+
+def _pure_noise(deltas: pd.DataFrame, *, model: str, color) -> pd.Series | None:
+    """A noise unit of ``model`` whose span covers its whole clip (same colour first)."""
+    noise = deltas[(deltas["kind"] == "noise") & (deltas["model"] == model)
+                   & (deltas["onset_frame"] == 0) & (deltas["length_frames"] >= deltas["frames"])]
+    if noise.empty:
+        return None
+    same = noise[noise["color"] == color]
+    return (same if not same.empty else noise).sort_values("key").iloc[0]
+
+
+def _shade_span(ax, row: pd.Series) -> None:
+    onset, length = int(row["onset_frame"]), int(row["length_frames"])
+    ax.axvspan(onset - 0.5, onset + length - 0.5, color="0.85", zorder=0, label="perturbed span")
+
+
+def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
+    """Fig. 3: token-wise loss of the original, pure noise and music + perturbation.
+
+    One panel per model, for the example clip of ``family`` at the length closest to
+    ``EXAMPLE_LENGTH_FRAMES``; the pure-noise line is drawn only if the run has such a unit.
+    """
+    rows = _example_rows(deltas, family)
+    models = sorted(rows["model"].unique())
+    fig, axes = panels(1, len(models), width_inches=5.0)
+    noted = []
+    for col, model in enumerate(models):
+        ax, mine = axes[0, col], rows[rows["model"] == model]
+        gap = (mine["length_frames"] - EXAMPLE_LENGTH_FRAMES).abs()
+        row = mine.loc[gap.sort_values(kind="stable").index[0]]
+        frames = np.arange(int(row["frames"]))
+        _shade_span(ax, row)
+        ax.plot(frames, row["clean_curve"], linewidth=0.8, label="original")
+        noise = _pure_noise(deltas, model=model, color=row["color"])
+        if noise is not None:
+            ax.plot(np.arange(int(noise["frames"])), noise["perturbed_curve"], linewidth=0.8,
+                    label="pure noise")
+        ax.plot(frames, row["perturbed_curve"], linewidth=0.8, label="music + perturbation")
+        ax.set_title(f"{model}: length {int(row['length_frames'])}")
+        ax.set_xlabel("frame")
+        ax.set_ylabel("loss (nats, mean over codebooks)" if col == 0 else "")
+        ax.legend(fontsize="small")
+        noted.append(f"{model}: {row['dataset']}/{row['item']} ({row['condition']}, "
+                     + ("pure noise " + str(noise["item"]) if noise is not None
+                        else "no pure-noise clip in this run: that line is omitted") + ")")
+    return Drawn("fig3-token-loss", fig, "deltas",
+                 f"Token-wise loss (mean over codebooks) of the original clip and of music + "
+                 f"perturbation for {family}, length closest to {EXAMPLE_LENGTH_FRAMES} frames; "
+                 "grey: perturbed span. " + "; ".join(noted) + ".")
+
+
+def draw_region_curves(deltas: pd.DataFrame, regions: pd.DataFrame, family: str) -> Drawn:
+    """Fig. 4: delta curves of the example clip with the three regions shaded.
+
+    Rows: models; columns: up to four of the longest lengths of ``family``.
+    """
+    rows = _example_rows(deltas, family)
+    models = sorted(rows["model"].unique())
+    lengths = sorted(rows["length_frames"].unique())[-4:]
+    fig, axes = panels(len(models), len(lengths), width_inches=4.0)
+    params = "no regions"
+    for r, model in enumerate(models):
+        for c, length in enumerate(lengths):
+            ax = axes[r, c]
+            unit = rows[(rows["model"] == model) & (rows["length_frames"] == length)]
+            if unit.empty:
+                ax.set_axis_off()
+                continue
+            unit = unit.sort_values("key").iloc[0]
+            found = regions[(regions["key"] == unit["key"]) & regions["found"]]
+            for _, region in found.iterrows():
+                ax.axvspan(region["start_frame"] - 0.5, region["end_frame"] - 0.5, alpha=0.25,
+                           color=REGION_COLORS[region["region"]], linewidth=0)
+            smooth = 1
+            if not found.empty:
+                params = found["detector_params"].iloc[0]
+                smooth = int(json.loads(params).get("smooth_frames", 1))
+            frames = np.arange(int(unit["frames"]))
+            ax.plot(frames, unit["delta"], color="0.6", linewidth=0.6, label="Δℓ")
+            ax.plot(frames, moving_average(unit["delta"], window_frames=smooth), color="k",
+                    linewidth=1.0, label=f"moving average ({smooth})")
+            onset = int(unit["onset_frame"])
+            for edge in (onset, onset + int(length)):
+                ax.axvline(edge - 0.5, color="0.3", linewidth=0.6, linestyle=":")
+            ax.axhline(0.0, color="0.5", linewidth=0.6, linestyle="--")
+            ax.set_title(f"{model}: length {int(length)}")
+            ax.set_xlabel("frame")
+            ax.set_ylabel("Δℓ (nats)" if c == 0 else "")
+    handles = [Patch(color=color, alpha=0.25, label=name) for name, color in REGION_COLORS.items()]
+    axes[0, 0].legend(handles=handles + axes[0, 0].get_lines()[:2], fontsize="small")
+    example = rows.iloc[0]
+    return Drawn("fig4-regions", fig, "regions",
+                 f"Per-frame loss difference of {example['dataset']}/{example['item']} for "
+                 f"{family}, raw (grey) and smoothed (black), with the detected Peak (red), "
+                 f"Assimilation (blue) and Recovery (green); dotted lines: span start and end. "
+                 f"Detector: {params}. An empty region is not shaded.")
+
+
+def draw_region_boxes(regions: pd.DataFrame, family: str) -> Drawn:
+    """Box plots of each region's mean delta per data set, one panel per model.
+
+    All clips and lengths of ``family``; empty regions are left out, never counted as 0.
+    """
+    rows = regions[(regions["family"] == family) & regions["found"]]
+    models = sorted(regions.loc[regions["family"] == family, "model"].unique())
+    datasets = sorted(regions.loc[regions["family"] == family, "dataset"].unique())
+    fig, axes = panels(1, len(models), width_inches=4.5)
+    width = 0.8 / max(len(datasets), 1)
+    for col, model in enumerate(models):
+        ax = axes[0, col]
+        for i, dataset in enumerate(datasets):
+            part = rows[(rows["model"] == model) & (rows["dataset"] == dataset)]
+            values = [part.loc[part["region"] == name, "mean_delta"].to_numpy(float)
+                      for name in REGION_NAMES]
+            positions = [j - 0.4 + width * (i + 0.5) for j in range(len(REGION_NAMES))]
+            keep = [k for k, v in enumerate(values) if v.size]
+            if keep:
+                box = ax.boxplot([values[k] for k in keep], positions=[positions[k] for k in keep],
+                                 widths=width * 0.9, patch_artist=True, manage_ticks=False,
+                                 medianprops={"color": "k"})
+                for patch in box["boxes"]:
+                    patch.set_facecolor(f"C{i}")
+                    patch.set_alpha(0.6)
+            counts = "/".join(str(v.size) for v in values)
+            ax.plot([], [], color=f"C{i}", linewidth=6, alpha=0.6, label=f"{dataset} (n={counts})")
+        ax.axhline(0.0, color="0.5", linewidth=0.6, linestyle="--")
+        ax.set_xticks(range(len(REGION_NAMES)), list(REGION_NAMES))
+        ax.set_title(model)
+        ax.set_ylabel("mean Δℓ in region (nats)" if col == 0 else "")
+        ax.legend(fontsize="small")
+    return Drawn("fig4b-region-boxes", fig, "regions",
+                 f"Mean loss difference per region for {family}, all clips and lengths; one box "
+                 "per data set, one panel per model. n = clips with that region found "
+                 "(peak/assimilation/recovery); missing regions are left out, never counted as 0.")

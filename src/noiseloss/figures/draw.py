@@ -1,0 +1,59 @@
+"""``draw_all``: every figure the run's data supports, PNG + PDF, with ``figures/index.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from noiseloss.figures.common import save
+from noiseloss.figures.curves import (
+    draw_region_boxes,
+    draw_region_curves,
+    draw_token_losses,
+    example_family,
+)
+from noiseloss.figures.lengths import draw_lengths
+
+TABLES = ("deltas", "sequence", "regions")
+
+
+def read_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The tables the figures need, from ``run_dir/tables/*.parquet``."""
+    import pyarrow.parquet as pq
+
+    return {name: pq.read_table(Path(run_dir) / "tables" / f"{name}.parquet").to_pandas()
+            for name in TABLES}
+
+
+def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None) -> dict[str, Path]:
+    """Draw the figures of a run into ``run_dir/figures`` and index them.
+
+    Figures are drawn only where the data supports them: delta-vs-length figures (Fig. 2 for
+    noise, Fig. 5 for swap/permute) for families with two lengths or more, a per-colour
+    comparison when noise families differ only in colour, and Figs. 3-4 plus region box plots
+    for an example family with a span.
+
+    Args:
+        run_dir: The run folder.
+        tables: The output of ``analyze_run``; None reads ``run_dir/tables``.
+
+    Returns:
+        Figure name -> path of its PNG. ``figures/index.json`` maps each name to its PNG, PDF,
+        source table and caption.
+    """
+    from noiseloss.store.io import write_json
+
+    tables = read_tables(run_dir) if tables is None else tables
+    deltas, sequence, regions = (tables[name] for name in TABLES)
+    drawn = draw_lengths(sequence) if not sequence.empty else []
+    family = example_family(deltas) if not deltas.empty else None
+    if family is not None:
+        drawn.append(draw_token_losses(deltas, family))
+        if not regions.empty:
+            drawn += [draw_region_curves(deltas, regions, family),
+                      draw_region_boxes(regions, family)]
+    directory = Path(run_dir) / "figures"
+    index = {d.name: save(d, directory) for d in drawn}
+    write_json(index, directory / "index.json")
+    return {name: directory / entry["png"] for name, entry in index.items()}

@@ -1,0 +1,87 @@
+"""The length-vs-delta statistics equal scipy's; the one-sided p is for a negative trend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from noiseloss.analysis import length_points, length_trend, trend_tables
+
+LENGTHS = np.array([5, 10, 50, 100, 150, 200] * 3, dtype=float)
+VALUES = np.array([0.02, 0.01, -0.05, -0.11, -0.13, -0.2, 0.0, 0.03, -0.02, -0.09, -0.16, -0.15,
+                   0.05, -0.01, -0.07, -0.08, -0.19, -0.24])
+
+
+def test_equals_scipy_on_fixed_data():
+    got = length_trend(LENGTHS, VALUES)
+    r, p = stats.pearsonr(LENGTHS, VALUES)
+    rho, p_rho = stats.spearmanr(LENGTHS, VALUES)
+    fit = stats.linregress(LENGTHS, VALUES)
+    assert got["n_points"] == 18
+    assert got["pearson_r"] == pytest.approx(r, rel=1e-12)
+    assert got["pearson_p"] == pytest.approx(p, rel=1e-9)
+    assert got["spearman_rho"] == pytest.approx(rho, rel=1e-12)
+    assert got["spearman_p"] == pytest.approx(p_rho, rel=1e-9)
+    assert got["slope"] == pytest.approx(fit.slope, rel=1e-12)
+    assert got["intercept"] == pytest.approx(fit.intercept, rel=1e-12)
+    assert got["slope_stderr"] == pytest.approx(fit.stderr, rel=1e-12)
+    assert got["slope_p"] == pytest.approx(fit.pvalue, rel=1e-9)
+    assert got["r_squared"] == pytest.approx(fit.rvalue ** 2, rel=1e-12)
+    # golden values of this data set (numpy's corrcoef and polyfit agree)
+    assert got["pearson_r"] == pytest.approx(-0.957421, abs=1e-6)
+    assert got["pearson_r"] == pytest.approx(np.corrcoef(LENGTHS, VALUES)[0, 1], rel=1e-12)
+    assert got["slope"] == pytest.approx(-1.13237e-3, rel=1e-5)
+    assert got["slope"] == pytest.approx(np.polyfit(LENGTHS, VALUES, 1)[0], rel=1e-9)
+
+
+def test_one_sided_p_is_for_a_negative_trend():
+    down = length_trend(LENGTHS, VALUES)
+    # t-based tests: p_less = p / 2 when the statistic is negative ...
+    assert down["pearson_p_less"] == pytest.approx(down["pearson_p"] / 2, rel=1e-9)
+    assert down["slope_p_less"] == pytest.approx(down["slope_p"] / 2, rel=1e-9)
+    assert down["spearman_p_less"] == pytest.approx(down["spearman_p"] / 2, rel=1e-9)
+    # ... and 1 - p / 2 when it is positive: a rising trend is not evidence for "less"
+    up = length_trend(LENGTHS, -VALUES)
+    assert up["pearson_p_less"] == pytest.approx(1 - up["pearson_p"] / 2, rel=1e-9)
+    assert up["slope_p_less"] == pytest.approx(1 - up["slope_p"] / 2, rel=1e-9)
+    assert up["pearson_p_less"] > 0.99
+    assert up["pearson_p_less"] == pytest.approx(
+        stats.pearsonr(LENGTHS, -VALUES, alternative="less").pvalue, rel=1e-12)
+
+
+def test_too_few_points_or_constant_values_are_missing():
+    assert np.isnan(length_trend([5, 10], [0.1, 0.0])["pearson_r"])
+    assert np.isnan(length_trend([5, 5, 5], [0.1, 0.0, 0.2])["slope"])
+    flat = length_trend([5, 10, 50], [0.0, 0.0, 0.0])
+    assert np.isnan(flat["pearson_r"]) and flat["n_points"] == 3
+    # NaN points are dropped, not zero-filled
+    assert length_trend([5, 10, 50, 100], [0.1, np.nan, -0.1, -0.3])["n_points"] == 3
+
+
+def test_settings_large_small_group():
+    rows = []
+    for model, offset in (("a", 0.0), ("b", 0.1)):
+        for dataset, scale in (("x", 1.0), ("y", 2.0)):
+            for length, value in zip(LENGTHS[:6], VALUES[:6], strict=True):
+                for clip in range(3):
+                    rows.append({"family": "noise", "kind": "noise",
+                                 "conditioning": "unconditional", "alignment": "delayed",
+                                 "model": model, "dataset": dataset, "length_frames": length,
+                                 "loss_delta": scale * value + offset + 0.01 * clip})
+    points = length_points(pd.DataFrame(rows), metrics=("loss_delta",))
+    assert len(points) == 24 and (points["n_items"] == 3).all()
+    first = points.iloc[0]  # model a, data set x, length 5: mean of value + 0, 0.01, 0.02
+    assert first["mean"] == pytest.approx(VALUES[0] + 0.01)
+    assert first["std"] == pytest.approx(0.01)
+    tables = trend_tables(points)
+    large = tables["stats_large"].iloc[0]
+    assert large["n_points"] == 24
+    assert large["pearson_r"] == pytest.approx(
+        stats.pearsonr(points["length_frames"], points["mean"]).statistic)
+    small = tables["stats_small"].iloc[0]
+    means = points.groupby("length_frames")["mean"].mean()
+    assert small["n_points"] == 6 and small["lengths"] == "5,10,50,100,150,200"
+    assert small["slope"] == pytest.approx(stats.linregress(means.index, means.values).slope)
+    assert len(tables["stats_group"]) == 4

@@ -1,0 +1,63 @@
+"""draw_all on small synthetic run folders: files, index, captions, no clipped data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from noiseloss.analysis import analyze_run
+from noiseloss.figures import draw_all
+from noiseloss.figures.lengths import delta_vs_length
+from test_analysis_run import synthetic_results, write_store
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("figrun")
+    write_store(run_dir, synthetic_results())
+    tables = analyze_run(run_dir)
+    return run_dir, tables, draw_all(run_dir, tables)
+
+
+def test_files_exist_and_are_indexed(drawn):
+    run_dir, tables, paths = drawn
+    index = json.loads((run_dir / "figures" / "index.json").read_text())
+    assert set(index) == set(paths)
+    prefixes = sorted(name.split("-")[0] for name in paths)
+    assert prefixes == ["colors", "fig2", "fig2", "fig3", "fig4", "fig4b", "fig5"]
+    for name, png in paths.items():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        pdf = run_dir / "figures" / index[name]["pdf"]
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+        assert index[name]["table"] in tables and index[name]["caption"]
+    assert "pure noise" in index["fig3-token-loss"]["caption"]
+
+
+def test_without_pure_noise_the_caption_says_so(tmp_path):
+    write_store(tmp_path, synthetic_results(colors=("white",), swap=False, pure_noise=False))
+    paths = draw_all(tmp_path, analyze_run(tmp_path))
+    index = json.loads((tmp_path / "figures" / "index.json").read_text())
+    assert "no pure-noise clip in this run" in index["fig3-token-loss"]["caption"]
+    # one colour: no colour comparison; no swap: no Fig. 5
+    assert not any(name.startswith(("colors", "fig5")) for name in paths)
+
+
+def test_reads_tables_from_disk_and_draws_only_what_the_data_supports(tmp_path):
+    results = synthetic_results(colors=(), swap=False, pure_noise=False)
+    write_store(tmp_path, results[results["kind"].isin(["clean", "note-delete"])])
+    analyze_run(tmp_path)
+    assert draw_all(tmp_path) == {}
+    assert json.loads((tmp_path / "figures" / "index.json").read_text()) == {}
+
+
+def test_y_limits_never_clip_the_data(drawn):
+    _, tables, _ = drawn
+    seq = tables["sequence"]
+    fig = delta_vs_length(seq[seq["kind"] == "swap"], hue="dataset")
+    for ax in fig.axes:
+        low, high = ax.get_ylim()
+        for line in ax.get_lines():
+            y = np.asarray(line.get_ydata(), dtype=float)
+            assert low <= np.nanmin(y) and np.nanmax(y) <= high
