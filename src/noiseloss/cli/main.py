@@ -19,6 +19,7 @@ COMMANDS = {
     "models": "noiseloss.cli.score:models",
     "analyze": "noiseloss.cli.analyze:analyze",
     "perturb": "noiseloss.cli.perturb:perturb",
+    "demo-model": "noiseloss.cli.demo:demo_model",
 }
 
 
