@@ -26,14 +26,19 @@ def effect(length: int) -> np.ndarray:
     return d
 
 
+def _after_frames(length: int) -> int:
+    return min(AFTER_FRAMES, T - ONSET - length)
+
+
 def loss_delta(length: int) -> float:
     """Closed form of the whole-item loss difference (mean over all T frames)."""
-    return (PEAK * PEAK_FRAMES + DIP * (length - PEAK_FRAMES) + AFTER * AFTER_FRAMES) / T
+    return (PEAK * PEAK_FRAMES + DIP * (length - PEAK_FRAMES)
+            + AFTER * _after_frames(length)) / T
 
 
 def outside_delta(length: int) -> float:
     """Closed form of the mean difference outside the span."""
-    return AFTER * AFTER_FRAMES / (T - length)
+    return AFTER * _after_frames(length) / (T - length)
 
 
 def _row(key, *, model, dataset, item, kind, nll, spec=None, onset=None, length=None,
@@ -71,13 +76,18 @@ def synthetic_results(*, seed: int = 0, colors=("white", "pink"), swap=True,
                 kinds += [("swap", None, 0.5)] if swap else []
                 for kind, color, scale in kinds:
                     for length in LENGTHS:
-                        spec = {"kind": kind, "onset_frames": ONSET, "length_frames": length}
+                        spec = {"kind": kind, "onset_frames": ONSET, "seed": 0}
                         if kind == "noise":
-                            spec.update(color=color, level_db=-20, level_ref="signal")
+                            spec.update(color=color, level_db=-20, level_ref="signal",
+                                        length_frames=length)
+                            span = length
+                        else:  # swap: two blocks of L frames, the span is 2 L
+                            spec.update(block_frames=length)
+                            span = 2 * length
                         rows.append(_row(
                             f"{tag}-{kind}-{color}-{length}", model=model, dataset=dataset,
-                            item=item, kind=kind, nll=base + scale * effect(length), spec=spec,
-                            onset=ONSET, length=length, color=color))
+                            item=item, kind=kind, nll=base + scale * effect(span), spec=spec,
+                            onset=ONSET, length=span, color=color))
                 rows.append(_row(f"{tag}-midi", model=model, dataset=dataset, item=item,
                                  kind="note-delete", nll=base - 0.1,
                                  spec={"kind": "note-delete", "ratio": 0.4}))
@@ -179,6 +189,16 @@ def test_regions_table_has_known_boundaries_and_missing_not_zero(tables):
                                    atol=1e-6)
 
 
+def test_swap_is_measured_against_its_block_length(tables):
+    seq = tables["sequence"]
+    swap = seq[seq["kind"] == "swap"]
+    assert set(swap["family"]) == {"swap onset_frames=100"}
+    assert (swap["length_frames"] == 2 * swap["perturbation_frames"]).all()
+    np.testing.assert_allclose(swap["loss_delta"],
+                               [0.5 * loss_delta(2 * b) for b in swap["perturbation_frames"]],
+                               atol=2e-6)
+
+
 def test_statistics_settings_and_points(tables):
     points = tables["points"]
     white = points[points["family"].str.contains('"white"') & (points["metric"] == "loss_delta")
@@ -188,6 +208,7 @@ def test_statistics_settings_and_points(tables):
     row = large[large["family"].str.contains('"white"') & large["family"].str.contains(
         "onset_frames=100") & (large["metric"] == "loss_delta")].iloc[0]
     assert row["n_points"] == 16 and row["lengths"] == "5,10,50,100"
+    assert set(white["perturbation_frames"]) == set(LENGTHS)
     # loss_delta is exactly linear in length with slope -1/T
     assert row["slope"] == pytest.approx(DIP / T, rel=1e-4)
     assert row["pearson_r"] == pytest.approx(-1.0, abs=1e-6)

@@ -68,7 +68,7 @@ def test_settings_large_small_group():
                 for clip in range(3):
                     rows.append({"family": "noise", "kind": "noise",
                                  "conditioning": "unconditional", "alignment": "delayed",
-                                 "model": model, "dataset": dataset, "length_frames": length,
+                                 "model": model, "dataset": dataset, "perturbation_frames": length,
                                  "loss_delta": scale * value + offset + 0.01 * clip})
     points = length_points(pd.DataFrame(rows), metrics=("loss_delta",))
     assert len(points) == 24 and (points["n_items"] == 3).all()
@@ -79,9 +79,9 @@ def test_settings_large_small_group():
     large = tables["stats_large"].iloc[0]
     assert large["n_points"] == 24
     assert large["pearson_r"] == pytest.approx(
-        stats.pearsonr(points["length_frames"], points["mean"]).statistic)
+        stats.pearsonr(points["perturbation_frames"], points["mean"]).statistic)
     small = tables["stats_small"].iloc[0]
-    means = points.groupby("length_frames")["mean"].mean()
+    means = points.groupby("perturbation_frames")["mean"].mean()
     assert small["n_points"] == 6 and small["lengths"] == "5,10,50,100,150,200"
     assert small["slope"] == pytest.approx(stats.linregress(means.index, means.values).slope)
     assert len(tables["stats_group"]) == 4

@@ -22,6 +22,10 @@ from noiseloss.errors import NoiselossError, ParameterError, check_range
 #: A perturbed row pairs with the clean row that agrees on these columns.
 PAIR_COLUMNS = ("model", "dataset", "item", "conditioning", "alignment")
 
+#: Spec keys of the length a family varies, by priority: the block of swap / permute (the
+#: paper's shuffle length), then the span length; each as (frames key, seconds key).
+LENGTH_KEYS = (("block_frames", "block_seconds"), ("length_frames", "length_seconds"))
+
 #: Sequence metrics tested against the perturbation length.
 METRICS = ("loss_delta", "mean_outside_delta")
 
@@ -30,7 +34,8 @@ REQUIRED_COLUMNS = ("key", *PAIR_COLUMNS, "condition", "kind", "spec", "onset_fr
 
 #: Columns of a perturbed unit repeated in the deltas, sequence and regions tables.
 UNIT_COLUMNS = ("key", "clean_key", "model", "dataset", "item", "condition", "kind", "spec",
-                "family", "color", "level_db", "level_ref", "onset_frame", "length_frames", "seed",
+                "family", "perturbation_frames", "color", "level_db", "level_ref", "onset_frame",
+                "length_frames", "seed",
                 "conditioning", "alignment", "num_codebooks", "frame_rate", "lead_frames",
                 "audio", "clean_audio")
 
@@ -54,7 +59,9 @@ COLUMN_HELP = {
     "frame_rate": "frames per second",
     "spec": "JSON of the perturbation spec",
     "family": "the perturbation spec without its length and seed: units of one family differ "
-              "only in length (and seed)",
+              "only in perturbation_frames (and seed)",
+    "perturbation_frames": "the length a family varies, frames: the block length L of swap and "
+                           "permute (the paper's shuffle length), else the span length",
     "lead_frames": "frames a change can show before the onset in the codebook-averaged curve "
                    "(delay pattern: K - 2 for 'delayed', 0 for 'legacy-undelayed')",
     "audio": "excerpt actually scored, relative to the run folder",
@@ -145,20 +152,39 @@ def read_results(run_dir: str | Path) -> pd.DataFrame:
     return results.drop_duplicates("key").reset_index(drop=True)
 
 
-def family_of(spec: str | None, *, kind: str, ignore: tuple[str, ...] = ()) -> str:
-    """Readable family label: the spec without its length and seed keys (and ``ignore``).
-
-    Example: ``noise color="white" level_db=-20 mode="replace" onset_frames=250``.
-    """
+def _spec(spec: str | None) -> dict:
     try:
         params = json.loads(spec) if spec else {}
     except (TypeError, ValueError):
-        params = {}
-    if not isinstance(params, dict):
-        params = {}
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def _length_keys(params: dict) -> tuple[str, str] | None:
+    return next((keys for keys in LENGTH_KEYS if any(params.get(k) is not None for k in keys)),
+                None)
+
+
+def family_of(spec: str | None, *, kind: str, ignore: tuple[str, ...] = ()) -> str:
+    """Readable family label: the spec without its length keys, seed and ``ignore`` keys.
+
+    Example: ``noise color="white" level_db=-20 mode="replace" onset_frames=250``.
+    """
+    params = _spec(spec)
     rest = {k: v for k, v in params.items()
-            if k not in ("kind", "seed", *ignore) and not k.startswith("length")}
+            if k not in ("kind", "seed", *ignore, *(_length_keys(params) or ()))}
     return " ".join([kind, *(f"{k}={json.dumps(rest[k], sort_keys=True)}" for k in sorted(rest))])
+
+
+def perturbation_frames(spec: str | None, *, span_frames: int | None,
+                        frame_rate: float) -> int | None:
+    """The length a family varies, in frames (see ``LENGTH_KEYS``); else the span length."""
+    params = _spec(spec)
+    keys = _length_keys(params)
+    if keys is None:
+        return span_frames
+    frames, seconds = (params.get(k) for k in keys)
+    return int(frames) if frames is not None else round(float(seconds) * frame_rate)
 
 
 def _optional_int(value) -> int | None:
@@ -219,7 +245,9 @@ def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
             num_codebooks=int(row["num_codebooks"]), alignment=str(row["alignment"]))
         unit = {c: row[c] for c in UNIT_COLUMNS if c in row.index}
         unit.update(clean_key=partner["key"], clean_audio=partner["audio"], lead_frames=lead,
-                    family=family_of(row["spec"], kind=row["kind"]))
+                    family=family_of(row["spec"], kind=row["kind"]),
+                    perturbation_frames=perturbation_frames(
+                        row["spec"], span_frames=length, frame_rate=float(row["frame_rate"])))
         unit = {c: unit.get(c) for c in UNIT_COLUMNS}
         delta = curve[:frames] - clean_curve[:frames]
         deltas.append({**unit, "frames": frames,
@@ -248,9 +276,12 @@ def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
     }
     if tables["sequence"].empty:
         tables["sequence"] = pd.DataFrame(columns=[*UNIT_COLUMNS, *METRICS])
-    for column in ("start_frame", "end_frame", "region_frames", "peak_latency_frames"):
-        if column in tables["regions"]:
-            tables["regions"][column] = tables["regions"][column].astype("Int64")
+    for name, column in (("deltas", "perturbation_frames"), ("sequence", "perturbation_frames"),
+                         ("regions", "perturbation_frames"), ("regions", "start_frame"),
+                         ("regions", "end_frame"), ("regions", "region_frames"),
+                         ("regions", "peak_latency_frames")):
+        if column in tables[name]:
+            tables[name][column] = tables[name][column].astype("Int64")
     tables["points"] = length_points(tables["sequence"], metrics=METRICS)
     tables.update(trend_tables(tables["points"]))
     return tables

@@ -31,7 +31,7 @@ def length_trend(lengths, values) -> dict:
     """Correlation and regression of ``values`` against ``lengths`` (finite pairs only).
 
     Args:
-        lengths: ``[N]`` perturbation lengths (frames).
+        lengths: ``[N]`` perturbation lengths (``perturbation_frames``).
         values: ``[N]`` mean loss differences (nats).
 
     Returns:
@@ -66,23 +66,23 @@ def length_points(sequence: pd.DataFrame, *, metrics,
     """Mean, std and count over units per group and length (the large-sample points by default).
 
     Args:
-        sequence: The per-unit table of ``analyze_run`` (needs ``length_frames`` and metrics).
+        sequence: The per-unit table of ``analyze_run`` (``perturbation_frames`` and metrics).
         metrics: Columns of ``sequence`` to summarise.
-        by: Grouping columns besides ``length_frames``.
+        by: Grouping columns besides ``perturbation_frames``.
 
     Returns:
-        One row per (``by``, length_frames, metric) with ``n_items``, ``mean`` and ``std``
+        One row per (``by``, perturbation_frames, metric) with ``n_items``, ``mean`` and ``std``
         (sample standard deviation, ddof = 1; NaN for one unit).
     """
-    keys = [*by, "length_frames"]
-    rows = sequence.dropna(subset=["length_frames"])
+    keys = [*by, "perturbation_frames"]
+    rows = sequence.dropna(subset=["perturbation_frames"])
     if rows.empty:
         return pd.DataFrame(columns=[*keys, "metric", "n_items", "mean", "std"])
     long = rows.melt(id_vars=keys, value_vars=list(metrics), var_name="metric")
     long = long.dropna(subset=["value"])
     points = (long.groupby([*keys, "metric"], dropna=False, sort=True)["value"]
               .agg(n_items="count", mean="mean", std="std").reset_index())
-    points["length_frames"] = points["length_frames"].astype("int64")
+    points["perturbation_frames"] = points["perturbation_frames"].astype("int64")
     return points
 
 
@@ -94,7 +94,7 @@ def trend_tables(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
         columns, ``metric``, ``lengths`` (the lengths used, comma-separated) and ``TREND_KEYS``.
     """
     family = [*FAMILY_COLUMNS, "metric"]
-    small = (points.groupby([*family, "length_frames"], dropna=False)["mean"].mean()
+    small = (points.groupby([*family, "perturbation_frames"], dropna=False)["mean"].mean()
              .reset_index())
     settings = {
         "stats_large": (points, family),
@@ -105,8 +105,8 @@ def trend_tables(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for name, (data, keys) in settings.items():
         rows = []
         for group, part in data.groupby(keys, dropna=False, sort=True):
-            lengths = ",".join(map(str, sorted(part["length_frames"].unique())))
+            lengths = ",".join(map(str, sorted(part["perturbation_frames"].unique())))
             rows.append({**dict(zip(keys, group, strict=True)), "lengths": lengths,
-                         **length_trend(part["length_frames"], part["mean"])})
+                         **length_trend(part["perturbation_frames"], part["mean"])})
         tables[name] = pd.DataFrame(rows, columns=[*keys, "lengths", *TREND_KEYS])
     return tables

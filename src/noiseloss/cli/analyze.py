@@ -11,6 +11,7 @@ from noiseloss.cli.progress import console
 
 def print_trends(tables: dict) -> None:
     """Print the large- and small-sample length correlations, whatever their sign."""
+    from rich.markup import escape
     from rich.table import Table
 
     for setting in ("stats_large", "stats_small"):
@@ -22,11 +23,36 @@ def print_trends(tables: dict) -> None:
             table.add_column(column)
         for _, row in stats.iterrows():
             table.add_row(
-                row["family"], row["metric"], str(row["n_points"]),
+                escape(row["family"]), row["metric"], str(row["n_points"]),
                 *(f"{row[c]:.3g}" for c in (
                     "pearson_r", "pearson_p", "pearson_p_less", "spearman_rho", "spearman_p",
                     "spearman_p_less", "slope", "slope_p_less")))
         console.print(table)
+
+
+def analyze_and_draw(run_dir: Path, *, figures: bool = True, **options) -> dict:
+    """Analyse ``run_dir``, draw its figures, print where they are and the length statistics.
+
+    Args:
+        run_dir: Run folder with ``results.parquet``.
+        figures: Draw the figures too.
+        **options: Keyword options of ``noiseloss.analysis.analyze_run`` (detector, ...).
+
+    Returns:
+        The tables of ``analyze_run``.
+    """
+    from noiseloss.analysis import analyze_run
+
+    tables = analyze_run(run_dir, **options)
+    console.print(f"tables  -> {run_dir / 'tables'} ({len(tables['sequence'])} perturbed units, "
+                  f"{len(tables['skipped'])} skipped)", markup=False)
+    if figures:
+        from noiseloss.figures import draw_all
+
+        paths = draw_all(run_dir, tables)
+        console.print(f"figures -> {run_dir / 'figures'} ({len(paths)} figures)", markup=False)
+    print_trends(tables)
+    return tables
 
 
 @click.command()
@@ -46,15 +72,6 @@ def analyze(run_dir, detector, smooth_frames, run_frames, peak_window_frames, no
 
     Example: noiseloss analyze runs/demo --detector fixed-anchor
     """
-    from noiseloss.analysis import analyze_run
-
-    tables = analyze_run(run_dir, detector=detector, smooth_frames=smooth_frames,
-                         run_frames=run_frames, peak_window_frames=peak_window_frames)
-    console.print(f"tables  -> {run_dir / 'tables'} ({len(tables['sequence'])} perturbed units, "
-                  f"{len(tables['skipped'])} skipped)")
-    if not no_figures:
-        from noiseloss.figures import draw_all
-
-        paths = draw_all(run_dir, tables)
-        console.print(f"figures -> {run_dir / 'figures'} ({len(paths)} figures)")
-    print_trends(tables)
+    analyze_and_draw(run_dir, figures=not no_figures, detector=detector,
+                     smooth_frames=smooth_frames, run_frames=run_frames,
+                     peak_window_frames=peak_window_frames)

@@ -67,7 +67,7 @@ def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
     noted = []
     for col, model in enumerate(models):
         ax, mine = axes[0, col], rows[rows["model"] == model]
-        gap = (mine["length_frames"] - EXAMPLE_LENGTH_FRAMES).abs()
+        gap = (mine["perturbation_frames"] - EXAMPLE_LENGTH_FRAMES).abs()
         row = mine.loc[gap.sort_values(kind="stable").index[0]]
         frames = np.arange(int(row["frames"]))
         _shade_span(ax, row)
@@ -77,7 +77,7 @@ def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
             ax.plot(np.arange(int(noise["frames"])), noise["perturbed_curve"], linewidth=0.8,
                     label="pure noise")
         ax.plot(frames, row["perturbed_curve"], linewidth=0.8, label="music + perturbation")
-        ax.set_title(f"{model}: length {int(row['length_frames'])}")
+        ax.set_title(f"{model}: length {int(row['perturbation_frames'])}")
         ax.set_xlabel("frame")
         ax.set_ylabel("loss (nats, mean over codebooks)" if col == 0 else "")
         ax.legend(fontsize="small")
@@ -97,13 +97,13 @@ def draw_region_curves(deltas: pd.DataFrame, regions: pd.DataFrame, family: str)
     """
     rows = _example_rows(deltas, family)
     models = sorted(rows["model"].unique())
-    lengths = sorted(rows["length_frames"].unique())[-4:]
+    lengths = sorted(rows["perturbation_frames"].unique())[-4:]
     fig, axes = panels(len(models), len(lengths), width_inches=4.0)
     params = "no regions"
     for r, model in enumerate(models):
         for c, length in enumerate(lengths):
             ax = axes[r, c]
-            unit = rows[(rows["model"] == model) & (rows["length_frames"] == length)]
+            unit = rows[(rows["model"] == model) & (rows["perturbation_frames"] == length)]
             if unit.empty:
                 ax.set_axis_off()
                 continue
@@ -121,7 +121,7 @@ def draw_region_curves(deltas: pd.DataFrame, regions: pd.DataFrame, family: str)
             ax.plot(frames, moving_average(unit["delta"], window_frames=smooth), color="k",
                     linewidth=1.0, label=f"moving average ({smooth})")
             onset = int(unit["onset_frame"])
-            for edge in (onset, onset + int(length)):
+            for edge in (onset, onset + int(unit["length_frames"])):
                 ax.axvline(edge - 0.5, color="0.3", linewidth=0.6, linestyle=":")
             ax.axhline(0.0, color="0.5", linewidth=0.6, linestyle="--")
             ax.set_title(f"{model}: length {int(length)}")

@@ -29,14 +29,14 @@ def delta_vs_length(sequence: pd.DataFrame, *, hue: str) -> object:
     points = length_points(sequence, metrics=METRICS, by=("model", hue))
     models = sorted(points["model"].unique())
     fig, axes = panels(len(METRICS), len(models))
-    lengths = sorted(points["length_frames"].unique())
+    lengths = sorted(points["perturbation_frames"].unique())
     for row, metric in enumerate(METRICS):
         for col, model in enumerate(models):
             ax = axes[row, col]
             part = points[(points["metric"] == metric) & (points["model"] == model)]
             for value, line in part.groupby(hue, sort=True, dropna=False):
-                line = line.sort_values("length_frames")
-                x, mean, std = (line[c].to_numpy(float) for c in ("length_frames", "mean", "std"))
+                line = line.sort_values("perturbation_frames")
+                x, mean, std = (line[c].to_numpy(float) for c in ("perturbation_frames", "mean", "std"))
                 drawn = ax.plot(x, mean, marker="o", label=f"{value} (n={line['n_items'].max()})")
                 ax.fill_between(x, mean - std, mean + std, alpha=0.2, linewidth=0,
                                 color=drawn[0].get_color())
@@ -58,10 +58,10 @@ def draw_lengths(sequence: pd.DataFrame) -> list[Drawn]:
     Noise families give Fig. 2, swap/permute families Fig. 5; noise families that differ only in
     colour also give one per-colour comparison.
     """
-    with_length = sequence.dropna(subset=["length_frames"])
+    with_length = sequence.dropna(subset=["perturbation_frames"])
     drawn = []
     for family, part in with_length.groupby("family", sort=True):
-        if part["length_frames"].nunique() < 2:
+        if part["perturbation_frames"].nunique() < 2:
             continue
         kind = part["kind"].iloc[0]
         name = f"{PAPER_FIGURES.get(kind, 'length')}-delta-vs-length-{slug(family)}"
