@@ -21,13 +21,18 @@ SOUNDFONT_CANDIDATES = (
 
 
 def find_soundfont(soundfont: str | Path | None = None) -> Path:
-    """Return a usable soundfont: the argument, ``$NOISELOSS_SOUNDFONT`` or a Debian default."""
-    candidates = [soundfont, os.environ.get("NOISELOSS_SOUNDFONT"), *SOUNDFONT_CANDIDATES]
-    for cand in candidates:
+    """Return a usable soundfont: the argument, else ``$NOISELOSS_SOUNDFONT``, else a Debian default.
+
+    Raises:
+        DependencyError: The given soundfont does not exist, or none is installed.
+    """
+    if soundfont is not None:
+        if not Path(soundfont).is_file():
+            raise DependencyError(f"soundfont {soundfont} does not exist")
+        return Path(soundfont)
+    for cand in (os.environ.get("NOISELOSS_SOUNDFONT"), *SOUNDFONT_CANDIDATES):
         if cand and Path(cand).is_file():
             return Path(cand)
-    if soundfont:
-        raise DependencyError(f"soundfont {soundfont} does not exist")
     raise DependencyError(
         "no General MIDI soundfont found (looked in $NOISELOSS_SOUNDFONT and "
         f"{', '.join(SOUNDFONT_CANDIDATES)}); install one with "
