@@ -21,7 +21,13 @@ from collections.abc import Mapping
 
 from noiseloss.errors import ParameterError, check_choice
 from noiseloss.perturb.base import DOMAINS, Perturbation, Perturbed
-from noiseloss.perturb.levels import LEVEL_REFS, loudness_lufs, reference_level_db, rms_db
+from noiseloss.perturb.levels import (
+    LEVEL_REFS,
+    loudness_lufs,
+    noise_level_db,
+    reference_level_db,
+    rms_db,
+)
 from noiseloss.perturb.noise import NOISE_COLORS, NOISE_METHODS, legacy_filter, noise
 from noiseloss.registry import Registry
 
@@ -115,6 +121,7 @@ __all__ = [
     "legacy_filter",
     "loudness_lufs",
     "noise",
+    "noise_level_db",
     "perturb",
     "reference_level_db",
     "rms_db",
