@@ -128,7 +128,7 @@ def test_registry_and_parameter_errors():
     with pytest.raises(ParameterError, match="smooth_frames"):
         zc(curve(), smooth_frames=0)
     with pytest.raises(ParameterError, match="length_frames"):
-        zc(curve(), length=0)
+        zc(curve(), length=-1)
 
 
 def test_moving_average():

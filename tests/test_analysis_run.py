@@ -199,6 +199,36 @@ def test_swap_is_measured_against_its_block_length(tables):
                                atol=2e-6)
 
 
+def test_edits_that_change_the_length_are_aligned_after_the_span():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(3.0, 6.0, size=(K, T))
+    cut = np.delete(base, np.s_[ONSET:ONSET + 20], axis=1)  # 20 frames deleted, gap closed
+    cut[:, ONSET:ONSET + 3] += 1.0  # the junction surprises the model for 3 frames
+    grown = np.insert(base, ONSET, np.full((30, K), 1.0), axis=1)  # 30 frames of silence
+    rows = [_row("c", model="m", dataset="d", item="i", kind="clean", nll=base),
+            _row("del", model="m", dataset="d", item="i", kind="delete", nll=cut,
+                 spec={"kind": "delete", "onset_frames": ONSET, "length_frames": 20},
+                 onset=ONSET, length=0),
+            _row("ins", model="m", dataset="d", item="i", kind="silence", nll=grown,
+                 spec={"kind": "silence", "onset_frames": ONSET, "length_frames": 30},
+                 onset=ONSET, length=30)]
+    tables = analyze_results(pd.DataFrame(rows))
+    deltas = tables["deltas"].set_index("key")
+    expected = np.zeros(T - 20)
+    expected[ONSET:ONSET + 3] = 1.0
+    np.testing.assert_allclose(deltas.loc["del", "delta"], expected, atol=1e-5)
+    assert deltas.loc["del", "frames"] == T - 20 and deltas.loc["del", "perturbation_frames"] == 20
+    inserted = deltas.loc["ins", "delta"]
+    assert inserted.size == T + 30
+    np.testing.assert_allclose(inserted[ONSET + 30:], 0.0, atol=1e-5)
+    np.testing.assert_allclose(inserted[:ONSET], 0.0, atol=1e-5)
+    regions = tables["regions"]
+    peak = regions[(regions["key"] == "del") & (regions["region"] == "peak")].iloc[0]
+    assert (peak["start_frame"], peak["end_frame"]) == (ONSET, ONSET + 3)
+    seq = tables["sequence"].set_index("key")
+    assert seq.loc["del", "mean_outside_delta"] == pytest.approx(3.0 / (T - 20), abs=1e-6)
+
+
 def test_statistics_settings_and_points(tables):
     points = tables["points"]
     white = points[points["family"].str.contains('"white"') & (points["metric"] == "loss_delta")

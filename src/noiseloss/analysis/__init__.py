@@ -1,6 +1,11 @@
 """Analysis of a run: loss differences, sequence losses, regions and the paper's statistics."""
 
-from noiseloss.analysis.curves import delay_lead_frames, frame_curve, moving_average
+from noiseloss.analysis.curves import (
+    align_to_perturbed,
+    delay_lead_frames,
+    frame_curve,
+    moving_average,
+)
 from noiseloss.analysis.regions import (
     DETECTORS,
     REGION_NAMES,
@@ -10,13 +15,20 @@ from noiseloss.analysis.regions import (
     region_stats,
     zero_crossing,
 )
-from noiseloss.analysis.run import METRICS, analyze_results, analyze_run, read_results
+from noiseloss.analysis.run import (
+    METRICS,
+    analyze_results,
+    analyze_run,
+    family_of,
+    perturbation_frames,
+    read_results,
+)
 from noiseloss.analysis.sequence import sequence_stats, span_mask
 from noiseloss.analysis.stats import length_points, length_trend, trend_tables
 
 __all__ = [
-    "DETECTORS", "METRICS", "REGION_NAMES", "Regions", "analyze_results", "analyze_run",
-    "delay_lead_frames", "detect_regions", "fixed_anchor", "frame_curve", "length_points",
-    "length_trend", "moving_average", "read_results", "region_stats", "sequence_stats",
-    "span_mask", "trend_tables", "zero_crossing",
+    "DETECTORS", "METRICS", "REGION_NAMES", "Regions", "align_to_perturbed", "analyze_results",
+    "analyze_run", "delay_lead_frames", "detect_regions", "family_of", "fixed_anchor",
+    "frame_curve", "length_points", "length_trend", "moving_average", "perturbation_frames",
+    "read_results", "region_stats", "sequence_stats", "span_mask", "trend_tables", "zero_crossing",
 ]

@@ -73,3 +73,35 @@ def moving_average(curve: np.ndarray, *, window_frames: int) -> np.ndarray:
     total = np.where(valid, windows, 0.0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def align_to_perturbed(clean: np.ndarray, *, num_frames: int, onset_frame: int | None,
+                       length_frames: int | None) -> np.ndarray:
+    """The clean curve on the perturbed item's frames, for edits that change the length.
+
+    The span is given on the perturbed item's frames; frames after it are shifted by
+    ``shift = num_frames - len(clean)`` (a deletion shortens, an insertion lengthens)::
+
+        perturbed  [0 ........ onset) [onset .. onset+length) [onset+length ........ T_p)
+        clean      [0 ........ onset) [onset .. onset+length) [onset+length-shift .. T_c)
+
+    Inside the span the clean frame at the same index is used (what was there before). Without a
+    span (MIDI edits) frames are compared index by index.
+
+    Args:
+        clean: ``[T_c]`` per-frame loss of the clean item.
+        num_frames: ``T_p``, frames of the perturbed item.
+        onset_frame: First frame of the span, or None.
+        length_frames: Span length in frames (0 for a deletion), or None.
+
+    Returns:
+        float32 ``[T_p]``; NaN where no clean frame corresponds.
+    """
+    values = np.asarray(clean, dtype=np.float32)
+    source = np.arange(num_frames)
+    if onset_frame is not None and length_frames is not None:
+        after = source >= onset_frame + length_frames
+        source[after] -= num_frames - values.size
+    valid = (source >= 0) & (source < values.size)
+    return np.where(valid, values[np.clip(source, 0, max(values.size - 1, 0))], np.nan).astype(
+        np.float32)

@@ -70,7 +70,7 @@ def _snap(mask: np.ndarray, guess: int, *, low: int, half_frames: int) -> int:
 def _check(delta, *, onset_frame, length_frames, lead_frames, smooth_frames, run_frames,
            peak_window_frames) -> np.ndarray:
     check_range("onset_frame", onset_frame, low=0)
-    check_range("length_frames", length_frames, low=1)
+    check_range("length_frames", length_frames, low=0)
     check_range("lead_frames", lead_frames, low=0)
     check_range("smooth_frames", smooth_frames, low=1)
     check_range("run_frames", run_frames, low=1)
@@ -106,7 +106,7 @@ def zero_crossing(delta, *, onset_frame: int, length_frames: int, lead_frames: i
     Args:
         delta: ``[T]`` loss difference per frame (nats); NaN frames break runs.
         onset_frame: First perturbed frame.
-        length_frames: Perturbed span length in frames.
+        length_frames: Perturbed span length in frames (0: a deletion point).
         lead_frames: Frames a change can show before the onset (``delay_lead_frames``).
         smooth_frames: Moving-average window (1 = none).
         run_frames: Consecutive frames a crossing must hold.

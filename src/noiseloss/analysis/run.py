@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from noiseloss.analysis.curves import delay_lead_frames, frame_curve
+from noiseloss.analysis.curves import align_to_perturbed, delay_lead_frames, frame_curve
 from noiseloss.analysis.regions import DETECTORS, detect_regions, region_stats
 from noiseloss.analysis.sequence import sequence_stats
 from noiseloss.analysis.stats import length_points, trend_tables
@@ -66,8 +66,10 @@ COLUMN_HELP = {
                    "(delay pattern: K - 2 for 'delayed', 0 for 'legacy-undelayed')",
     "audio": "excerpt actually scored, relative to the run folder",
     "clean_audio": "clean excerpt actually scored, relative to the run folder",
-    "frames": "frames of the aligned curves (the shorter of clean and perturbed)",
-    "clean_curve": "per-frame loss of the clean unit, nats (mean over codebooks)",
+    "frames": "frames of the perturbed unit; the curves are aligned on them",
+    "clean_curve": "per-frame loss of the clean unit on the perturbed unit's frames (frames "
+                   "after the span shifted when the edit changes the length; NaN where none), "
+                   "nats (mean over codebooks)",
     "perturbed_curve": "per-frame loss of the perturbed unit, nats (mean over codebooks)",
     "delta": "per-frame loss difference perturbed - clean, nats, aligned on frames",
     "loss_clean": "whole-item loss of the clean unit (mean over codebooks of per-codebook means)",
@@ -191,6 +193,10 @@ def _optional_int(value) -> int | None:
     return None if pd.isna(value) else int(value)
 
 
+def _skip(row, reason: str) -> dict:
+    return {**{c: row[c] for c in ("key", *PAIR_COLUMNS, "condition")}, "reason": reason}
+
+
 def _curve(row) -> np.ndarray:
     return frame_curve(row["nll"], num_codebooks=int(row["num_codebooks"]),
                        num_frames=int(row["num_frames"]))
@@ -230,16 +236,8 @@ def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
     for _, row in perturbed.iterrows():
         partner = clean_by_pair.get(tuple(row[c] for c in PAIR_COLUMNS))
         if partner is None:
-            skipped.append({**{c: row[c] for c in ("key", *PAIR_COLUMNS, "condition")},
-                            "reason": "no clean unit with the same " + ", ".join(PAIR_COLUMNS)})
+            skipped.append(_skip(row, "no clean unit with the same " + ", ".join(PAIR_COLUMNS)))
             continue
-        try:
-            clean_curve, curve = _curve(partner), _curve(row)
-        except NoiselossError as exc:
-            skipped.append({**{c: row[c] for c in ("key", *PAIR_COLUMNS, "condition")},
-                            "reason": str(exc)})
-            continue
-        frames = min(clean_curve.size, curve.size)
         onset, length = _optional_int(row["onset_frame"]), _optional_int(row["length_frames"])
         lead = lead_frames if lead_frames is not None else delay_lead_frames(
             num_codebooks=int(row["num_codebooks"]), alignment=str(row["alignment"]))
@@ -249,24 +247,28 @@ def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
                     perturbation_frames=perturbation_frames(
                         row["spec"], span_frames=length, frame_rate=float(row["frame_rate"])))
         unit = {c: unit.get(c) for c in UNIT_COLUMNS}
-        delta = curve[:frames] - clean_curve[:frames]
-        deltas.append({**unit, "frames": frames,
-                       "clean_curve": clean_curve[:frames].astype(np.float32),
-                       "perturbed_curve": curve[:frames].astype(np.float32),
-                       "delta": delta.astype(np.float32)})
+        try:
+            curve = _curve(row)
+            clean_curve = align_to_perturbed(_curve(partner), num_frames=curve.size,
+                                             onset_frame=onset, length_frames=length)
+            delta = curve - clean_curve
+            seq = sequence_stats(clean_curve, curve, onset_frame=onset, length_frames=length)
+            found = None if onset is None or length is None else detect_regions(
+                delta, onset_frame=onset, length_frames=length, lead_frames=lead,
+                detector=detector, smooth_frames=smooth_frames, run_frames=run_frames,
+                peak_window_frames=peak_window_frames)
+        except NoiselossError as exc:
+            skipped.append(_skip(row, str(exc)))
+            continue
+        deltas.append({**unit, "frames": curve.size, "clean_curve": clean_curve,
+                       "perturbed_curve": curve, "delta": delta})
         sequence.append({**unit, "loss_clean": float(partner["loss"]),
                          "loss_perturbed": float(row["loss"]),
-                         "loss_delta": float(row["loss"]) - float(partner["loss"]),
-                         **sequence_stats(clean_curve, curve, onset_frame=onset,
-                                          length_frames=length)})
-        if onset is None or length is None:
-            continue
-        found = detect_regions(delta, onset_frame=onset, length_frames=length, lead_frames=lead,
-                               detector=detector, smooth_frames=smooth_frames,
-                               run_frames=run_frames, peak_window_frames=peak_window_frames)
-        params = json.dumps(found.params, sort_keys=True)
-        regions.extend({**unit, "detector": detector, "detector_params": params, **stats}
-                       for stats in region_stats(delta, found, onset_frame=onset))
+                         "loss_delta": float(row["loss"]) - float(partner["loss"]), **seq})
+        if found is not None:
+            params = json.dumps(found.params, sort_keys=True)
+            regions.extend({**unit, "detector": detector, "detector_params": params, **stats}
+                           for stats in region_stats(delta, found, onset_frame=onset))
     tables = {
         "deltas": pd.DataFrame(deltas, columns=[*UNIT_COLUMNS, "frames", "clean_curve",
                                                 "perturbed_curve", "delta"]),

@@ -15,8 +15,9 @@ def sequence_stats(clean: np.ndarray, perturbed: np.ndarray, *, onset_frame: int
                    length_frames: int | None) -> dict:
     """Sum and mean of the frame curves over all frames and over the frames outside the span.
 
-    Both curves are cut to their common length and only frames where both are finite count, so
-    every ``*_delta`` equals the same statistic of ``perturbed - clean``. "all" includes the
+    Pass curves aligned on the same frames (``align_to_perturbed``); they are cut to their
+    common length and only frames where both are finite count, so every ``*_delta`` equals the
+    same statistic of ``perturbed - clean``. "all" includes the
     perturbed span itself (the statistic of the paper's scripts); "outside" leaves out the span's
     frames ``[onset, onset + length)``, whose targets are the perturbation itself. Without a span
     (MIDI edits) the "outside" values are NaN; so is every statistic of an empty selection.

@@ -8,6 +8,9 @@ from noiseloss.analysis.run import METRICS, family_of
 from noiseloss.analysis.stats import length_points
 from noiseloss.figures.common import METRIC_LABELS, Drawn, panels, slug
 
+#: What ``perturbation_frames`` measures, when it is not the span (see ``analysis.run``).
+LENGTH_NAMES = {"swap": "block", "permute": "block"}
+
 #: Figure-name prefix per perturbation kind (the paper's numbering).
 PAPER_FIGURES = {"noise": "fig2", "swap": "fig5", "permute": "fig5"}
 
@@ -67,7 +70,8 @@ def draw_lengths(sequence: pd.DataFrame) -> list[Drawn]:
         name = f"{PAPER_FIGURES.get(kind, 'length')}-delta-vs-length-{slug(family)}"
         drawn.append(Drawn(
             name, delta_vs_length(part, hue="dataset"), "sequence",
-            f"Loss difference against perturbation length for {family}: mean +- std (ddof 1) "
+            f"Loss difference against perturbation length ({LENGTH_NAMES.get(kind, 'span')} "
+            f"length, frames) for {family}: mean +- std (ddof 1) "
             "across clips, one line per data set, one panel per model. Top: whole-item loss "
             "(loss_delta, includes the perturbed span, the paper's statistic); bottom: frames "
             "outside the span (mean_outside_delta)."))
