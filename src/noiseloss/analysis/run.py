@@ -35,9 +35,8 @@ REQUIRED_COLUMNS = ("key", *PAIR_COLUMNS, "condition", "kind", "spec", "onset_fr
 #: Columns of a perturbed unit repeated in the deltas, sequence and regions tables.
 UNIT_COLUMNS = ("key", "clean_key", "model", "dataset", "item", "condition", "kind", "spec",
                 "family", "perturbation_frames", "color", "level_db", "level_ref", "onset_frame",
-                "length_frames", "seed",
-                "conditioning", "alignment", "num_codebooks", "frame_rate", "lead_frames",
-                "audio", "clean_audio")
+                "length_frames", "seed", "conditioning", "alignment", "num_codebooks",
+                "frame_rate", "lead_frames", "audio", "clean_audio")
 
 COLUMN_HELP = {
     "key": "content hash of the perturbed unit (results.parquet)",
