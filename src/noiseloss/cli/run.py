@@ -1,0 +1,46 @@
+"""``noiseloss run``: run or resume an experiment, then analyse it, draw figures, write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from noiseloss.cli.progress import console, progress_bar
+
+
+@click.command()
+@click.argument("config")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Run folder; rerunning into the same folder computes only what is missing.")
+@click.option("--device", default=None, help="Override scoring.device (cpu, cuda, auto).")
+@click.option("--no-report", is_flag=True, help="Only score; skip analysis, figures and report.")
+def run(config, out_dir, device, no_report):
+    """Run CONFIG (a built-in name such as paper-noise, or a YAML file).
+
+    Example: noiseloss run paper-noise --out runs/demo
+    """
+    import dataclasses
+
+    from noiseloss.runner.config import load_config
+    from noiseloss.runner.run import run_experiment
+
+    cfg = load_config(config)
+    if device is not None:
+        cfg = dataclasses.replace(cfg, device=device)
+    with progress_bar() as bar:
+        task = bar.add_task(f"run {cfg.name}", total=None)
+
+        def on_progress(desc, done, total):
+            bar.update(task, completed=done, total=total, description=f"run {cfg.name}")
+
+        summary = run_experiment(cfg, out_dir, on_progress=on_progress)
+    console.print(f"units: {summary.done} done, {summary.skipped} skipped (already stored), "
+                  f"{len(summary.failed)} failed", markup=False)
+    for label, reason in summary.failed.items():
+        console.print(f"  failed {label}: {reason}", markup=False)
+    if not no_report:
+        from noiseloss.cli.analyze import analyze_and_draw
+
+        analyze_and_draw(out_dir)
+    console.print(f"results: {out_dir / 'results.parquet'}", markup=False)

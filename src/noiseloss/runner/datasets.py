@@ -1,0 +1,117 @@
+"""Data set sources: built-in demo sets, folders of audio or MIDI, music21 corpus scores."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from noiseloss.errors import ConfigError
+from noiseloss.runner.config import DatasetSpec
+from noiseloss.sources.audio import AUDIO_EXTENSIONS, load_audio
+
+MIDI_EXTENSIONS = (".mid", ".midi")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One source clip: an audio file, a MIDI file or a music21 corpus score."""
+
+    dataset: str
+    item_id: str
+    kind: str  # "audio" | "midi" | "music21"
+    location: str
+    program: int = 0
+
+    @property
+    def is_symbolic(self) -> bool:
+        """True for MIDI and music21 items (rendered with FluidSynth)."""
+        return self.kind != "audio"
+
+    def content_hash(self) -> str:
+        """SHA-256 of the file bytes, or of the corpus path, program and music21 version."""
+        if self.kind == "music21":
+            from importlib.metadata import version
+
+            text = f"music21:{version('music21')}:{self.location}:program={self.program}"
+            return hashlib.sha256(text.encode()).hexdigest()
+        digest = hashlib.sha256()
+        try:
+            with open(self.location, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            digest.update(f"unreadable:{self.location}".encode())
+        return digest.hexdigest()
+
+
+def resolve_items(spec: DatasetSpec) -> list[Item]:
+    """List the items of a data set in a deterministic (sorted) order."""
+    if spec.music21:
+        items = [Item(spec.name, p, "music21", p, spec.program) for p in spec.music21]
+    else:
+        if spec.source:
+            files = _builtin_files(spec.source, spec.name)
+        else:
+            root = Path(spec.path).expanduser()
+            if not root.is_dir():
+                raise ConfigError(f"datasets.{spec.name}.path {root} is not a folder")
+            files = sorted(p for p in root.rglob(spec.glob)
+                           if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS + MIDI_EXTENSIONS)
+            if not files:
+                raise ConfigError(f"datasets.{spec.name}: no audio or MIDI files match "
+                                  f"{spec.glob!r} under {root}")
+            files = [(str(p.relative_to(root)), p) for p in files]
+        items = [Item(spec.name, rel, "midi" if p.suffix.lower() in MIDI_EXTENSIONS else "audio",
+                      str(p), spec.program) for rel, p in files]
+    return items[: spec.limit] if spec.limit else items
+
+
+def _builtin_files(source: str, name: str) -> list[tuple[str, Path]]:
+    prefix, _, which = source.partition(":")
+    if prefix != "demo":
+        raise ConfigError(f"datasets.{name}.source {source!r}: built-in sources are 'demo:<set>'")
+    from noiseloss.demo.data import DATASETS, dataset_files
+
+    if which not in DATASETS:
+        raise ConfigError(f"datasets.{name}.source {source!r}: demo sets are {list(DATASETS)}")
+    return [(p.name, p) for p in dataset_files(which)]
+
+
+def load_midi(item: Item):
+    """The item's score as ``pretty_midi.PrettyMIDI`` (music21 scores exported to MIDI)."""
+    import pretty_midi
+
+    if item.kind == "midi":
+        return pretty_midi.PrettyMIDI(item.location)
+    import tempfile
+
+    import music21
+
+    score = music21.corpus.parse(item.location)
+    with tempfile.TemporaryDirectory(prefix="noiseloss-m21-") as tmp:
+        path = Path(tmp) / "score.mid"
+        score.write("midi", fp=str(path))
+        midi = pretty_midi.PrettyMIDI(str(path))
+    for inst in midi.instruments:
+        inst.program, inst.is_drum = item.program, False
+    return midi
+
+
+def load_source(item: Item, *, sample_rate: int):
+    """Clean signal of an item: ``(audio [samples] float32, midi or None)``."""
+    if item.kind == "audio":
+        return load_audio(item.location, sample_rate=sample_rate), None
+    from noiseloss.sources.midi import render_midi
+
+    midi = load_midi(item)
+    return render_midi(midi, sample_rate=sample_rate), midi
+
+
+def excerpt(audio: np.ndarray, *, sample_rate: int, seconds: float | None, offset_seconds: float):
+    """``audio[offset : offset + seconds]`` (whole signal from the offset when seconds is None)."""
+    start = int(round(offset_seconds * sample_rate))
+    stop = None if seconds is None else start + int(round(seconds * sample_rate))
+    return audio[start:stop]
