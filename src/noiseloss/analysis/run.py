@@ -220,6 +220,9 @@ def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
         ``stats_group`` and ``skipped`` (see ``TABLE_HELP``).
     """
     DETECTORS.get(detector)
+    for name, value in (("smooth_frames", smooth_frames), ("run_frames", run_frames),
+                        ("peak_window_frames", peak_window_frames)):
+        check_range(name, value, low=1)
     if lead_frames is not None:
         check_range("lead_frames", lead_frames, low=0)
     clean = results[results["kind"] == "clean"]

@@ -66,12 +66,16 @@ def analyze_and_draw(run_dir: Path, *, figures: bool = True, **options) -> dict:
               help="Frames a zero crossing must hold to count as a region boundary.")
 @click.option("--peak-window-frames", type=int, default=5, show_default=True,
               help="The peak must start within this many frames after the onset.")
+@click.option("--lead-frames", type=int, default=None,
+              help="Frames a change may show before the onset [default: from the delay "
+                   "pattern, K - 2 codebooks when delayed, 0 for legacy-undelayed].")
 @click.option("--no-figures", is_flag=True, help="Write the tables only.")
-def analyze(run_dir, detector, smooth_frames, run_frames, peak_window_frames, no_figures):
+def analyze(run_dir, detector, smooth_frames, run_frames, peak_window_frames, lead_frames,
+            no_figures):
     """Analyse RUN_DIR/results.parquet: RUN_DIR/tables, RUN_DIR/figures, correlations.
 
     Example: noiseloss analyze runs/demo --detector fixed-anchor
     """
     analyze_and_draw(run_dir, figures=not no_figures, detector=detector,
                      smooth_frames=smooth_frames, run_frames=run_frames,
-                     peak_window_frames=peak_window_frames)
+                     peak_window_frames=peak_window_frames, lead_frames=lead_frames)

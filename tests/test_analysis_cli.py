@@ -1,0 +1,28 @@
+"""``noiseloss analyze``: writes tables and figures, prints the correlations, exits non-zero on errors."""
+
+from __future__ import annotations
+
+import json
+
+from noiseloss.cli.main import main
+from test_analysis_run import synthetic_results, write_store
+
+
+def test_analyze_command(tmp_path, capsys):
+    write_store(tmp_path, synthetic_results(colors=("white",), swap=False, pure_noise=False))
+    assert main(["analyze", str(tmp_path), "--detector", "fixed-anchor", "--smooth-frames", "3",
+                 "--run-frames", "4", "--no-figures"]) == 0
+    err = capsys.readouterr().err
+    assert "stats_large" in err and "stats_small" in err and "-1" in err
+    options = json.loads((tmp_path / "tables" / "index.json").read_text())["options"]
+    assert options["detector"] == "fixed-anchor" and options["run_frames"] == 4
+    assert not (tmp_path / "figures").exists()
+
+
+def test_analyze_rejects_bad_options(tmp_path, capsys):
+    write_store(tmp_path, synthetic_results(colors=("white",), swap=False, pure_noise=False))
+    assert main(["analyze", str(tmp_path), "--run-frames", "0"]) == 2
+    assert "run_frames" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path), "--detector", "bogus"]) == 2
+    assert "fixed-anchor" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "nowhere")]) != 0
