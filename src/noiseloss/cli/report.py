@@ -1,0 +1,29 @@
+"""``noiseloss report``: the static HTML report of a run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from noiseloss.cli.progress import console
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--examples", "examples_per_dataset", type=int, default=3, show_default=True,
+              help="Example items per data set in the gallery (items with audio first).")
+@click.option("--max-table-rows", type=int, default=2000, show_default=True,
+              help="Rows shown on each table's page (CSV/Parquet keep them all).")
+def report(run_dir, examples_per_dataset, max_table_rows):
+    """Write RUN_DIR/report/index.html: summary, statistics, figures, audio examples.
+
+    Missing analysis tables and figures are derived first. The folder works offline from the
+    file system. Example: noiseloss report runs/demo
+    """
+    from noiseloss.report import write_report
+
+    index = write_report(run_dir, examples_per_dataset=examples_per_dataset,
+                         max_table_rows=max_table_rows)
+    size = sum(p.stat().st_size for p in index.parent.rglob("*") if p.is_file())
+    console.print(f"report ({size / 1e6:.1f} MB) -> {index}", markup=False)

@@ -1,0 +1,242 @@
+"""The report's gallery: per data set, example clips with their perturbed versions.
+
+Everything shown comes from the analysis tables (``noiseloss.analysis``): the delta curves from
+``deltas``, the losses from ``sequence``, the Peak / Assimilation / Recovery intervals from
+``regions`` (the detector's output; nothing is re-detected here).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from noiseloss.analysis.curves import moving_average
+from noiseloss.analysis.regions import REGION_NAMES
+from noiseloss.errors import check_range
+from noiseloss.figures.common import REGION_COLORS
+from noiseloss.report.assets import AssetFolder, inside
+
+#: A perturbed unit and its clean partner agree on these columns (see ``analysis.run``).
+EXAMPLE_COLUMNS = ("model", "dataset", "item", "conditioning", "alignment")
+
+#: Order of the perturbed versions of one example.
+VARIANT_ORDER = ("family", "length_frames", "seed", "condition", "key")
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region of a delta curve: ``[start_frame, end_frame)``; NaN statistics when not found."""
+
+    name: str
+    found: bool
+    start_frame: int | None
+    end_frame: int | None
+    mean_delta: float
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A perturbed version of an example clip.
+
+    Attributes:
+        condition: The runner's label (``noise/color=white,.../seed=0``).
+        kind: Perturbation kind.
+        onset_frame: First perturbed frame, None for a perturbation without a span.
+        length_frames: Span length in frames, or None.
+        loss_perturbed: Whole-item loss, nats/token.
+        loss_delta: ``loss_perturbed - loss_clean``, nats/token.
+        audio: Clip path relative to the report folder, or None.
+        audio_note: Why there is no clip (when ``audio`` is None).
+        plot: PNG of the delta curve, relative to the report folder.
+        regions: Peak, Assimilation, Recovery (empty for a perturbation without a span).
+    """
+
+    condition: str
+    kind: str
+    onset_frame: int | None
+    length_frames: int | None
+    loss_perturbed: float
+    loss_delta: float
+    audio: str | None
+    audio_note: str
+    plot: str
+    regions: tuple[Region, ...]
+
+
+@dataclass(frozen=True)
+class Example:
+    """A clean clip of one data set, scored by one model, with its perturbed versions."""
+
+    dataset: str
+    item: str
+    model: str
+    conditioning: str
+    alignment: str
+    loss_clean: float
+    audio: str | None
+    audio_note: str
+    variants: tuple[Variant, ...]
+
+
+def pick_examples(deltas: pd.DataFrame, *, examples_per_dataset: int) -> pd.DataFrame:
+    """The rows of ``deltas`` that the gallery shows.
+
+    Per data set, the first ``examples_per_dataset`` items in name order, items whose clean clip
+    has audio first (the runner saves audio for a few items per data set only). Every model,
+    conditioning and perturbation of a chosen item is kept.
+
+    Args:
+        deltas: The ``deltas`` table of the analysis (one row per perturbed unit).
+        examples_per_dataset: Items per data set (0: no gallery).
+
+    Returns:
+        The chosen rows, ordered by data set, item, model, conditioning, alignment, then
+        ``VARIANT_ORDER``; a new frame (``deltas`` is not modified).
+    """
+    check_range("examples_per_dataset", examples_per_dataset, low=0)
+    if deltas.empty or examples_per_dataset == 0:
+        return deltas.iloc[:0]
+    items = (deltas.assign(_silent=deltas["clean_audio"].isna())
+             .groupby(["dataset", "item"], sort=False)["_silent"].min().reset_index()
+             .sort_values(["dataset", "_silent", "item"], kind="stable")
+             .groupby("dataset", sort=True).head(examples_per_dataset))
+    chosen = deltas.merge(items[["dataset", "item"]], on=["dataset", "item"])
+    return chosen.sort_values([*EXAMPLE_COLUMNS, *VARIANT_ORDER], kind="stable",
+                              na_position="last").reset_index(drop=True)
+
+
+def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
+               regions: tuple[Region, ...], smooth_frames: int, frame_rate: float) -> bytes:
+    """PNG of one loss-difference curve with the perturbed span and the regions shaded.
+
+    ::
+
+        delta (nats)   raw curve (grey), moving average (black), 0 (dashed)
+        frame  0 ...  onset ....... onset+length ............ T-1
+                       :  [peak)[assimilation):[recovery        )   shaded half-open intervals
+                       :.......................:                    dotted: span edges
+
+    A region ``[start, end)`` is shaded over ``start - 0.5 .. end - 0.5`` so that it covers the
+    frames it holds; regions not found are not shaded.
+
+    Args:
+        delta: ``[T]`` per-frame loss difference, perturbed - clean (nats).
+        onset_frame: First perturbed frame, or None (no span drawn).
+        length_frames: Span length in frames, or None.
+        regions: From the ``regions`` table.
+        smooth_frames: Moving-average window of the region detector (1: no smoothed curve).
+        frame_rate: Frames per second (named in the axis label).
+
+    Returns:
+        PNG bytes, 640 x 240 pixels, without a time stamp (equal inputs give equal bytes).
+    """
+    from matplotlib.figure import Figure
+
+    curve = np.asarray(delta, dtype=np.float64)
+    frames = np.arange(curve.size)
+    fig = Figure(figsize=(6.4, 2.4))
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.19, top=0.97)
+    ax = fig.subplots()
+    for region in regions:
+        if region.found:
+            ax.axvspan(region.start_frame - 0.5, region.end_frame - 0.5, alpha=0.25, linewidth=0,
+                       color=REGION_COLORS[region.name], label=region.name)
+    ax.plot(frames, curve, color="0.6", linewidth=0.6, label="Δℓ")
+    if smooth_frames > 1:
+        ax.plot(frames, moving_average(curve, window_frames=smooth_frames), color="k",
+                linewidth=1.0, label=f"moving average ({smooth_frames})")
+    if onset_frame is not None and length_frames is not None:
+        for edge in (onset_frame, onset_frame + length_frames):
+            ax.axvline(edge - 0.5, color="0.3", linewidth=0.8, linestyle=":")
+    ax.axhline(0.0, color="0.5", linewidth=0.6, linestyle="--")
+    ax.set_xlim(-0.5, max(curve.size, 1) - 0.5)
+    ax.set_xlabel(f"frame (token, {frame_rate:g} per second)")
+    ax.set_ylabel("Δℓ (nats)")
+    ax.legend(fontsize="x-small", loc="upper right", ncols=3)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _optional_int(value) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+def _regions_of(regions: pd.DataFrame, key: str) -> tuple[Region, ...]:
+    rows = {r["region"]: r for _, r in regions[regions["key"] == key].iterrows()}
+    return tuple(
+        Region(name, bool(rows[name]["found"]), _optional_int(rows[name]["start_frame"]),
+               _optional_int(rows[name]["end_frame"]), float(rows[name]["mean_delta"]))
+        for name in REGION_NAMES if name in rows)
+
+
+class _Clips:
+    """Copies the clips of the run folder into the report, noting why one is absent."""
+
+    def __init__(self, run_dir: Path, assets: AssetFolder, *, compression_level: float):
+        self.run_dir, self.assets, self.compression_level = run_dir, assets, compression_level
+
+    def __call__(self, relative, *, absent: str) -> tuple[str | None, str]:
+        if relative is None or pd.isna(relative):
+            return None, absent
+        source = inside(self.run_dir, relative)
+        if source is None:
+            return None, "audio file missing from the run folder"
+        return self.assets.audio(source, compression_level=self.compression_level), ""
+
+
+def build_gallery(tables: dict[str, pd.DataFrame], *, run_dir: Path, assets: AssetFolder,
+                  examples_per_dataset: int, smooth_frames: int,
+                  compression_level: float) -> list[tuple[str, list[Example]]]:
+    """Examples per data set, with their clips and delta plots written into ``assets``.
+
+    Args:
+        tables: ``deltas``, ``sequence`` and ``regions`` of the analysis.
+        run_dir: The run folder (clip paths in the tables are relative to it).
+        assets: The report folder being built.
+        examples_per_dataset: Items per data set (see ``pick_examples``).
+        smooth_frames: Moving-average window of the region detector, frames.
+        compression_level: Vorbis setting for clips that are not Ogg already.
+
+    Returns:
+        ``[(dataset, [Example, ...]), ...]`` in data-set order.
+    """
+    rows = pick_examples(tables["deltas"], examples_per_dataset=examples_per_dataset)
+    losses = tables["sequence"].set_index("key")
+    regions = tables["regions"]
+    clip = _Clips(run_dir, assets, compression_level=compression_level)
+    plots: dict[tuple, str] = {}  # equal curves and regions are drawn once
+    gallery: dict[str, list[Example]] = {}
+    for group, part in rows.groupby(list(EXAMPLE_COLUMNS), sort=False):
+        fields = dict(zip(EXAMPLE_COLUMNS, group, strict=True))
+        variants = []
+        for _, unit in part.iterrows():
+            onset, length = _optional_int(unit["onset_frame"]), _optional_int(unit["length_frames"])
+            found = _regions_of(regions, unit["key"])
+            delta = np.asarray(unit["delta"], dtype=np.float32)
+            args = dict(onset_frame=onset, length_frames=length, regions=found,
+                        smooth_frames=smooth_frames, frame_rate=float(unit["frame_rate"]))
+            drawn = (delta.tobytes(), repr(args))
+            if drawn not in plots:
+                plots[drawn] = assets.put(plot_delta(delta, **args), folder="plots",
+                                          stem="delta", suffix=".png")
+            audio, note = clip(unit["audio"], absent="no audio stored (token-domain "
+                               "perturbation, or not one of the run's audio examples)")
+            variants.append(Variant(
+                condition=str(unit["condition"]), kind=str(unit["kind"]), onset_frame=onset,
+                length_frames=length, loss_perturbed=float(losses.at[unit["key"], "loss_perturbed"]),
+                loss_delta=float(losses.at[unit["key"], "loss_delta"]), audio=audio,
+                audio_note=note, plot=plots[drawn],
+                regions=found))
+        first = part.iloc[0]
+        audio, note = clip(first["clean_audio"], absent="no audio stored for this item")
+        gallery.setdefault(fields["dataset"], []).append(Example(
+            **{k: str(v) for k, v in fields.items()},
+            loss_clean=float(losses.at[first["key"], "loss_clean"]), audio=audio,
+            audio_note=note, variants=tuple(variants)))
+    return list(gallery.items())
+

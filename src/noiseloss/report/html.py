@@ -1,0 +1,263 @@
+"""``write_report``: a static, offline HTML report of a run folder.
+
+::
+
+    DIR/                                   DIR/report/
+      config.yaml, provenance.json    ->     index.html   summary, provenance, statistics,
+      failed.json                                         figures, gallery, list of tables
+      tables/index.json, *.parquet    ->     tables/<name>.html (+ <name>.csv)
+      figures/index.json, *.png, *.pdf ->    figures/<name>-<hash>.png|pdf
+      audio/*.ogg (a few items)       ->     audio/<stem>-<hash>.ogg   (players in the gallery)
+                                             plots/delta-<hash>.png    (one per gallery variant)
+                                             report.css
+
+Every link is relative and every asset is copied, so the folder works from ``file://``, without
+network and without JavaScript. Text from the run (file names, labels, metadata) is HTML-escaped
+by the templates (jinja2 autoescape). The folder is built aside and swapped in at the end: a
+failed build leaves the previous report in place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from noiseloss.errors import ParameterError, check_range
+from noiseloss.report.assets import AssetFolder, inside, safe_stem
+from noiseloss.report.gallery import build_gallery
+
+#: Tables shown on the main page, in this order (all tables get a page of their own).
+STATISTICS = ("stats_small", "stats_large", "stats_group")
+
+
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("noiseloss.report", "templates"),
+                      autoescape=select_autoescape(["html"], default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["nats"] = lambda v: "NaN" if not math.isfinite(v) else f"{v:.3f}"
+    env.filters["signed"] = lambda v: "NaN" if not math.isfinite(v) else f"{v:+.3f}"
+    return env
+
+
+def cell(value) -> str:
+    """Text of one table cell: 4 significant digits, NaN spelled out, arrays summarised."""
+    if isinstance(value, np.ndarray | list | tuple):
+        return f"[{len(value)} values]"
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if math.isnan(v):
+            return "NaN"
+        return f"{v:.3e}" if v != 0 and abs(v) < 1e-3 else f"{v:.4g}"
+    return str(value)
+
+
+def _rows(frame: pd.DataFrame, *, max_rows: int) -> dict:
+    """Columns, the first ``max_rows`` rows as ``(text, is_number)`` cells, and the row count."""
+    def pair(value):
+        number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+            value, bool | np.bool_)
+        return cell(value), number
+
+    return {"columns": list(frame.columns),
+            "rows": [[pair(v) for v in r]
+                     for r in frame.head(max_rows).itertuples(index=False, name=None)],
+            "total": len(frame)}
+
+
+def _read_json(path: Path, default):
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else default
+
+
+def _stale(output: Path, source: Path) -> bool:
+    """True when ``output`` is missing or older than an existing ``source``."""
+    return not output.is_file() or (source.is_file()
+                                    and source.stat().st_mtime > output.stat().st_mtime)
+
+
+def load_tables(run_dir: Path) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The analysis tables of a run, running ``analyze_run`` first when they are missing or stale.
+
+    Returns:
+        ``(tables, index)``: name -> DataFrame read from ``tables/*.parquet``, and the content of
+        ``tables/index.json`` (descriptions, columns, analysis options).
+    """
+    import pyarrow.parquet as pq
+
+    index_path = run_dir / "tables" / "index.json"
+    if _stale(index_path, run_dir / "results.parquet"):
+        from noiseloss.analysis import analyze_run
+
+        analyze_run(run_dir)
+    index = _read_json(index_path, {})
+    tables = {name: pq.read_table(run_dir / "tables" / entry["parquet"]).to_pandas()
+              for name, entry in index.get("tables", {}).items()}
+    return tables, index
+
+
+def load_figures(run_dir: Path, tables: dict[str, pd.DataFrame]) -> tuple[dict, list[str]]:
+    """``figures/index.json`` of a run, drawing the figures first when missing or stale.
+
+    Returns:
+        ``(index, notes)``: name -> {png, pdf, table, caption}, and notes for the reader when
+        figures could not be drawn.
+    """
+    index_path = run_dir / "figures" / "index.json"
+    notes = []
+    if _stale(index_path, run_dir / "tables" / "index.json"):
+        try:
+            from noiseloss.figures import draw_all
+        except ImportError as exc:  # matplotlib missing: the rest of the report still works
+            notes.append(f"Figures were not drawn: {exc}.")
+        else:
+            draw_all(run_dir, tables)
+    return _read_json(index_path, {}), notes
+
+
+def _figures(index: dict, *, run_dir: Path, assets: AssetFolder, table_pages: dict) -> list[dict]:
+    figures = []
+    for name, entry in index.items():
+        files = {}
+        for kind in ("png", "pdf"):
+            source = inside(run_dir / "figures", entry.get(kind))
+            files[kind] = assets.copy(source, folder="figures") if source is not None else None
+        table = Path(str(entry.get("table") or "")).stem
+        figures.append({"name": name, "caption": entry.get("caption", ""), **files,
+                        "table": table, "table_page": table_pages.get(table)})
+    return figures
+
+
+def _table_pages(tables: dict[str, pd.DataFrame], index: dict, *, run_dir: Path, root: Path,
+                 env, max_rows: int) -> dict[str, dict]:
+    """Write ``tables/<name>.html`` (+ the CSV when the analysis wrote one) for every table."""
+    pages = {}
+    template = env.get_template("table.html")
+    for name, frame in tables.items():
+        entry = index["tables"][name]
+        stem = safe_stem(name)
+        csv = inside(run_dir / "tables", entry.get("csv"))
+        if csv is not None:
+            shutil.copyfile(csv, root / "tables" / f"{stem}.csv")
+        page = {"name": name, "html": f"tables/{stem}.html",
+                "csv": f"tables/{stem}.csv" if csv is not None else None,
+                "description": entry.get("description", ""), "rows": len(frame)}
+        (root / page["html"]).write_text(template.render(
+            page=page, table=_rows(frame, max_rows=max_rows), help=entry.get("columns", {}),
+            csv_name=f"{stem}.csv" if csv is not None else None), encoding="utf-8")
+        pages[name] = page
+    return pages
+
+
+def _summary(run_dir: Path, provenance: dict, config: dict) -> list[tuple[str, str]]:
+    """``(label, value)`` lines of the run summary."""
+    import pyarrow.parquet as pq
+
+    lines = [("run folder", run_dir.resolve().name), ("experiment", config.get("name", ""))]
+    results = run_dir / "results.parquet"
+    if results.is_file():
+        units = pq.read_table(results, columns=["model", "dataset", "item", "condition"]).to_pandas()
+        per_set = units.groupby("dataset", sort=True)["item"].nunique()
+        lines += [("models", ", ".join(sorted(units["model"].unique()))),
+                  ("items", ", ".join(f"{d}: {n}" for d, n in per_set.items())),
+                  ("conditions", str(units["condition"].nunique())),
+                  ("units in results", str(len(units)))]
+    counts = provenance.get("counts", {})
+    if counts:
+        lines.append(("last run", ", ".join(f"{k} {v}" for k, v in counts.items())))
+    for key in ("date_utc", "git_commit", "device", "dtype", "python", "platform"):
+        if provenance.get(key) is not None:
+            lines.append((key.replace("_", " "), str(provenance[key])))
+    return lines
+
+
+def write_report(run_dir: str | Path, *, examples_per_dataset: int = 3, max_table_rows: int = 2000,
+                 compression_level: float = 0.6) -> Path:
+    """Write ``run_dir/report/index.html`` and its assets; see the module docstring.
+
+    Tables and figures are derived first when they are missing or older than their inputs
+    (``noiseloss.analysis.analyze_run``, ``noiseloss.figures.draw_all``).
+
+    Args:
+        run_dir: A run folder (``results.parquet`` or ``tables/`` from ``noiseloss run``).
+        examples_per_dataset: Items per data set in the gallery, items with audio first.
+        max_table_rows: Rows shown on a table's page (the CSV and Parquet hold all of them).
+        compression_level: Vorbis setting, 0 (best) .. 1 (smallest), for gallery clips that
+            are not Ogg already; Ogg clips are copied unchanged.
+
+    Returns:
+        The path of ``index.html``.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ParameterError(f"run_dir must be a run folder, got {str(run_dir)!r} (not a directory)")
+    check_range("examples_per_dataset", examples_per_dataset, low=0)
+    check_range("max_table_rows", max_table_rows, low=1)
+    check_range("compression_level", compression_level, low=0.0, high=1.0)
+    import yaml
+
+    tables, table_index = load_tables(run_dir)
+    figure_index, notes = load_figures(run_dir, tables)
+    provenance = _read_json(run_dir / "provenance.json", {})
+    config_text = (run_dir / "config.yaml").read_text(encoding="utf-8") \
+        if (run_dir / "config.yaml").is_file() else ""
+    config = yaml.safe_load(config_text) or {}
+    config = config if isinstance(config, dict) else {}
+    failed = _read_json(run_dir / "failed.json", provenance.get("failed", {})) or {}
+
+    env = _environment()
+    build = Path(tempfile.mkdtemp(dir=run_dir, prefix=".report-"))
+    try:
+        (build / "tables").mkdir()
+        assets = AssetFolder(build)
+        pages = _table_pages(tables, table_index, run_dir=run_dir, root=build, env=env,
+                             max_rows=max_table_rows)
+        gallery = build_gallery(
+            tables, run_dir=run_dir, assets=assets, examples_per_dataset=examples_per_dataset,
+            smooth_frames=max(int(table_index.get("options", {}).get("smooth_frames", 1)), 1),
+            compression_level=compression_level) if "deltas" in tables else []
+        css = resources.files("noiseloss.report").joinpath("templates/report.css")
+        (build / "report.css").write_bytes(css.read_bytes())
+        html = env.get_template("index.html").render(
+            title=config.get("name") or run_dir.resolve().name,
+            description=config.get("description", ""),
+            summary=_summary(run_dir, provenance, config),
+            versions=provenance.get("versions", {}),
+            failed=failed, notes=notes,
+            provenance_json=json.dumps(provenance, indent=2, ensure_ascii=False, default=str),
+            config_text=config_text,
+            options=table_index.get("options", {}),
+            statistics=[(pages[name], _rows(tables[name], max_rows=max_table_rows))
+                        for name in STATISTICS if name in tables],
+            figures=_figures(figure_index, run_dir=run_dir, assets=assets, table_pages=pages),
+            gallery=gallery, tables=list(pages.values()))
+        (build / "index.html").write_text(html, encoding="utf-8")
+        _swap(build, run_dir / "report")
+    finally:
+        if build.exists():
+            shutil.rmtree(build)
+    return run_dir / "report" / "index.html"
+
+
+def _swap(new: Path, target: Path) -> None:
+    """Replace the folder ``target`` by ``new`` (two renames; the old one is then deleted)."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    if old.exists():
+        shutil.rmtree(old)

@@ -1,0 +1,425 @@
+"""The HTML report: a synthetic run shaped like the demo run, with known losses and regions.
+
+The run folder is built the way ``noiseloss run`` writes it (``results.parquet`` with the store's
+schema, Ogg clips for the first items of each data set, provenance, config); the report then
+derives tables and figures itself. The loss differences are exact step functions, so the losses
+and regions shown in the page have closed forms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html.parser
+import io
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from noiseloss.errors import ParameterError
+
+K, T, ONSET, RATE, SR, HOP = 4, 750, 250, 50.0, 32000, 640
+LENGTHS = (5, 10, 50, 100, 150, 200)
+DATASETS = ("generated", "ood", "train")
+ITEMS_PER_DATASET, AUDIO_ITEMS = 5, 3
+BASE_LOSS = 4.0
+PEAK, PEAK_FRAMES, DIP, AFTER, AFTER_FRAMES = 2.0, 5, -1.0, -0.5, 10
+XSS = "<script>alert(1)</script>.ogg"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def effect(length: int) -> np.ndarray:
+    """Per-frame loss change: a 5-frame peak, a dip to the span end, a 10-frame undershoot."""
+    d = np.zeros(T)
+    d[ONSET:ONSET + PEAK_FRAMES] = PEAK
+    d[ONSET + PEAK_FRAMES:ONSET + length] = DIP
+    d[ONSET + length:ONSET + length + AFTER_FRAMES] = AFTER
+    return d
+
+
+def loss_delta(length: int) -> float:
+    """Closed form of the whole-item loss difference (mean of ``effect`` over T frames)."""
+    return (PEAK * PEAK_FRAMES + DIP * (length - PEAK_FRAMES) + AFTER * AFTER_FRAMES) / T
+
+
+def music(rng: np.random.Generator, *, seconds: float) -> np.ndarray:
+    """Piano-like notes (decaying harmonics, a new note every 1/4 s) with a soft noise floor."""
+    n = int(seconds * SR)
+    t = np.arange(int(0.6 * SR)) / SR
+    out = np.zeros(n + t.size)
+    for start in range(0, n, SR // 4):
+        f0 = 110.0 * 2 ** (rng.integers(0, 36) / 12)
+        note = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 9)) * np.exp(-5 * t)
+        out[start:start + t.size] += 0.08 * note
+    out = out[:n] + 0.003 * rng.standard_normal(n)
+    return out.astype(np.float32)
+
+
+def inject(clean: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """White noise at -12 dB re the clip's RMS replaces frames [ONSET, ONSET + length)."""
+    out = clean.copy()
+    rms = float(np.sqrt(np.mean(clean.astype(np.float64) ** 2)))
+    a, b = ONSET * HOP, (ONSET + length) * HOP
+    out[a:b] = rng.standard_normal(b - a) * rms * 10 ** (-12 / 20)
+    return out
+
+
+def build_run(run_dir: Path, *, seed: int = 0) -> dict:
+    """Write a demo-shaped run folder; return what the test needs to know about it."""
+    import pyarrow as pa
+    import yaml
+
+    from noiseloss.sources.audio import write_audio
+    from noiseloss.store.io import write_json, write_parquet
+    from noiseloss.store.results import results_schema
+
+    rng = np.random.default_rng(seed)
+    rows, audio_units = [], 0
+    base = np.full((K, T), BASE_LOSS, dtype=np.float32)
+    for dataset in DATASETS:
+        names = [f"{dataset}_{i:03d}.ogg" for i in range(ITEMS_PER_DATASET)]
+        if dataset == "ood":
+            names[0] = XSS
+        for index, item in enumerate(names):
+            with_audio = index < AUDIO_ITEMS
+            clean = music(rng, seconds=T / RATE) if with_audio else None
+            for length in (None, *LENGTHS):
+                spec = None if length is None else {
+                    "kind": "noise", "color": "white", "mode": "replace", "onset_frames": ONSET,
+                    "length_frames": length, "level_db": -12.0, "level_ref": "signal", "seed": 0}
+                key = hashlib.sha256(json.dumps([dataset, item, spec]).encode()).hexdigest()
+                audio = None
+                if with_audio:
+                    audio = f"audio/{key[:20]}.ogg"
+                    signal = clean if length is None else inject(clean, length, rng)
+                    write_audio(run_dir / audio, signal, sample_rate=SR)
+                    audio_units += 1
+                nll = base if length is None else base + effect(length).astype(np.float32)
+                rows.append({
+                    "key": key, "model": "demo", "dataset": dataset, "item": item,
+                    "condition": "clean" if spec is None else
+                    f"noise/color=white,length_frames={length},level_db=-12.0/seed=0",
+                    "kind": "clean" if spec is None else "noise",
+                    "spec": json.dumps(spec, sort_keys=True), "params": "{}",
+                    "onset_frame": None if spec is None else ONSET, "length_frames": length,
+                    "color": None if spec is None else "white",
+                    "level_db": None if spec is None else -12.0,
+                    "level_ref": None if spec is None else "signal",
+                    "seed": None if spec is None else 0, "conditioning": "unconditional",
+                    "alignment": "delayed", "num_codebooks": K, "num_frames": T,
+                    "frame_rate": RATE, "loss": float(nll.mean(dtype=np.float64)),
+                    "nll": nll.ravel(), "audio": audio})
+    write_parquet(pa.Table.from_pylist(rows, schema=results_schema()), run_dir / "results.parquet")
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(
+        {"name": "paper-noise", "description": "synthetic <b>demo-shaped</b> run"}))
+    failed = {"train/broken<i>.wav": "cannot read audio <b>oops</b>"}
+    write_json({"date_utc": "2025-01-01T00:00:00+00:00", "git_commit": "abc123",
+                "versions": {"noiseloss": "0.1.0", "torch": None},
+                "counts": {"done": len(rows), "skipped": 0, "failed": 1}, "failed": failed},
+               run_dir / "provenance.json")
+    write_json(failed, run_dir / "failed.json")
+    return {"rows": len(rows), "audio_units": audio_units}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """The report of the synthetic run: (run_dir, index path, facts about the run)."""
+    from noiseloss.report import write_report
+
+    run_dir = tmp_path_factory.mktemp("run")
+    facts = build_run(run_dir)
+    index = write_report(run_dir)
+    return run_dir, index, facts
+
+
+class Links(html.parser.HTMLParser):
+    """Collects tags, their attributes and the page's text."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path: Path) -> Links:
+    parser = Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+# --- pieces -------------------------------------------------------------------------------------
+
+
+def test_cell_formats_numbers_and_missing_values():
+    from noiseloss.report.html import cell
+
+    assert cell(3.14159265) == "3.142"
+    assert cell(-0.00012345) == "-1.234e-04"
+    assert cell(0.0) == "0"
+    assert cell(float("nan")) == "NaN"
+    assert cell(np.int64(750)) == "750"
+    assert cell(np.bool_(True)) == "true"
+    assert cell(pd.NA) == ""
+    assert cell(np.zeros(750, np.float32)) == "[750 values]"
+    assert cell("<b>") == "<b>"  # escaping is the template's job (autoescape), tested below
+
+
+def test_pick_examples_prefers_items_with_audio_and_caps_per_dataset():
+    from noiseloss.report.gallery import pick_examples
+
+    deltas = pd.DataFrame({
+        "dataset": ["a"] * 6 + ["b"] * 2,
+        "item": ["z", "z", "y", "x", "w", "w", "q", "p"],
+        "clean_audio": [None, None, "audio/y.ogg", None, "audio/w.ogg", "audio/w.ogg", None, None],
+        "model": "m", "conditioning": "u", "alignment": "delayed",
+        "family": "f", "length_frames": [10, 5, 5, 5, 10, 5, 5, 5], "seed": 0,
+        "condition": "c", "key": [f"k{i}" for i in range(8)]})
+    before = deltas.copy()
+    chosen = pick_examples(deltas, examples_per_dataset=2)
+    # a: the two items with audio (w, y) beat x and z; b: no audio at all, name order
+    assert list(zip(chosen["dataset"], chosen["item"], chosen["length_frames"], strict=True)) == [
+        ("a", "w", 5), ("a", "w", 10), ("a", "y", 5), ("b", "p", 5), ("b", "q", 5)]
+    pd.testing.assert_frame_equal(deltas, before)
+    assert pick_examples(deltas, examples_per_dataset=0).empty
+    with pytest.raises(ParameterError, match="examples_per_dataset"):
+        pick_examples(deltas, examples_per_dataset=-1)
+
+
+def test_plot_delta_is_a_deterministic_640x240_png():
+    from noiseloss.report.gallery import Region, plot_delta
+
+    regions = (Region("peak", True, 250, 255, 2.0), Region("assimilation", True, 255, 350, -1.0),
+               Region("recovery", False, None, None, float("nan")))
+    args = dict(onset_frame=ONSET, length_frames=100, smooth_frames=5, frame_rate=RATE)
+    first = plot_delta(effect(100), regions=regions, **args)
+    assert png_size(first) == (640, 240)
+    assert plot_delta(effect(100), regions=regions, **args) == first
+    assert plot_delta(effect(100), regions=regions[:1], **args) != first
+    spanless = plot_delta(effect(100), regions=(), onset_frame=None, length_frames=None,
+                          smooth_frames=1, frame_rate=RATE)
+    assert png_size(spanless) == (640, 240)
+
+
+def test_assets_are_stored_once_and_non_ogg_clips_are_encoded(tmp_path):
+    import soundfile as sf
+
+    from noiseloss.report.assets import AssetFolder, inside
+    from noiseloss.sources.audio import write_audio
+
+    signal = music(np.random.default_rng(1), seconds=2.0)
+    wav = write_audio(tmp_path / "run" / "clip.wav", signal, sample_rate=SR)
+    ogg = write_audio(tmp_path / "run" / "clip.ogg", signal, sample_rate=SR)
+    folder = AssetFolder(tmp_path / "report")
+    first = folder.audio(ogg, compression_level=0.6)
+    assert folder.audio(ogg, compression_level=0.6) == first
+    assert (tmp_path / "report" / first).read_bytes() == ogg.read_bytes()
+    encoded = folder.audio(wav, compression_level=0.6)
+    data = (tmp_path / "report" / encoded).read_bytes()
+    assert encoded.endswith(".ogg") and data[:4] == b"OggS"
+    assert len(data) < wav.stat().st_size / 10  # float32 wav: 256 kB for 2 s
+    back, rate = sf.read(io.BytesIO(data))
+    assert rate == SR and abs(back.size - signal.size) <= 1
+    assert sorted(p.name for p in (tmp_path / "report" / "audio").iterdir()) == sorted(
+        [Path(first).name, Path(encoded).name])
+    assert folder.bytes_written == ogg.stat().st_size + len(data)
+    # paths from tables never leave the run folder
+    assert inside(tmp_path / "run", "clip.wav") == wav.resolve()
+    assert inside(tmp_path / "run", "../run/clip.wav") == wav.resolve()
+    assert inside(tmp_path / "run" / "sub", "../clip.wav") is None
+    assert inside(tmp_path / "run", str(wav.resolve())) == wav.resolve()
+    assert inside(tmp_path / "run", "missing.ogg") is None
+    assert inside(tmp_path / "run", None) is None
+
+
+# --- the report of a run ------------------------------------------------------------------------
+
+
+def test_report_is_self_contained_and_links_resolve(report):
+    run_dir, index, _ = report
+    assert index == run_dir / "report" / "index.html"
+    root = index.parent
+    pages = [index, *sorted((root / "tables").glob("*.html"))]
+    assert {p.stem for p in pages[1:]} >= {"deltas", "sequence", "regions", "stats_large",
+                                            "stats_small"}
+    for page in pages:
+        for _tag, attrs in parse(page).tags:
+            for name in ("src", "href"):
+                link = attrs.get(name)
+                if link is None or link.startswith("#") or link == "data:,":
+                    continue
+                assert "://" not in link and not link.startswith("/"), (page.name, link)
+                target = (page.parent / link).resolve()
+                assert target.is_file() and target.is_relative_to(root.resolve()), (page, link)
+    assert not list(run_dir.glob(".report-*"))
+
+
+def test_gallery_shows_players_losses_and_regions(report):
+    run_dir, index, facts = report
+    page = parse(index)
+    audio = [attrs["src"] for tag, attrs in page.tags if tag == "audio"]
+    # 3 data sets x 3 items with audio x (clean + 6 lengths), each its own clip
+    assert len(audio) == len(set(audio)) == len(DATASETS) * AUDIO_ITEMS * (1 + len(LENGTHS))
+    assert facts["audio_units"] == len(audio)
+    plots = [attrs["src"] for tag, attrs in page.tags if tag == "img" and "plots/" in attrs["src"]]
+    assert len(plots) == len(DATASETS) * AUDIO_ITEMS * len(LENGTHS)
+    assert len(set(plots)) == len(LENGTHS)  # identical curves in every item: stored once
+    text = " ".join(" ".join(page.text).split())
+    assert text.count(f"Original (loss {BASE_LOSS:.3f} nats/token)") == len(DATASETS) * AUDIO_ITEMS
+    for length in LENGTHS:
+        shown = (f"Perturbed (loss {BASE_LOSS + loss_delta(length):.3f} nats/token, "
+                 f"Δℓ {loss_delta(length):+.3f})")
+        assert text.count(shown) == len(DATASETS) * AUDIO_ITEMS, shown
+    # zero-crossing detector on the exact step curve: peak = the 5 frames of the rise
+    recovery = AFTER * AFTER_FRAMES / (T - ONSET - 100)
+    assert (f"span [250, 350) · peak [250, 255) mean Δℓ {PEAK:+.3f} · assimilation [255, 350) "
+            f"mean Δℓ {DIP:+.3f} · recovery [350, 750) mean Δℓ {recovery:+.3f}") in text
+    assert text.count("span [250, 255) · peak [250, 255) mean Δℓ +2.000 · assimilation not "
+                      "found · recovery [255, 750)") == len(DATASETS) * AUDIO_ITEMS
+    # the clips are the run's own files, unchanged
+    regions = pd.read_parquet(run_dir / "tables" / "regions.parquet")
+    assert len(regions) == 3 * len(DATASETS) * ITEMS_PER_DATASET * len(LENGTHS)
+    copied = {hashlib.sha256((index.parent / a).read_bytes()).hexdigest() for a in audio}
+    stored = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (run_dir / "audio").iterdir()}
+    assert copied == stored
+
+
+def test_untrusted_names_are_text_not_markup(report):
+    run_dir, index, _ = report
+    source = index.read_text(encoding="utf-8")
+    assert "<script" not in source and "<b>" not in source and "<i>" not in source
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.ogg" in source
+    assert "cannot read audio &lt;b&gt;oops&lt;/b&gt;" in source
+    text = " ".join(parse(index).text)
+    assert XSS in text and "synthetic <b>demo-shaped</b> run" in text
+    assert all(tag != "script" for tag, _ in parse(index).tags)
+
+
+def test_statistics_figures_and_table_links(report):
+    run_dir, index, _ = report
+    page = parse(index)
+    text = " ".join(" ".join(page.text).split())
+    stats = pd.read_csv(run_dir / "tables" / "stats_small.csv")
+    row = stats[stats["metric"] == "loss_delta"].iloc[0]
+    lengths = np.array(LENGTHS, dtype=float)
+    expected = np.polyfit(lengths, [loss_delta(n) for n in LENGTHS], 1)[0]
+    assert row["slope"] == pytest.approx(expected, rel=1e-4)
+    assert "-0.001333" in text and f"{row['slope']:.4g}" == "-0.001333"  # nats per frame
+    figures = json.loads((run_dir / "figures" / "index.json").read_text())
+    assert figures, "the figures module drew nothing"
+    shown = [a for t, a in page.tags if t == "img" and a["src"].startswith("figures/")]
+    assert len(shown) == len(figures)
+    table_links = [a["href"] for t, a in page.tags if t == "a" and a.get("href", "").startswith(
+        "tables/") and a["href"].endswith(".html")]
+    for entry in figures.values():
+        assert f"tables/{entry['table']}.html" in table_links
+    for tag, attrs in page.tags:
+        if tag == "img" and attrs["src"].startswith("figures/"):
+            data = (index.parent / attrs["src"]).read_bytes()
+            assert png_size(data)[0] > 100
+    csv = (index.parent / "tables" / "stats_small.csv").read_bytes()
+    assert csv == (run_dir / "tables" / "stats_small.csv").read_bytes()
+
+
+def test_report_of_demo_shaped_run_is_small(report):
+    run_dir, index, facts = report
+    size = sum(p.stat().st_size for p in index.parent.rglob("*") if p.is_file())
+    audio = sum(p.stat().st_size for p in (index.parent / "audio").iterdir())
+    assert size < 30e6
+    assert audio > 0.5 * size  # the clips dominate: nothing else bloats the report
+    print(f"report {size / 1e6:.2f} MB, audio {audio / 1e6:.2f} MB in "
+          f"{facts['audio_units']} clips")
+
+
+def test_rebuild_replaces_the_report_and_cli(report, tmp_path, capsys):
+    import shutil
+
+    from noiseloss.cli.main import main
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(report[0], run_dir)
+    index = run_dir / "report" / "index.html"
+    stale = index.parent / "plots" / "stale.png"
+    stale.write_bytes(b"x")
+    assert main(["report", str(run_dir), "--examples", "1"]) == 0
+    assert not stale.exists() and index.is_file()
+    audio = [a for t, a in parse(index).tags if t == "audio"]
+    assert len(audio) == len(DATASETS) * (1 + len(LENGTHS))
+    assert "report.css" in {p.name for p in index.parent.iterdir()}
+    assert str(index) in capsys.readouterr().err
+    assert not list(run_dir.glob(".report*"))
+    assert main(["report", str(run_dir / "nope")]) == 2
+
+
+def test_bad_arguments_name_the_parameter(tmp_path, report):
+    from noiseloss.report import write_report
+
+    with pytest.raises(ParameterError, match="run_dir"):
+        write_report(tmp_path / "missing")
+    with pytest.raises(ParameterError, match="examples_per_dataset"):
+        write_report(report[0], examples_per_dataset=-1)
+    with pytest.raises(ParameterError, match="compression_level"):
+        write_report(report[0], compression_level=1.5)
+    with pytest.raises(ParameterError, match="results.parquet"):
+        write_report(tmp_path)  # a folder that is not a run
+
+
+# --- in a real browser --------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not CHROMIUM.is_file(),
+                    reason="Debian chromium is not installed (make test installs it)")
+def test_report_in_headless_chromium(report, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    _, index, _ = report
+    errors, dialogs = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(index.as_uri(), wait_until="load")
+            images = page.eval_on_selector_all(
+                "img", "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth])")
+            durations = page.evaluate("""async () => Promise.all(
+                [...document.querySelectorAll('audio')].map(a => new Promise(resolve => {
+                    const done = () => resolve([a.getAttribute('src'), a.duration]);
+                    if (a.readyState >= 1) { done(); return; }
+                    a.addEventListener('loadedmetadata', done, {once: true});
+                    a.addEventListener('error', () => resolve([a.getAttribute('src'), -1]),
+                                       {once: true});
+                    a.load();
+                })))""")
+            headings = page.locator("article.example h4").all_inner_texts()
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+            table = page.goto((index.parent / "tables" / "stats_small.html").as_uri())
+            assert table is not None and table.ok
+        finally:
+            browser.close()
+    assert errors == [] and dialogs == []
+    assert len(images) == len(DATASETS) * AUDIO_ITEMS * len(LENGTHS) + len(
+        json.loads((index.parent.parent / "figures" / "index.json").read_text()))
+    assert [src for src, complete, width in images if not complete or width <= 0] == []
+    assert len(durations) == len(DATASETS) * AUDIO_ITEMS * (1 + len(LENGTHS))
+    # every clip is the 15 s excerpt as scored (Vorbis duration within a few ms)
+    assert [src for src, d in durations if not abs(d - T / RATE) < 0.05] == []
+    assert XSS in headings
+    assert png_size((tmp_path / "report.png").read_bytes())[0] > 0
