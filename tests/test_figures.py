@@ -45,11 +45,17 @@ def test_without_pure_noise_the_caption_says_so(tmp_path):
 
 
 def test_reads_tables_from_disk_and_draws_only_what_the_data_supports(tmp_path):
-    results = synthetic_results(colors=(), swap=False, pure_noise=False)
+    results = synthetic_results(colors=("white",), swap=False, pure_noise=False)
+    write_store(tmp_path, results)
+    first = draw_all(tmp_path, analyze_run(tmp_path))
+    assert len(first) == 4
+    (tmp_path / "figures" / "notes.txt").write_text("mine")
     write_store(tmp_path, results[results["kind"].isin(["clean", "note-delete"])])
     analyze_run(tmp_path)
     assert draw_all(tmp_path) == {}
     assert json.loads((tmp_path / "figures" / "index.json").read_text()) == {}
+    # the earlier figures are gone, other files are left alone
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["index.json", "notes.txt"]
 
 
 def test_y_limits_never_clip_the_data(drawn):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -40,7 +41,8 @@ def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None)
 
     Returns:
         Figure name -> path of its PNG. ``figures/index.json`` maps each name to its PNG, PDF,
-        source table and caption.
+        source table and caption; the files of figures listed in an earlier ``index.json`` and
+        not drawn again are removed.
     """
     from noiseloss.store.io import write_json
 
@@ -54,6 +56,20 @@ def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None)
             drawn += [draw_region_curves(deltas, regions, family),
                       draw_region_boxes(regions, family)]
     directory = Path(run_dir) / "figures"
+    previous = _read_index(directory / "index.json")
     index = {d.name: save(d, directory) for d in drawn}
     write_json(index, directory / "index.json")
+    kept = {entry[kind] for entry in index.values() for kind in ("png", "pdf")}
+    for entry in previous.values():  # figures of an earlier analysis that are not redrawn
+        for kind in ("png", "pdf"):
+            if entry.get(kind) and entry[kind] not in kept:
+                (directory / Path(entry[kind]).name).unlink(missing_ok=True)
     return {name: directory / entry["png"] for name, entry in index.items()}
+
+
+def _read_index(path: Path) -> dict:
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return index if isinstance(index, dict) else {}
