@@ -114,7 +114,8 @@ def build_run(run_dir: Path, *, seed: int = 0) -> dict:
                     "nll": nll.ravel(), "audio": audio})
     write_parquet(pa.Table.from_pylist(rows, schema=results_schema()), run_dir / "results.parquet")
     (run_dir / "config.yaml").write_text(yaml.safe_dump(
-        {"name": "paper-noise", "description": "synthetic <b>demo-shaped</b> run"}))
+        {"name": "paper-noise", "description": "synthetic <b>demo-shaped</b> run",
+         "report": {"audio_examples": AUDIO_ITEMS}}))
     failed = {"train/broken<i>.wav": "cannot read audio <b>oops</b>"}
     write_json({"date_utc": "2025-01-01T00:00:00+00:00", "git_commit": "abc123",
                 "versions": {"noiseloss": "0.1.0", "torch": None},
@@ -217,19 +218,21 @@ def test_plot_delta_is_a_deterministic_640x240_png():
 def test_assets_are_stored_once_and_non_ogg_clips_are_encoded(tmp_path):
     import soundfile as sf
 
-    from noiseloss.report.assets import AssetFolder, inside
+    from noiseloss.report.assets import AssetFolder, inside, playable_clip
     from noiseloss.sources.audio import write_audio
 
     signal = music(np.random.default_rng(1), seconds=2.0)
     wav = write_audio(tmp_path / "run" / "clip.wav", signal, sample_rate=SR)
     ogg = write_audio(tmp_path / "run" / "clip.ogg", signal, sample_rate=SR)
     folder = AssetFolder(tmp_path / "report")
-    first = folder.audio(ogg, compression_level=0.6)
-    assert folder.audio(ogg, compression_level=0.6) == first
+    data, suffix = playable_clip(ogg, compression_level=0.6)
+    assert (data, suffix) == (ogg.read_bytes(), ".ogg")
+    first = folder.put(data, folder="audio", stem="clip", suffix=suffix)
+    assert folder.put(data, folder="audio", stem="clip", suffix=suffix) == first
     assert (tmp_path / "report" / first).read_bytes() == ogg.read_bytes()
-    encoded = folder.audio(wav, compression_level=0.6)
-    data = (tmp_path / "report" / encoded).read_bytes()
-    assert encoded.endswith(".ogg") and data[:4] == b"OggS"
+    data, suffix = playable_clip(wav, compression_level=0.6)
+    assert suffix == ".ogg" and data[:4] == b"OggS"
+    encoded = folder.put(data, folder="audio", stem="clip", suffix=suffix)
     assert len(data) < wav.stat().st_size / 10  # float32 wav: 256 kB for 2 s
     back, rate = sf.read(io.BytesIO(data))
     assert rate == SR and abs(back.size - signal.size) <= 1
@@ -348,6 +351,7 @@ def test_rebuild_replaces_the_report_and_cli(report, tmp_path, capsys):
     import shutil
 
     from noiseloss.cli.main import main
+    from noiseloss.report import write_report
 
     run_dir = tmp_path / "run"
     shutil.copytree(report[0], run_dir)
@@ -362,6 +366,21 @@ def test_rebuild_replaces_the_report_and_cli(report, tmp_path, capsys):
     assert str(index) in capsys.readouterr().err
     assert not list(run_dir.glob(".report*"))
     assert main(["report", str(run_dir / "nope")]) == 2
+    # default gallery size: the run's report.audio_examples
+    (run_dir / "config.yaml").write_text("name: x\nreport: {audio_examples: 2}\n")
+    write_report(run_dir)
+    assert len([a for t, a in parse(index).tags if t == "audio"]) == 2 * len(DATASETS) * 7
+    # an audio budget that holds exactly the originals: every original keeps its player
+    results = pd.read_parquet(run_dir / "results.parquet", columns=["kind", "audio"])
+    originals = results[(results["kind"] == "clean") & results["audio"].notna()]["audio"]
+    budget = sum((run_dir / a).stat().st_size for a in originals)
+    write_report(run_dir, examples_per_dataset=AUDIO_ITEMS, audio_budget_mb=budget / 1e6)
+    page = parse(index)
+    kept = {(index.parent / a["src"]).read_bytes() for t, a in page.tags if t == "audio"}
+    assert kept == {(run_dir / a).read_bytes() for a in originals}
+    text = " ".join(" ".join(page.text).split())
+    assert text.count("clip left out: the report's audio budget") == len(originals) * len(LENGTHS)
+    assert sum(p.stat().st_size for p in (index.parent / "audio").iterdir()) == budget
 
 
 def test_bad_arguments_name_the_parameter(tmp_path, report):
@@ -375,6 +394,71 @@ def test_bad_arguments_name_the_parameter(tmp_path, report):
         write_report(report[0], compression_level=1.5)
     with pytest.raises(ParameterError, match="results.parquet"):
         write_report(tmp_path)  # a folder that is not a run
+
+
+def test_mixed_run_wav_clip_token_edit_and_spanless_edit(tmp_path):
+    """Clean clip stored as WAV (re-encoded), a token edit (no audio), a MIDI edit without a
+    span whose clip is missing, and a second model without any clip."""
+    import pyarrow as pa
+    import soundfile as sf
+
+    from noiseloss.report import write_report
+    from noiseloss.sources.audio import write_audio
+    from noiseloss.store.io import write_parquet
+    from noiseloss.store.results import results_schema
+
+    frames, onset, length = 100, 40, 20
+    clean = music(np.random.default_rng(2), seconds=frames / RATE)
+    write_audio(tmp_path / "audio" / "clean.wav", clean, sample_rate=SR)
+    write_audio(tmp_path / "audio" / "noise.ogg", inject(clean, 0, np.random.default_rng(3)),
+                sample_rate=SR)
+    step = np.zeros(frames, np.float32)
+    step[onset:onset + length] = -1.0
+    units = [("clean", None, None, "audio/clean.wav", 0.0),
+             ("noise", onset, length, "audio/noise.ogg", step),
+             ("token-noise", onset, length, None, 2 * step),
+             ("note-delete", None, None, "audio/gone.ogg", np.full(frames, -0.25, np.float32))]
+    rows = []
+    for model in ("m1", "m2"):
+        for kind, on, n, audio, change in units:
+            nll = np.full((K, frames), BASE_LOSS, np.float32) + change
+            rows.append({
+                "key": f"{model}-{kind}", "model": model, "dataset": "set", "item": "a.wav",
+                "condition": kind, "kind": kind, "spec": json.dumps({"kind": kind}),
+                "params": "{}", "onset_frame": on, "length_frames": n, "color": None,
+                "level_db": None, "level_ref": None, "seed": 0, "conditioning": "unconditional",
+                "alignment": "delayed", "num_codebooks": K, "num_frames": frames,
+                "frame_rate": RATE, "loss": float(nll.mean(dtype=np.float64)), "nll": nll.ravel(),
+                "audio": audio if model == "m1" else None})
+    write_parquet(pa.Table.from_pylist(rows, schema=results_schema()), tmp_path / "results.parquet")
+    index = write_report(tmp_path)
+    page = parse(index)
+    text = " ".join(" ".join(page.text).split())
+    audio = [a["src"] for t, a in page.tags if t == "audio"]
+    assert len(audio) == 2 and all(a.endswith(".ogg") for a in audio)
+    back, rate = sf.read(index.parent / audio[0])  # the WAV, re-encoded
+    assert rate == SR and abs(back.size - clean.size) <= 1
+    assert (index.parent / audio[1]).read_bytes() == (tmp_path / "audio" / "noise.ogg").read_bytes()
+    assert text.count("audio file missing from the run folder") == 1
+    assert text.count("no audio stored for this item") == 1  # m2's clean clip
+    assert text.count("no audio stored (token-domain perturbation") == 2 + 2  # m1: token; m2: 3 - 1
+    assert text.count("Original (loss 4.000 nats/token)") == 2
+    # span of 20 of 100 frames at -1 (noise) and -2 (token edit); -0.25 everywhere (MIDI edit)
+    assert text.count("Perturbed (loss 3.800 nats/token, Δℓ -0.200)") == 2
+    assert text.count("Perturbed (loss 3.600 nats/token, Δℓ -0.400) no audio stored") == 2
+    assert text.count("Perturbed (loss 3.750 nats/token, Δℓ -0.250) audio file missing") == 1
+    assert text.count("no span") == 2  # the MIDI edit, for each model
+    # a dip without a rise: no peak; assimilation is the span, recovery the rest
+    assert text.count(f"span [40, 60) · peak not found · assimilation [40, 60) mean Δℓ "
+                      f"{-1:+.3f} · recovery [60, 100) mean Δℓ +0.000") == 2
+    # only edits without a span (an empty regions table): results are newer, tables redone
+    spanless = [r for r in rows if r["kind"] in ("clean", "note-delete")]
+    write_parquet(pa.Table.from_pylist(spanless, schema=results_schema()),
+                  tmp_path / "results.parquet")
+    text = " ".join(" ".join(parse(write_report(tmp_path)).text).split())
+    assert pd.read_parquet(tmp_path / "tables" / "regions.parquet").empty
+    assert text.count("no span") == 2 and "span [40, 60)" not in text
+    assert text.count("Perturbed (loss 3.750 nats/token, Δℓ -0.250)") == 2
 
 
 # --- in a real browser --------------------------------------------------------------------------

@@ -11,11 +11,14 @@ from noiseloss.cli.progress import console
 
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--examples", "examples_per_dataset", type=int, default=3, show_default=True,
-              help="Example items per data set in the gallery (items with audio first).")
+@click.option("--examples", "examples_per_dataset", type=int, default=None,
+              help="Example items per data set in the gallery, items with audio first "
+                   "[default: the run's report.audio_examples, else 3].")
+@click.option("--audio-budget-mb", type=float, default=25.0, show_default=True,
+              help="Most audio the report holds; clips beyond it are left out.")
 @click.option("--max-table-rows", type=int, default=2000, show_default=True,
               help="Rows shown on each table's page (CSV/Parquet keep them all).")
-def report(run_dir, examples_per_dataset, max_table_rows):
+def report(run_dir, examples_per_dataset, audio_budget_mb, max_table_rows):
     """Write RUN_DIR/report/index.html: summary, statistics, figures, audio examples.
 
     Missing analysis tables and figures are derived first. The folder works offline from the
@@ -24,6 +27,6 @@ def report(run_dir, examples_per_dataset, max_table_rows):
     from noiseloss.report import write_report
 
     index = write_report(run_dir, examples_per_dataset=examples_per_dataset,
-                         max_table_rows=max_table_rows)
+                         audio_budget_mb=audio_budget_mb, max_table_rows=max_table_rows)
     size = sum(p.stat().st_size for p in index.parent.rglob("*") if p.is_file())
     console.print(f"report ({size / 1e6:.1f} MB) -> {index}", markup=False)

@@ -82,23 +82,23 @@ class AssetFolder:
         """Copy the file ``source`` byte for byte; return its relative path."""
         return self.put(source.read_bytes(), folder=folder, stem=source.stem, suffix=source.suffix)
 
-    def audio(self, source: Path, *, compression_level: float) -> str:
-        """A clip the browser can play: Ogg files are copied, others re-encoded to Ogg Vorbis.
 
-        Args:
-            source: Any file libsndfile reads (wav, flac, ogg, ...).
-            compression_level: Vorbis setting for re-encoded clips (see ``encode_ogg``).
+def playable_clip(source: Path, *, compression_level: float) -> tuple[bytes, str]:
+    """A clip the browser can play: Ogg files as they are, anything else re-encoded to Vorbis.
 
-        Returns:
-            The clip's path relative to ``root``.
-        """
-        if source.suffix.lower() in PLAYABLE_SUFFIXES:
-            return self.copy(source, folder="audio")
-        import soundfile as sf
+    Args:
+        source: Any file libsndfile reads (wav, flac, ogg, ...).
+        compression_level: Vorbis setting for re-encoded clips (see ``encode_ogg``).
 
-        from noiseloss.sources.audio import load_audio
+    Returns:
+        ``(bytes, suffix)``.
+    """
+    if source.suffix.lower() in PLAYABLE_SUFFIXES:
+        return source.read_bytes(), source.suffix.lower()
+    import soundfile as sf
 
-        rate = int(sf.info(str(source)).samplerate)
-        data = encode_ogg(load_audio(source, sample_rate=rate), sample_rate=rate,
-                          compression_level=compression_level)
-        return self.put(data, folder="audio", stem=source.stem, suffix=".ogg")
+    from noiseloss.sources.audio import load_audio
+
+    rate = int(sf.info(str(source)).samplerate)
+    return encode_ogg(load_audio(source, sample_rate=rate), sample_rate=rate,
+                      compression_level=compression_level), ".ogg"

@@ -7,6 +7,7 @@ Everything shown comes from the analysis tables (``noiseloss.analysis``): the de
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from noiseloss.analysis.curves import moving_average
 from noiseloss.analysis.regions import REGION_NAMES
 from noiseloss.errors import check_range
 from noiseloss.figures.common import REGION_COLORS
-from noiseloss.report.assets import AssetFolder, inside
+from noiseloss.report.assets import AssetFolder, inside, playable_clip
 
 #: A perturbed unit and its clean partner agree on these columns (see ``analysis.run``).
 EXAMPLE_COLUMNS = ("model", "dataset", "item", "conditioning", "alignment")
@@ -166,33 +167,56 @@ def _optional_int(value) -> int | None:
     return None if pd.isna(value) else int(value)
 
 
-def _regions_of(regions: pd.DataFrame, key: str) -> tuple[Region, ...]:
-    rows = {r["region"]: r for _, r in regions[regions["key"] == key].iterrows()}
-    return tuple(
-        Region(name, bool(rows[name]["found"]), _optional_int(rows[name]["start_frame"]),
-               _optional_int(rows[name]["end_frame"]), float(rows[name]["mean_delta"]))
-        for name in REGION_NAMES if name in rows)
+def _regions_by_key(regions: pd.DataFrame) -> dict[str, tuple[Region, ...]]:
+    """Unit key -> its regions in ``REGION_NAMES`` order (a run without spans has none)."""
+    if regions.empty or "key" not in regions.columns:
+        return {}
+    found = {}
+    for key, part in regions.groupby("key", sort=False):
+        rows = {r["region"]: r for _, r in part.iterrows()}
+        found[key] = tuple(
+            Region(name, bool(rows[name]["found"]), _optional_int(rows[name]["start_frame"]),
+                   _optional_int(rows[name]["end_frame"]), float(rows[name]["mean_delta"]))
+            for name in REGION_NAMES if name in rows)
+    return found
 
 
 class _Clips:
-    """Copies the clips of the run folder into the report, noting why one is absent."""
+    """Copies clips of the run folder into the report until ``budget_bytes`` is spent."""
 
-    def __init__(self, run_dir: Path, assets: AssetFolder, *, compression_level: float):
+    def __init__(self, run_dir: Path, assets: AssetFolder, *, compression_level: float,
+                 budget_bytes: int):
         self.run_dir, self.assets, self.compression_level = run_dir, assets, compression_level
+        self.budget_bytes, self.spent_bytes = budget_bytes, 0
+        self._stored: dict[str, str] = {}  # content hash -> path in the report
 
     def __call__(self, relative, *, absent: str) -> tuple[str | None, str]:
+        """``(path in the report or None, why not)`` for a clip path of the run folder."""
         if relative is None or pd.isna(relative):
             return None, absent
         source = inside(self.run_dir, relative)
         if source is None:
             return None, "audio file missing from the run folder"
-        return self.assets.audio(source, compression_level=self.compression_level), ""
+        data, suffix = playable_clip(source, compression_level=self.compression_level)
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in self._stored:
+            if self.spent_bytes + len(data) > self.budget_bytes:
+                return None, (f"clip left out: the report's audio budget of "
+                              f"{self.budget_bytes / 1e6:g} MB is spent (run folder: {relative})")
+            self._stored[digest] = self.assets.put(data, folder="audio", stem=source.stem,
+                                                   suffix=suffix)
+            self.spent_bytes += len(data)
+        return self._stored[digest], ""
 
 
 def build_gallery(tables: dict[str, pd.DataFrame], *, run_dir: Path, assets: AssetFolder,
-                  examples_per_dataset: int, smooth_frames: int,
-                  compression_level: float) -> list[tuple[str, list[Example]]]:
+                  examples_per_dataset: int, smooth_frames: int, compression_level: float,
+                  audio_budget_bytes: int) -> list[tuple[str, list[Example]]]:
     """Examples per data set, with their clips and delta plots written into ``assets``.
+
+    Clips are copied in priority order until ``audio_budget_bytes`` is spent: the originals of
+    all examples first, then the first perturbed version of every example, then the second...,
+    alternating between data sets, so that a long grid never crowds out a data set.
 
     Args:
         tables: ``deltas``, ``sequence`` and ``regions`` of the analysis.
@@ -201,22 +225,38 @@ def build_gallery(tables: dict[str, pd.DataFrame], *, run_dir: Path, assets: Ass
         examples_per_dataset: Items per data set (see ``pick_examples``).
         smooth_frames: Moving-average window of the region detector, frames.
         compression_level: Vorbis setting for clips that are not Ogg already.
+        audio_budget_bytes: Most bytes of audio the report may hold.
 
     Returns:
         ``[(dataset, [Example, ...]), ...]`` in data-set order.
     """
     rows = pick_examples(tables["deltas"], examples_per_dataset=examples_per_dataset)
+    groups = [part for _, part in rows.groupby(list(EXAMPLE_COLUMNS), sort=False)]
+    datasets = list(dict.fromkeys(part["dataset"].iloc[0] for part in groups))
+    rank_in_set: dict[str, int] = {}
+    requests = []  # (priority, (group, variant or -1), clip path, note when absent)
+    for g, part in enumerate(groups):
+        dataset = part["dataset"].iloc[0]
+        rank = rank_in_set[dataset] = rank_in_set.get(dataset, -1) + 1
+        requests.append(((-1, rank, datasets.index(dataset)), (g, -1),
+                         part["clean_audio"].iloc[0], "no audio stored for this item"))
+        requests += [((v, rank, datasets.index(dataset)), (g, v), audio,
+                      "no audio stored (token-domain perturbation, or not one of the run's audio "
+                      "examples)") for v, audio in enumerate(part["audio"])]
+    clip = _Clips(run_dir, assets, compression_level=compression_level,
+                  budget_bytes=audio_budget_bytes)
+    clips = {slot: clip(path, absent=note) for _, slot, path, note in sorted(
+        requests, key=lambda r: r[0])}
+
     losses = tables["sequence"].set_index("key")
-    regions = tables["regions"]
-    clip = _Clips(run_dir, assets, compression_level=compression_level)
+    regions = _regions_by_key(tables["regions"])
     plots: dict[tuple, str] = {}  # equal curves and regions are drawn once
     gallery: dict[str, list[Example]] = {}
-    for group, part in rows.groupby(list(EXAMPLE_COLUMNS), sort=False):
-        fields = dict(zip(EXAMPLE_COLUMNS, group, strict=True))
+    for g, part in enumerate(groups):
         variants = []
-        for _, unit in part.iterrows():
+        for v, (_, unit) in enumerate(part.iterrows()):
             onset, length = _optional_int(unit["onset_frame"]), _optional_int(unit["length_frames"])
-            found = _regions_of(regions, unit["key"])
+            found = regions.get(unit["key"], ())
             delta = np.asarray(unit["delta"], dtype=np.float32)
             args = dict(onset_frame=onset, length_frames=length, regions=found,
                         smooth_frames=smooth_frames, frame_rate=float(unit["frame_rate"]))
@@ -224,19 +264,16 @@ def build_gallery(tables: dict[str, pd.DataFrame], *, run_dir: Path, assets: Ass
             if drawn not in plots:
                 plots[drawn] = assets.put(plot_delta(delta, **args), folder="plots",
                                           stem="delta", suffix=".png")
-            audio, note = clip(unit["audio"], absent="no audio stored (token-domain "
-                               "perturbation, or not one of the run's audio examples)")
+            audio, note = clips[(g, v)]
             variants.append(Variant(
                 condition=str(unit["condition"]), kind=str(unit["kind"]), onset_frame=onset,
                 length_frames=length, loss_perturbed=float(losses.at[unit["key"], "loss_perturbed"]),
                 loss_delta=float(losses.at[unit["key"], "loss_delta"]), audio=audio,
-                audio_note=note, plot=plots[drawn],
-                regions=found))
+                audio_note=note, plot=plots[drawn], regions=found))
         first = part.iloc[0]
-        audio, note = clip(first["clean_audio"], absent="no audio stored for this item")
-        gallery.setdefault(fields["dataset"], []).append(Example(
-            **{k: str(v) for k, v in fields.items()},
+        audio, note = clips[(g, -1)]
+        gallery.setdefault(str(first["dataset"]), []).append(Example(
+            **{c: str(first[c]) for c in EXAMPLE_COLUMNS},
             loss_clean=float(losses.at[first["key"], "loss_clean"]), audio=audio,
             audio_note=note, variants=tuple(variants)))
     return list(gallery.items())
-

@@ -185,8 +185,9 @@ def _summary(run_dir: Path, provenance: dict, config: dict) -> list[tuple[str, s
     return lines
 
 
-def write_report(run_dir: str | Path, *, examples_per_dataset: int = 3, max_table_rows: int = 2000,
-                 compression_level: float = 0.6) -> Path:
+def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None,
+                 max_table_rows: int = 2000, compression_level: float = 0.6,
+                 audio_budget_mb: float = 25.0) -> Path:
     """Write ``run_dir/report/index.html`` and its assets; see the module docstring.
 
     Tables and figures are derived first when they are missing or older than their inputs
@@ -194,10 +195,13 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int = 3, max_tabl
 
     Args:
         run_dir: A run folder (``results.parquet`` or ``tables/`` from ``noiseloss run``).
-        examples_per_dataset: Items per data set in the gallery, items with audio first.
+        examples_per_dataset: Items per data set in the gallery, items with audio first;
+            None: the run's ``report.audio_examples`` (the items it saved audio for), else 3.
         max_table_rows: Rows shown on a table's page (the CSV and Parquet hold all of them).
         compression_level: Vorbis setting, 0 (best) .. 1 (smallest), for gallery clips that
             are not Ogg already; Ogg clips are copied unchanged.
+        audio_budget_mb: Most audio the report holds, MB (1e6 bytes); clips beyond it are left
+            out, originals and the first perturbed versions first (see ``build_gallery``).
 
     Returns:
         The path of ``index.html``.
@@ -205,18 +209,22 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int = 3, max_tabl
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ParameterError(f"run_dir must be a run folder, got {str(run_dir)!r} (not a directory)")
-    check_range("examples_per_dataset", examples_per_dataset, low=0)
-    check_range("max_table_rows", max_table_rows, low=1)
-    check_range("compression_level", compression_level, low=0.0, high=1.0)
     import yaml
 
-    tables, table_index = load_tables(run_dir)
-    figure_index, notes = load_figures(run_dir, tables)
-    provenance = _read_json(run_dir / "provenance.json", {})
     config_text = (run_dir / "config.yaml").read_text(encoding="utf-8") \
         if (run_dir / "config.yaml").is_file() else ""
     config = yaml.safe_load(config_text) or {}
     config = config if isinstance(config, dict) else {}
+    if examples_per_dataset is None:
+        examples_per_dataset = int((config.get("report") or {}).get("audio_examples", 3))
+    check_range("examples_per_dataset", examples_per_dataset, low=0)
+    check_range("max_table_rows", max_table_rows, low=1)
+    check_range("compression_level", compression_level, low=0.0, high=1.0)
+    check_range("audio_budget_mb", audio_budget_mb, low=0.0)
+
+    tables, table_index = load_tables(run_dir)
+    figure_index, notes = load_figures(run_dir, tables)
+    provenance = _read_json(run_dir / "provenance.json", {})
     failed = _read_json(run_dir / "failed.json", provenance.get("failed", {})) or {}
 
     env = _environment()
@@ -229,7 +237,8 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int = 3, max_tabl
         gallery = build_gallery(
             tables, run_dir=run_dir, assets=assets, examples_per_dataset=examples_per_dataset,
             smooth_frames=max(int(table_index.get("options", {}).get("smooth_frames", 1)), 1),
-            compression_level=compression_level) if "deltas" in tables else []
+            compression_level=compression_level,
+            audio_budget_bytes=int(audio_budget_mb * 1e6)) if "deltas" in tables else []
         css = resources.files("noiseloss.report").joinpath("templates/report.css")
         (build / "report.css").write_bytes(css.read_bytes())
         html = env.get_template("index.html").render(
