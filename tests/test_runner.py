@@ -49,13 +49,15 @@ def data_dir(tmp_path):
 
 def test_builtin_configs_parse_and_expand():
     names = builtin_configs()
-    assert {"paper-noise", "paper-colors", "paper-shuffle"} <= set(names)
+    assert {"paper-noise", "paper-colors", "paper-shuffle", "midi-edits"} <= set(names)
     noise = load_config("paper-noise")
     specs = noise.perturbation_specs()
     assert [s["length_frames"] for s in specs] == [5, 10, 50, 100, 150, 200]
     assert all(s["onset_frames"] == 250 and s["seed"] == 0 for s in specs)
     assert len(load_config("paper-colors").perturbation_specs()) == 10
     assert len(load_config("paper-shuffle").perturbation_specs()) == 10
+    midi = load_config("midi-edits")
+    assert [s["kind"] for s in midi.perturbation_specs()] == ["note-delete", "velocity", "tempo-warp"]
 
 
 @pytest.mark.parametrize("change, message", [

@@ -18,6 +18,9 @@ from noiseloss.cli.progress import console, progress_bar
 def run(config, out_dir, device, no_report):
     """Run CONFIG (a built-in name such as paper-noise, or a YAML file).
 
+    Then analyse the results, draw the figures and write DIR/report/index.html. The exit code is
+    1 when some items or units failed (they are listed; everything else is stored).
+
     Example: noiseloss run paper-noise --out runs/demo
     """
     import dataclasses
@@ -39,8 +42,13 @@ def run(config, out_dir, device, no_report):
                   f"{len(summary.failed)} failed", markup=False)
     for label, reason in summary.failed.items():
         console.print(f"  failed {label}: {reason}", markup=False)
+    console.print(f"results -> {out_dir / 'results.parquet'}", markup=False)
     if not no_report:
         from noiseloss.cli.analyze import analyze_and_draw
+        from noiseloss.report import write_report
 
         analyze_and_draw(out_dir)
-    console.print(f"results: {out_dir / 'results.parquet'}", markup=False)
+        index = write_report(out_dir)
+        console.print(f"report  -> {index}", markup=False)
+    if summary.failed:
+        raise click.exceptions.Exit(1)
