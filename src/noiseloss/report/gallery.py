@@ -140,7 +140,6 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
     curve = np.asarray(delta, dtype=np.float64)
     frames = np.arange(curve.size)
     fig = Figure(figsize=(6.4, 2.4))
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.19, top=0.97)
     ax = fig.subplots()
     for region in regions:
         if region.found:
@@ -158,6 +157,7 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
     ax.set_xlabel(f"frame (token, {frame_rate:g} per second)")
     ax.set_ylabel("Δℓ (nats)")
     ax.legend(fontsize="x-small", loc="upper right", ncols=3)
+    fig.tight_layout(pad=0.4)  # fits the tick labels; the figure keeps its size
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     return buffer.getvalue()
