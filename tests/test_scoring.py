@@ -151,3 +151,23 @@ def test_bad_codes_and_missing_model_are_clear_errors(tiny_scorer):
 
     with pytest.raises(ModelLoadError, match="never downloads"):
         load_model("no-such-org/no-such-musicgen")
+
+
+def test_model_id_resolves_from_the_local_hf_cache(tiny_model_dir, tmp_path, monkeypatch, rng):
+    import shutil
+
+    from noiseloss import load_model
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--tiny-org--tiny-musicgen"
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    model = load_model("tiny-org/tiny-musicgen")
+    prov = model.provenance()
+    assert prov["revision"] == commit and prov["source"] == "hf-cache"
+    codes = random_codes(rng, 9)
+    reference = load_model(str(tiny_model_dir)).score_codes([codes])[0].nll
+    np.testing.assert_array_equal(model.score_codes([codes])[0].nll, reference)
