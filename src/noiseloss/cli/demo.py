@@ -23,7 +23,9 @@ def demo_model():
               help="Seeds selection, tokenizer, initialisation, training and sampling.")
 @click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
               help="Write the assets here instead (default: package assets; WORK/assets if --tiny).")
-def build(tiny, work_dir, seed, assets_dir):
+@click.option("--steps", "train_steps", type=int, default=None,
+              help="Override the number of training steps (default: 1100 full, 12 tiny).")
+def build(tiny, work_dir, seed, assets_dir, train_steps):
     """Regenerate corpus, tokenizer, weights, data sets and MODEL_CARD.md end to end.
 
     Example: noiseloss demo-model build --tiny --work build/demo-tiny
@@ -31,6 +33,7 @@ def build(tiny, work_dir, seed, assets_dir):
     from noiseloss.demo.build import build as run_build
 
     metrics = run_build(work_dir, tiny=tiny, seed=seed, assets_dir=assets_dir,
+                        train_steps=train_steps,
                         log=lambda line: console.print(line, markup=False, highlight=False))
     gates = metrics["evaluation"]["gates"]
     summary = ", ".join(f"{name} {'pass' if g['passed'] else 'FAIL'} ({g['margin_nats']:+.3f})"

@@ -13,7 +13,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,8 @@ TINY = BuildSettings(
 
 
 def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
-          assets_dir: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+          assets_dir: str | Path | None = None, train_steps: int | None = None,
+          log: Callable[[str], None] = print) -> dict:
     """Run the whole recipe; return the metrics written to ``metrics.json``.
 
     Args:
@@ -72,11 +73,14 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
         tiny: Small everything (CI smoke test); assets go to ``work_dir/assets``.
         seed: Seeds selection, tokenizer fit, initialisation, training and sampling.
         assets_dir: Where to write the assets (default: package assets, or ``work_dir/assets``).
+        train_steps: Override the number of training steps of the chosen settings.
         log: Receives progress lines.
     """
     import torch
 
     settings = TINY if tiny else FULL
+    if train_steps is not None:
+        settings = replace(settings, train=replace(settings.train, steps=int(train_steps)))
     work = Path(work_dir)
     out = Path(assets_dir) if assets_dir else (work / "assets" if tiny else ASSETS)
     started = time.monotonic()
@@ -93,12 +97,22 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
 
     t0 = time.monotonic()
     train_ids = [p.piece_id for p in pieces if p.split == "train"]
-    tokenizer = SpectralTokenizer.fit(
-        (audio[i] for i in train_ids), seed=seed, codebook_size=settings.codebook_size,
-        max_frames=settings.fit_frames, iterations=settings.kmeans_iterations,
-        sample_rate=SAMPLE_RATE)
+    key = _hash({"ids": train_ids, "seed": seed, "size": settings.codebook_size,
+                 "fit_frames": settings.fit_frames, "iterations": settings.kmeans_iterations,
+                 "max_seconds": settings.max_seconds})
+    cached = work / "tokenizers" / key
+    if (cached / "codebooks.npy").is_file():
+        log(f"reusing the fitted tokenizer in {cached}")
+        tokenizer = SpectralTokenizer.load(cached)
+    else:
+        tokenizer = SpectralTokenizer.fit(
+            (audio[i] for i in train_ids), seed=seed, codebook_size=settings.codebook_size,
+            max_frames=settings.fit_frames, iterations=settings.kmeans_iterations,
+            sample_rate=SAMPLE_RATE)
+        tokenizer.save(cached)
+        _write_json(cached / "fit.json", {"fit_seconds": round(time.monotonic() - t0, 1)})
     codes = {p.piece_id: tokenizer.encode(audio[p.piece_id]) for p in pieces}
-    metrics["tokenizer"] = {"fit_seconds": round(time.monotonic() - t0, 1),
+    metrics["tokenizer"] = {**json.loads((cached / "fit.json").read_text()),
                             **tokenizer.describe(),
                             **_tokenizer_distance(tokenizer, pieces, audio, settings)}
     log(f"tokenizer: {json.dumps(metrics['tokenizer'])}")
@@ -305,11 +319,14 @@ def _tokenizer_distance(tokenizer, pieces, audio, settings: BuildSettings) -> di
 
 def _checkpoint_key(settings: BuildSettings, seed: int, tokenizer) -> str:
     """Hash of everything that determines the trained weights."""
+    return _hash({"settings": _jsonable(asdict(settings)), "seed": seed,
+                  "tokenizer": tokenizer.sha256()})
+
+
+def _hash(obj) -> str:
     import hashlib
 
-    blob = json.dumps({"settings": _jsonable(asdict(settings)), "seed": seed,
-                       "tokenizer": tokenizer.sha256()}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _corpus_summary(pieces, audio) -> dict:

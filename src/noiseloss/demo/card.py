@@ -60,8 +60,9 @@ def render_card(metrics: dict, curve: Sequence[dict]) -> str:
         f" frames/s), Hann STFT of {tok['n_fft']} samples, {tok['n_mels']} Slaney mel bands "
         f"{tok['f_min_hz']:g}-{tok['f_max_hz']:g} Hz, natural log of power + {tok['floor_power']:g};",
         f"{tok['num_codebooks']} residual codebooks x {tok['codebook_size']} centroids fitted by",
-        f"k-means (`scipy.cluster.vq.kmeans2`, k-means++) on {s['fit_frames']} training frames "
-        f"({tok['fit_seconds']:.0f} s). Special/BOS/pad id = {tok['codebook_size']}.",
+        "k-means (`scipy.cluster.vq.kmeans2`, initialised at random training frames) on",
+        f"{s['fit_frames']} training frames ({tok['fit_seconds']:.0f} s). "
+        f"Special/BOS/pad id = {tok['codebook_size']}.",
         f"Tokenizer SHA-256: `{tok['sha256']}`.",
         "",
         f"Mean absolute log-mel distance (nats per mel bin) on {tok['logmel_distance_items']} "

@@ -138,7 +138,8 @@ class SpectralTokenizer(Tokenizer):
 
         Args:
             signals: Mono float32 signals at ``sample_rate`` (``options``, default 32 kHz).
-            seed: Seeds the frame subsample and the k-means++ initialisation.
+            seed: Seeds the frame subsample and the k-means initialisation (random frames; scipy's
+                k-means++ costs O(C^2) distance passes, minutes at C = 512).
             codebook_size: Centroids per stage (C).
             num_codebooks: Residual stages (K).
             n_mels: Mel bands per frame.
@@ -161,7 +162,7 @@ class SpectralTokenizer(Tokenizer):
         residual = features.astype(np.float64)
         books = []
         for _ in range(num_codebooks):
-            centroids, labels = kmeans2(residual, codebook_size, iter=iterations, minit="++",
+            centroids, labels = kmeans2(residual, codebook_size, iter=iterations, minit="points",
                                         missing="warn", seed=rng)
             books.append(centroids)
             residual = residual - centroids[labels]

@@ -1,0 +1,49 @@
+"""The ``--tiny`` recipe end to end: corpus, tokenizer, training, evaluation, data sets, card."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+
+@pytest.mark.slow
+def test_tiny_recipe_end_to_end_and_deterministic(tmp_path):
+    from noiseloss.cli.main import main
+    from noiseloss.demo.data import DATASETS, dataset_files, manifest
+    from noiseloss.models.demo import load_demo
+
+    work = tmp_path / "work"
+    assert main(["demo-model", "build", "--tiny", "--work", str(work), "--seed", "0"]) == 0
+    assets = work / "assets"
+    metrics = json.loads((assets / "metrics.json").read_text())
+    assert metrics["mode"] == "tiny" and metrics["total_seconds"] < 120
+    for name in ("MODEL_CARD.md", "curves.png", "training_curve.jsonl", "model/config.json",
+                 "model/model.safetensors", "tokenizer/codebooks.npy"):
+        assert (assets / name).is_file(), name
+    card = (assets / "MODEL_CARD.md").read_text()
+    val = metrics["evaluation"]["validation"]
+    assert f"**{val['model']:.3f}**" in card and "Quality gate" in card
+    for key in ("model", "untrained", "unigram_add_one", "bigram_add_one", "bigram_dirichlet"):
+        assert math.isfinite(val[key]) and val[key] > 0
+    # an untrained model is close to uniform over the codebook
+    assert abs(val["untrained"] - math.log(metrics["tokenizer"]["codebook_size"])) < 0.5
+    assert set(metrics["corpus"]["collections_per_split"]["ood"]).isdisjoint(
+        metrics["corpus"]["collections_per_split"]["train"])
+
+    scorer = load_demo(assets=assets)
+    assert scorer.window_frames == 750  # the package default; the tiny card records 100
+    for name in DATASETS:
+        files = dataset_files(name, assets=assets)
+        assert [r["file"] for r in manifest(name, assets=assets)] == [f.name for f in files]
+        assert len(files) == 2
+    clip = dataset_files("generated", assets=assets)[0]
+    result = scorer.score(clip)
+    assert result.nll.shape == (4, math.ceil(result.num_samples / 640))
+    assert np.isfinite(result.nll).all()
+
+    # rerun: reuses the rendered corpus and the checkpoint, and reproduces every number
+    assert main(["demo-model", "build", "--tiny", "--work", str(work), "--seed", "0"]) == 0
+    again = json.loads((assets / "metrics.json").read_text())
+    assert again["evaluation"] == metrics["evaluation"]
+    assert again["tokenizer"]["sha256"] == metrics["tokenizer"]["sha256"]

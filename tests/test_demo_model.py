@@ -1,0 +1,114 @@
+"""The shipped demo model and data sets: offline loading, scoring every clip, package limits."""
+
+import json
+import math
+import socket
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from noiseloss.demo.data import ASSETS, DATASETS, dataset_files, manifest
+from noiseloss.errors import DependencyError, ModelLoadError, ParameterError
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from noiseloss.models import load_model
+
+    return load_model("demo")
+
+
+def test_load_demo_round_trip(demo):
+    from noiseloss.models.musicgen import MusicgenScorer, weights_sha256
+    from noiseloss.tokenizers.spectral import SpectralTokenizer
+
+    metrics = json.loads((ASSETS / "metrics.json").read_text())
+    assert isinstance(demo, MusicgenScorer) and demo.name == "demo"
+    assert not demo.decoder.training
+    assert demo.special_id == demo.tokenizer.codebook_size == metrics["tokenizer"]["codebook_size"]
+    assert (demo.sample_rate, demo.tokenizer.hop_length, demo.num_codebooks) == (32000, 640, 4)
+    prov = demo.provenance()
+    assert prov["model_id"] == "demo"
+    assert prov["weights_sha256"] == weights_sha256(ASSETS / "model")
+    assert prov["tokenizer_sha256"] == metrics["tokenizer"]["sha256"]
+    assert SpectralTokenizer.load(ASSETS / "tokenizer").sha256() == prov["tokenizer_sha256"]
+    assert prov["parameters"] == metrics["training"]["parameters"]
+    assert 1_000_000 < prov["parameters"] < 10_000_000
+
+
+def test_shipped_assets_respect_the_size_limits():
+    weights = sum(p.stat().st_size for p in (ASSETS / "model").glob("*.safetensors"))
+    audio = sum(p.stat().st_size for name in DATASETS for p in dataset_files(name))
+    assert 0 < weights <= 25 * 2**20
+    assert 0 < audio <= 15 * 2**20
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_datasets_are_15_s_32_khz_mono_with_a_manifest(name):
+    files = dataset_files(name)
+    records = manifest(name)
+    assert len(files) >= 15
+    assert files == sorted(files)
+    assert [r["file"] for r in records] == [f.name for f in files]
+    for path, record in zip(files, records, strict=True):
+        info = sf.info(str(path))
+        assert (info.samplerate, info.channels, info.frames) == (32000, 1, 15 * 32000)
+        assert record["licence"] and record["composer"] and record["instrument"]
+    if name == "generated":
+        assert {r["top_k"] for r in records} == {10, 50, 100, 250, 500}
+    else:
+        assert all(r["source"] and r["split"] == name for r in records)
+
+
+def test_ood_and_train_sets_are_disjoint_in_composers_and_timbre():
+    train = manifest("train")
+    ood = manifest("ood")
+    assert not {r["collection"] for r in train} & {r["collection"] for r in ood}
+    assert "Vibraphone" in {r["instrument"] for r in ood}
+    assert "Vibraphone" not in {r["instrument"] for r in train}
+
+
+def test_unknown_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(ParameterError, match="dataset must be one of"):
+        dataset_files("validation")
+    with pytest.raises(DependencyError, match="noiseloss demo-model build"):
+        dataset_files("train", assets=tmp_path)
+
+
+def test_missing_assets_say_how_to_build(tmp_path):
+    from noiseloss.models.demo import load_demo
+
+    with pytest.raises(ModelLoadError, match="noiseloss demo-model build"):
+        load_demo(assets=tmp_path)
+
+
+def test_score_cli_on_every_shipped_clip_offline(tmp_path, offline, demo):
+    from noiseloss.cli.main import main
+
+    files = [p for name in DATASETS for p in dataset_files(name)]
+    assert main(["score", *map(str, files), "--model", "demo", "--out", str(tmp_path)]) == 0
+    table = pq.read_table(tmp_path / "nll.parquet").to_pandas()
+    assert set(table["item"]) == set(map(str, files))
+    frames = math.ceil(15 * 32000 / 640)
+    sizes = table.groupby("item").size()
+    assert (sizes == 4 * frames).all()
+    assert np.isfinite(table["nll"]).all() and (table["nll"] >= 0).all()
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["model"]["model_id"] == "demo"
+    # the scorer reproduces the command's numbers for one clip, codes included
+    one = demo.score(files[0])
+    rows = table[table["item"] == str(files[0])].sort_values(["codebook", "frame"])
+    np.testing.assert_allclose(rows["nll"].to_numpy().reshape(4, frames), one.nll, rtol=1e-5)
