@@ -20,6 +20,7 @@ COMMANDS = {
     "analyze": "noiseloss.cli.analyze:analyze",
     "perturb": "noiseloss.cli.perturb:perturb",
     "demo-model": "noiseloss.cli.demo:demo_model",
+    "run": "noiseloss.cli.run:run",
     "report": "noiseloss.cli.report:report",
 }
 
