@@ -10,24 +10,22 @@ from noiseloss.cli.progress import console
 
 
 def print_trends(tables: dict) -> None:
-    """Print the large- and small-sample length correlations, whatever their sign."""
-    from rich.markup import escape
-    from rich.table import Table
+    """Print the large- and small-sample length correlations, whatever their sign.
 
+    One line per (family, metric, setting); p_less is the one-sided p for a negative trend.
+    """
+    console.print("perturbation length vs delta (large: one point per model x data set x length; "
+                  "small: one point per length; p_less: one-sided, negative trend)", markup=False)
     for setting in ("stats_large", "stats_small"):
-        stats = tables[setting]
-        table = Table(title=f"{setting}: perturbation length vs mean delta "
-                      "(p_less: one-sided, negative trend)")
-        for column in ("family", "metric", "n", "pearson r", "p", "p_less", "spearman rho", "p",
-                       "p_less", "slope /frame", "p_less"):
-            table.add_column(column)
-        for _, row in stats.iterrows():
-            table.add_row(
-                escape(row["family"]), row["metric"], str(row["n_points"]),
-                *(f"{row[c]:.3g}" for c in (
-                    "pearson_r", "pearson_p", "pearson_p_less", "spearman_rho", "spearman_p",
-                    "spearman_p_less", "slope", "slope_p_less")))
-        console.print(table)
+        for _, row in tables[setting].iterrows():
+            console.print(
+                f"  {setting.removeprefix('stats_'):5} {row['family']} [{row['conditioning']}, "
+                f"{row['alignment']}] {row['metric']}: n={row['n_points']} "
+                f"pearson r={row['pearson_r']:+.3f} (p={row['pearson_p']:.3g}, "
+                f"p_less={row['pearson_p_less']:.3g}) spearman rho={row['spearman_rho']:+.3f} "
+                f"(p={row['spearman_p']:.3g}, p_less={row['spearman_p_less']:.3g}) "
+                f"slope={row['slope']:+.3g}/frame (p_less={row['slope_p_less']:.3g})",
+                markup=False, highlight=False)
 
 
 def analyze_and_draw(run_dir: Path, *, figures: bool = True, **options) -> dict:
