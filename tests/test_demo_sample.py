@@ -25,7 +25,7 @@ def test_greedy_sampling_with_cache_matches_the_full_forward(decoder):
     with torch.no_grad():
         nll = sequence_nll(decoder, torch.from_numpy(codes), special_id=8).numpy()
         for k in range(4):
-            for t in (0, 5, 11):
+            for t in (0, 11):
                 for b in range(2):
                     alt = codes.copy()
                     cands = []
