@@ -51,7 +51,7 @@ FULL = BuildSettings(
                     "beethoven": 4, "corelli": 1, "cpebach": 1, "handel": 1, "schubert": 1,
                     "weber": 1},
     max_seconds=60.0, codebook_size=512, fit_frames=60000, kmeans_iterations=20,
-    model=ModelSize(), train=TrainConfig(steps=1100, eval_every=50),
+    model=ModelSize(), train=TrainConfig(steps=1700, eval_every=50),
     clips_per_set=15, clip_seconds=15.0, griffin_lim_iterations=32)
 TINY = BuildSettings(
     per_collection={"bach": 6, "corelli": 1, "cpebach": 1},
