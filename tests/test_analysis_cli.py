@@ -13,7 +13,9 @@ def test_analyze_command(tmp_path, capsys):
     assert main(["analyze", str(tmp_path), "--detector", "fixed-anchor", "--smooth-frames", "3",
                  "--run-frames", "4", "--no-figures"]) == 0
     err = capsys.readouterr().err
-    assert "stats_large" in err and "stats_small" in err and "-1" in err
+    lines = [line for line in err.splitlines() if "loss_delta:" in line]
+    assert [line.split()[0] for line in lines] == ["large", "small"]
+    assert all("pearson r=-1.000" in line for line in lines)
     options = json.loads((tmp_path / "tables" / "index.json").read_text())["options"]
     assert options["detector"] == "fixed-anchor" and options["run_frames"] == 4
     assert not (tmp_path / "figures").exists()
