@@ -45,7 +45,7 @@ def delta_vs_length(sequence: pd.DataFrame, *, hue: str) -> object:
                                 color=drawn[0].get_color())
             ax.axhline(0.0, color="0.5", linewidth=0.8, linestyle="--")
             ax.set_xscale("log")
-            ax.set_xticks(lengths, [str(v) for v in lengths])
+            ax.set_xticks(lengths, [str(v) for v in lengths], rotation=45)
             ax.minorticks_off()
             ax.set_title(model if row == 0 else "")
             ax.set_xlabel("perturbation length (frames)")
