@@ -90,6 +90,44 @@ def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
                  "grey: perturbed span. " + "; ".join(noted) + ".")
 
 
+def draw_delta_panel(ax, delta, *, onset_frame: int | None, length_frames: int | None,
+                     regions, smooth_frames: int) -> None:
+    """Draw one loss-difference curve on ``ax`` with its span and regions.
+
+    ::
+
+        delta (nats)   raw curve (grey), moving average (black), 0 (dashed)
+        frame  0 ...  onset ....... onset+length ............ T-1
+                       :  [peak)[assimilation):[recovery        )   shaded half-open intervals
+                       :.......................:                    dotted: span edges
+
+    A region ``[start, end)`` is shaded over ``start - 0.5 .. end - 0.5`` so that it covers the
+    frames it holds.
+
+    Args:
+        ax: Matplotlib axes.
+        delta: ``[T]`` per-frame loss difference, perturbed - clean (nats).
+        onset_frame: First perturbed frame, or None (no span drawn).
+        length_frames: Span length in frames, or None.
+        regions: ``(name, start_frame, end_frame)`` of the regions found (others are not shaded).
+        smooth_frames: Moving-average window of the region detector (1: no smoothed curve).
+    """
+    curve = np.asarray(delta, dtype=np.float64)
+    frames = np.arange(curve.size)
+    for name, start, end in regions:
+        ax.axvspan(start - 0.5, end - 0.5, alpha=0.25, linewidth=0, color=REGION_COLORS[name],
+                   label=name)
+    ax.plot(frames, curve, color="0.6", linewidth=0.6, label="Δℓ")
+    if smooth_frames > 1:
+        ax.plot(frames, moving_average(curve, window_frames=smooth_frames), color="k",
+                linewidth=1.0, label=f"moving average ({smooth_frames})")
+    if onset_frame is not None and length_frames is not None:
+        for edge in (onset_frame, onset_frame + length_frames):
+            ax.axvline(edge - 0.5, color="0.3", linewidth=0.6, linestyle=":")
+    ax.axhline(0.0, color="0.5", linewidth=0.6, linestyle="--")
+    ax.set_xlim(-0.5, max(curve.size, 1) - 0.5)
+
+
 def draw_region_curves(deltas: pd.DataFrame, regions: pd.DataFrame, family: str) -> Drawn:
     """Fig. 4: delta curves of the example clip with the three regions shaded.
 
@@ -109,21 +147,14 @@ def draw_region_curves(deltas: pd.DataFrame, regions: pd.DataFrame, family: str)
                 continue
             unit = unit.sort_values("key").iloc[0]
             found = regions[(regions["key"] == unit["key"]) & regions["found"]]
-            for _, region in found.iterrows():
-                ax.axvspan(region["start_frame"] - 0.5, region["end_frame"] - 0.5, alpha=0.25,
-                           color=REGION_COLORS[region["region"]], linewidth=0)
             smooth = 1
             if not found.empty:
                 params = found["detector_params"].iloc[0]
                 smooth = int(json.loads(params).get("smooth_frames", 1))
-            frames = np.arange(int(unit["frames"]))
-            ax.plot(frames, unit["delta"], color="0.6", linewidth=0.6, label="Δℓ")
-            ax.plot(frames, moving_average(unit["delta"], window_frames=smooth), color="k",
-                    linewidth=1.0, label=f"moving average ({smooth})")
-            onset = int(unit["onset_frame"])
-            for edge in (onset, onset + int(unit["length_frames"])):
-                ax.axvline(edge - 0.5, color="0.3", linewidth=0.6, linestyle=":")
-            ax.axhline(0.0, color="0.5", linewidth=0.6, linestyle="--")
+            draw_delta_panel(ax, unit["delta"], onset_frame=int(unit["onset_frame"]),
+                             length_frames=int(unit["length_frames"]), smooth_frames=smooth,
+                             regions=[(r["region"], r["start_frame"], r["end_frame"])
+                                      for _, r in found.iterrows()])
             ax.set_title(f"{model}: length {int(length)}")
             ax.set_xlabel("frame")
             ax.set_ylabel("Δℓ (nats)" if c == 0 else "")

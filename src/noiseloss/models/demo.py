@@ -10,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from noiseloss.errors import ModelLoadError, ParameterError, check_choice
-from noiseloss.models.musicgen import DTYPES, MusicgenScorer, resolve_device, weights_sha256
+from noiseloss.models.musicgen import (
+    DTYPES,
+    MusicgenScorer,
+    quiet_transformers,
+    resolve_device,
+    weights_sha256,
+)
 from noiseloss.tokenizers.spectral import SpectralTokenizer
 
 ASSETS = Path(__file__).resolve().parent.parent / "demo" / "assets"
@@ -45,8 +51,9 @@ def load_demo(*, device: str = "cpu", dtype: str = "float32", assets: str | Path
     from transformers import MusicgenForCausalLM
 
     try:
-        decoder = MusicgenForCausalLM.from_pretrained(
-            str(model_dir), local_files_only=True, dtype=getattr(torch, dtype))
+        with quiet_transformers():
+            decoder = MusicgenForCausalLM.from_pretrained(
+                str(model_dir), local_files_only=True, dtype=getattr(torch, dtype))
     except Exception as exc:
         raise ModelLoadError(f"cannot load the demo decoder from {model_dir} ({exc})") from exc
     tokenizer = SpectralTokenizer.load(tok_dir)

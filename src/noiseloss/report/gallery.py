@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from noiseloss.analysis.curves import moving_average
 from noiseloss.analysis.regions import REGION_NAMES
 from noiseloss.errors import check_range
-from noiseloss.figures.common import REGION_COLORS
+from noiseloss.figures.curves import draw_delta_panel
 from noiseloss.report.assets import AssetFolder, inside, playable_clip
 
 #: A perturbed unit and its clean partner agree on these columns (see ``analysis.run``).
@@ -114,15 +113,7 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
                regions: tuple[Region, ...], smooth_frames: int, frame_rate: float) -> bytes:
     """PNG of one loss-difference curve with the perturbed span and the regions shaded.
 
-    ::
-
-        delta (nats)   raw curve (grey), moving average (black), 0 (dashed)
-        frame  0 ...  onset ....... onset+length ............ T-1
-                       :  [peak)[assimilation):[recovery        )   shaded half-open intervals
-                       :.......................:                    dotted: span edges
-
-    A region ``[start, end)`` is shaded over ``start - 0.5 .. end - 0.5`` so that it covers the
-    frames it holds; regions not found are not shaded.
+    The panel is ``noiseloss.figures.curves.draw_delta_panel`` (the same as Fig. 4).
 
     Args:
         delta: ``[T]`` per-frame loss difference, perturbed - clean (nats).
@@ -137,23 +128,11 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
     """
     from matplotlib.figure import Figure
 
-    curve = np.asarray(delta, dtype=np.float64)
-    frames = np.arange(curve.size)
     fig = Figure(figsize=(6.4, 2.4))
     ax = fig.subplots()
-    for region in regions:
-        if region.found:
-            ax.axvspan(region.start_frame - 0.5, region.end_frame - 0.5, alpha=0.25, linewidth=0,
-                       color=REGION_COLORS[region.name], label=region.name)
-    ax.plot(frames, curve, color="0.6", linewidth=0.6, label="Δℓ")
-    if smooth_frames > 1:
-        ax.plot(frames, moving_average(curve, window_frames=smooth_frames), color="k",
-                linewidth=1.0, label=f"moving average ({smooth_frames})")
-    if onset_frame is not None and length_frames is not None:
-        for edge in (onset_frame, onset_frame + length_frames):
-            ax.axvline(edge - 0.5, color="0.3", linewidth=0.8, linestyle=":")
-    ax.axhline(0.0, color="0.5", linewidth=0.6, linestyle="--")
-    ax.set_xlim(-0.5, max(curve.size, 1) - 0.5)
+    draw_delta_panel(ax, delta, onset_frame=onset_frame, length_frames=length_frames,
+                     smooth_frames=smooth_frames,
+                     regions=[(r.name, r.start_frame, r.end_frame) for r in regions if r.found])
     ax.set_xlabel(f"frame (token, {frame_rate:g} per second)")
     ax.set_ylabel("Δℓ (nats)")
     ax.legend(fontsize="x-small", loc="upper right", ncols=3)
