@@ -1,0 +1,49 @@
+"""End to end on the built-in demo model: `noiseloss run paper-noise` (what `make demo` runs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+
+
+def test_paper_noise_on_the_demo_model(tmp_path):
+    out = tmp_path / "demo"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "noiseloss.cli.main", "run", "paper-noise",
+                           "--out", str(out)], capture_output=True, text=True, env=env,
+                          timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert "units: 315 done, 0 skipped (already stored), 0 failed" in log
+    # the length-delta correlations are printed, whatever their sign
+    trends = re.findall(r"^\s+(large|small) .*loss_delta: n=(\d+) pearson r=([+-]\d\.\d{3})", log,
+                        flags=re.M)
+    assert sorted((s, int(n)) for s, n, _ in trends) == [("large", 18), ("small", 6)]
+    assert all(-1.0 <= float(r) <= 1.0 for _, _, r in trends)
+
+    results = pq.read_table(out / "results.parquet")
+    assert results.num_rows == 315  # 45 clips x (clean + 6 lengths)
+    for name in ("deltas", "sequence", "regions", "stats_large", "stats_small"):
+        assert pq.read_table(out / "tables" / f"{name}.parquet").num_rows > 0
+    figures = json.loads((out / "figures" / "index.json").read_text())
+    assert {"fig3-token-loss", "fig4-regions"} <= set(figures)
+    assert any(name.startswith("fig2-delta-vs-length") for name in figures)
+    for entry in figures.values():
+        for kind in ("png", "pdf"):
+            assert (out / "figures" / entry[kind]).stat().st_size > 5000
+    report = out / "report" / "index.html"
+    assert report.is_file() and f"report  -> {report}" in log
+    size = sum(p.stat().st_size for p in (out / "report").rglob("*") if p.is_file())
+    assert size < 30 * 2**20, f"report is {size / 2**20:.1f} MB"
+
+    # rerun: everything is reused, nothing is scored again
+    again = subprocess.run([sys.executable, "-m", "noiseloss.cli.main", "run", "paper-noise",
+                            "--out", str(out), "--no-report"], capture_output=True, text=True,
+                           env=env, timeout=600, check=False)
+    assert again.returncode == 0
+    assert "units: 0 done, 315 skipped (already stored), 0 failed" in again.stderr
