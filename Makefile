@@ -7,7 +7,7 @@ TORCH  := torch==2.13.0
 APT_PACKAGES := fluidsynth fluid-soundfont-gm chromium chromium-driver
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint system clean
+.PHONY: demo test system clean
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -33,12 +33,8 @@ demo: system $(VENV)/.installed
 	$(VENV)/bin/noiseloss run paper-noise --out $(DEMO_OUT)
 
 test: system $(VENV)/.installed-test
-	$(VENV)/bin/ruff check src tests recipes
+	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/python -m pytest -q
-
-lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check src tests recipes
-	$(VENV)/bin/ruff format --check src tests recipes
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
