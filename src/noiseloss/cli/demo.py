@@ -24,7 +24,7 @@ def demo_model():
 @click.option("--assets", "assets_dir", type=click.Path(path_type=Path), default=None,
               help="Write the assets here instead (default: package assets; WORK/assets if --tiny).")
 @click.option("--steps", "train_steps", type=int, default=None,
-              help="Override the number of training steps (default: 1100 full, 12 tiny).")
+              help="Override the number of training steps (default: 1700 full, 12 tiny).")
 def build(tiny, work_dir, seed, assets_dir, train_steps):
     """Regenerate corpus, tokenizer, weights, data sets and MODEL_CARD.md end to end.
 

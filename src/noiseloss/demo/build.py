@@ -20,7 +20,8 @@ import numpy as np
 
 from noiseloss.demo import corpus
 from noiseloss.demo.data import ASSETS, DATASETS, MANIFEST
-from noiseloss.demo.train import ModelSize, TrainConfig
+from noiseloss.demo.train import ModelSize, TrainConfig, write_curve
+from noiseloss.store.io import write_json
 
 SAMPLE_RATE = 32000
 TOP_K = (10, 50, 100, 250, 500)
@@ -110,7 +111,7 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
             max_frames=settings.fit_frames, iterations=settings.kmeans_iterations,
             sample_rate=SAMPLE_RATE)
         tokenizer.save(cached)
-        _write_json(cached / "fit.json", {"fit_seconds": round(time.monotonic() - t0, 1)})
+        write_json({"fit_seconds": round(time.monotonic() - t0, 1)}, cached / "fit.json")
     codes = {p.piece_id: tokenizer.encode(audio[p.piece_id]) for p in pieces}
     metrics["tokenizer"] = {**json.loads((cached / "fit.json").read_text()),
                             **tokenizer.describe(),
@@ -124,22 +125,45 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
                                      seed=seed)
     log(f"evaluation: {json.dumps(metrics['evaluation'])}")
 
-    out.mkdir(parents=True, exist_ok=True)
-    for sub in ("model", "tokenizer"):
-        shutil.rmtree(out / sub, ignore_errors=True)
-    decoder.save_pretrained(str(out / "model"), safe_serialization=True)
-    tokenizer.save(out / "tokenizer")
-    write_datasets(out / "data", decoder, tokenizer, pieces, audio, settings=settings,
+    # Everything is written to a staging folder first and moved into place at the end, so that a
+    # build killed at any moment leaves the previous assets whole.
+    stage = out.with_name(out.name + ".partial")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    decoder.save_pretrained(str(stage / "model"), safe_serialization=True)
+    tokenizer.save(stage / "tokenizer")
+    write_datasets(stage / "data", decoder, tokenizer, pieces, audio, settings=settings,
                    seed=seed, log=log)
     metrics["total_seconds"] = round(time.monotonic() - started, 1)
-    _write_json(out / "metrics.json", metrics)
-    with open(out / "training_curve.jsonl", "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in curve)
+    write_json(metrics, stage / "metrics.json")
+    write_curve(curve, stage / "training_curve.jsonl")
     from noiseloss.demo.card import write_card
 
-    write_card(out, metrics, curve)
-    log(f"done in {metrics['total_seconds']} s -> {out}")
+    write_card(stage, metrics, curve)
+    _publish(stage, out)
+    log(f"done in {metrics['total_seconds']} s -> {_display(out)}")
     return metrics
+
+
+def _publish(stage: Path, out: Path) -> None:
+    """Move every entry of ``stage`` into ``out``, replacing what was there, then drop ``stage``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(stage.iterdir()):
+        target = out / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        entry.rename(target)
+    stage.rmdir()
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (keeps logs portable)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def render_corpus(folder: Path, *, settings: BuildSettings, seed: int,
@@ -163,8 +187,8 @@ def render_corpus(folder: Path, *, settings: BuildSettings, seed: int,
             log(f"skipped {piece.piece_id}: {failed[piece.piece_id]}")
         if (n + 1) % 25 == 0:
             log(f"rendered {n + 1}/{len(selected)}")
-    _write_json(folder / "corpus.json", {"pieces": [p.record() for p in pieces],
-                                         "failed": failed})
+    write_json({"pieces": [p.record() for p in pieces], "failed": failed},
+               folder / "corpus.json")
     return pieces, audio
 
 
@@ -201,7 +225,7 @@ def train_decoder(pieces, codes, *, settings: BuildSettings, seed: int, log, che
         "validation_crops": len(val_crops),
     }
     decoder.save_pretrained(str(checkpoint), safe_serialization=True)
-    _write_json(checkpoint / "summary.json", {"curve": curve, "summary": summary})
+    write_json({"curve": curve, "summary": summary}, checkpoint / "summary.json")
     return decoder, curve, summary
 
 
@@ -277,7 +301,7 @@ def write_datasets(folder: Path, decoder, tokenizer, pieces, audio, *, settings:
                         sample_rate=SAMPLE_RATE)
             records.append({"file": file, **piece.record(), "start_seconds": 0.0,
                             "duration_seconds": settings.clip_seconds})
-        _write_json(folder / name / MANIFEST, records)
+        write_json(records, folder / name / MANIFEST)
     frames = tokenizer.num_frames(clip)
     top_ks = [TOP_K[n % len(TOP_K)] for n in range(settings.clips_per_set)]
     rng = np.random.default_rng(seed)
@@ -297,7 +321,7 @@ def write_datasets(folder: Path, decoder, tokenizer, pieces, audio, *, settings:
                 "top_k": top_k, "temperature": 1.0, "seed": seed, "duration_seconds":
                 settings.clip_seconds, "licence": "generated by noiseloss (MIT licence)"})
         log(f"generated {count} clip(s) with top_k={top_k}")
-    _write_json(folder / "generated" / MANIFEST, records)
+    write_json(records, folder / "generated" / MANIFEST)
 
 
 def _tokenizer_distance(tokenizer, pieces, audio, settings: BuildSettings) -> dict:
@@ -351,12 +375,6 @@ def _corpus_summary(pieces, audio) -> dict:
 
 def _jsonable(obj):
     return json.loads(json.dumps(obj, default=str))
-
-
-def _write_json(path: Path, obj) -> None:
-    from noiseloss.store.io import write_json
-
-    write_json(obj, path)
 
 
 __all__ = ["FULL", "TINY", "BuildSettings", "build"]
