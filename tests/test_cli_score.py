@@ -63,3 +63,23 @@ def test_score_cli_missing_model_is_a_clear_error(tmp_path):
 def test_help_lists_commands():
     proc = run_cli("--help")
     assert proc.returncode == 0 and "score" in proc.stdout
+
+
+def test_listing_models_imports_no_torch():
+    code = ("import sys; from noiseloss.cli.main import main; main(['models']); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("demo\t")
+
+
+def test_text_on_a_model_without_text_fails_once_before_any_file(tmp_path):
+    clips = []
+    for name in ("a.wav", "b.wav"):
+        sf.write(tmp_path / name, np.zeros(3200), 32000)
+        clips.append(tmp_path / name)
+    proc = run_cli("score", *clips, "--model", "demo", "--text", "calm piano", "--out",
+                   tmp_path / "out")
+    assert proc.returncode == 2
+    assert proc.stderr.count("has no text conditioning") == 1
+    assert not (tmp_path / "out").exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from noiseloss.cli.progress import console, progress_bar, report_skip
+from noiseloss.scoring.result import ALIGNMENTS
 
 
 @click.command()
@@ -18,7 +19,7 @@ from noiseloss.cli.progress import console, progress_bar, report_skip
 @click.option("--text", default=None, help="Text condition (default: unconditional).")
 @click.option("--guidance-scale", type=float, default=None,
               help="Score the classifier-free-GUIDED distribution (not a likelihood); needs --text.")
-@click.option("--alignment", type=click.Choice(["delayed", "legacy-undelayed"]), default="delayed",
+@click.option("--alignment", type=click.Choice(ALIGNMENTS), default="delayed",
               show_default=True,
               help="legacy-undelayed reproduces the paper's scripts; it is NOT MusicGen's likelihood.")
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Windows per forward.")
@@ -37,6 +38,9 @@ def score(audio, model_name, out_dir, text, guidance_scale, alignment, batch_siz
     from noiseloss.store.tables import nll_table
 
     model = load_model(model_name, device=device, dtype=dtype)
+    # one error up front, not one skipped file per input
+    model.check_options(text=text, guidance_scale=guidance_scale, alignment=alignment,
+                        batch_size=batch_size)
     done, failed = [], {}
     with progress_bar() as bar:
         task = bar.add_task("scoring", total=len(audio))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from noiseloss.registry import Registry
-from noiseloss.scoring.scorer import Scorer
+
+if TYPE_CHECKING:  # the scorer imports torch; listing models must not
+    from noiseloss.scoring.scorer import Scorer
 
 MODELS: Registry = Registry("model")
 MODELS.register("demo", "noiseloss.models.demo:load_demo",

@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from noiseloss.errors import ConfigError
+from noiseloss.scoring.result import ALIGNMENTS
 
 BUILTIN_PACKAGE = "noiseloss.configs"
 
@@ -183,8 +184,8 @@ def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
             raise ConfigError(f"conditionings[{i}]: guidance_scale requires text")
         conds.append(Conditioning(text=c.get("text"), guidance_scale=c.get("guidance_scale")))
     alignment = raw.get("alignment", "delayed")
-    if alignment not in ("delayed", "legacy-undelayed"):
-        raise ConfigError(f"alignment must be one of ['delayed', 'legacy-undelayed'], got {alignment!r}")
+    if alignment not in ALIGNMENTS:
+        raise ConfigError(f"alignment must be one of {list(ALIGNMENTS)}, got {alignment!r}")
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):

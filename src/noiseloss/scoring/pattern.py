@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import torch
 
-ALIGNMENTS = ("delayed", "legacy-undelayed")
-
 
 def delay_codes(codes: torch.Tensor, *, special_id: int) -> torch.Tensor:
     """Interleave codes ``[..., K, T]`` into the full delayed layout ``[..., K, T + K]``."""

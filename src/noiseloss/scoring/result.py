@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# "delayed": MusicGen's factorisation; "legacy-undelayed": the paper's research code (not a likelihood).
+ALIGNMENTS = ("delayed", "legacy-undelayed")
+
 
 def codebook_mean(nll: np.ndarray) -> np.ndarray:
     """Per-frame curve of a ``[K, T]`` NLL matrix: mean over the finite codebooks of each frame.

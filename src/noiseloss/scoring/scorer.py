@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from noiseloss.errors import ParameterError, check_choice
-from noiseloss.scoring.pattern import ALIGNMENTS, gather_nll, model_inputs
-from noiseloss.scoring.result import ScoreResult
+from noiseloss.scoring.pattern import gather_nll, model_inputs
+from noiseloss.scoring.result import ALIGNMENTS, ScoreResult
 from noiseloss.scoring.windows import Window, plan_windows
 from noiseloss.sources.audio import load_audio, resample, to_mono
 from noiseloss.tokenizers.base import Tokenizer
@@ -115,6 +115,17 @@ class Scorer(ABC):
             res.num_samples = int(sig.shape[-1])
         return results[0] if single else results
 
+    def check_options(self, *, text: str | None = None, guidance_scale: float | None = None,
+                      alignment: str = "delayed", batch_size: int = 1) -> None:
+        """Raise ``ParameterError`` for scoring options this model cannot honour."""
+        check_choice("alignment", alignment, ALIGNMENTS)
+        if batch_size < 1:
+            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
+        if text is not None and not self.supports_text:
+            raise ParameterError(f"model {self.name!r} has no text conditioning; got text={text!r}")
+        if guidance_scale is not None and text is None:
+            raise ParameterError("guidance_scale (classifier-free guidance) requires text")
+
     def score_codes(
         self,
         codes: Sequence[np.ndarray],
@@ -139,13 +150,8 @@ class Scorer(ABC):
             batch_size: Windows per forward pass.
             on_batch: Called with the number of windows after each forward pass (progress).
         """
-        check_choice("alignment", alignment, ALIGNMENTS)
-        if batch_size < 1:
-            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
-        if text is not None and not self.supports_text:
-            raise ParameterError(f"model {self.name!r} has no text conditioning; got text={text!r}")
-        if guidance_scale is not None and text is None:
-            raise ParameterError("guidance_scale (classifier-free guidance) requires text")
+        self.check_options(text=text, guidance_scale=guidance_scale, alignment=alignment,
+                           batch_size=batch_size)
         arrays = [self._check_codes(c, alignment) for c in codes]
         import torch
 
