@@ -79,10 +79,13 @@ def test_config_errors_name_the_key(change, message, tmp_path):
 
 def test_run_skips_an_unreadable_file_and_scores_the_others(tmp_path, tiny_model_dir, data_dir):
     (data_dir / "broken.wav").write_bytes(b"not a wav file at all")
-    cfg = parse_config(base_config(tiny_model_dir, data_dir))
+    (data_dir / "broken.mid").write_bytes(b"MThd not a midi file")
+    cfg = parse_config(base_config(tiny_model_dir, data_dir,
+                                   datasets={"clips": {"path": str(data_dir), "glob": "*"}}))
     summary = run_experiment(cfg, tmp_path / "run")
-    assert list(summary.failed) == ["clips/broken.wav"]
+    assert sorted(summary.failed) == ["clips/broken.mid", "clips/broken.wav"]
     assert "cannot read audio" in summary.failed["clips/broken.wav"]
+    assert "cannot read MIDI" in summary.failed["clips/broken.mid"]
     table = pq.read_table(tmp_path / "run" / "results.parquet").to_pandas()
     assert summary.done == len(table) == 6 * 6
     assert sorted(table["item"].unique()) == [f"clip{i}.wav" for i in range(6)]
@@ -125,15 +128,20 @@ def test_resume_after_sigkill_gives_the_uninterrupted_store(tmp_path, tiny_model
     duration = time.monotonic() - start
     rng = np.random.default_rng(7)
     out = tmp_path / "killed"
+    killed = 0
     for _ in range(5):
         proc = _run_cli(cfg_path, out)
         time.sleep(rng.uniform(0.3, duration))
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
+        killed += proc.wait(timeout=60) == -signal.SIGKILL
+    assert killed >= 3  # most kills land while the run is still working
     final = _run_cli(cfg_path, out)
     assert final.wait(timeout=300) == 0, final.stderr.read().decode()
     a = pq.read_table(tmp_path / "ref" / "results.parquet")
     b = pq.read_table(out / "results.parquet")
     assert a.num_rows == b.num_rows == 36
-    assert len(set(b.column("key").to_pylist())) == 36
+    # no unit was stored twice
+    stored = [k for part in sorted((out / "store").glob("part-*.parquet"))
+              for k in pq.read_table(part, columns=["key"]).column("key").to_pylist()]
+    assert len(stored) == len(set(stored)) == 36
     assert a.drop(["audio"]).equals(b.drop(["audio"]))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noiseloss.errors import ConfigError
+from noiseloss.errors import AudioError, ConfigError
 from noiseloss.runner.config import DatasetSpec
 from noiseloss.sources.audio import AUDIO_EXTENSIONS, load_audio
 
@@ -81,20 +81,26 @@ def _builtin_files(source: str, name: str) -> list[tuple[str, Path]]:
 
 
 def load_midi(item: Item):
-    """The item's score as ``pretty_midi.PrettyMIDI`` (music21 scores exported to MIDI)."""
-    import pretty_midi
+    """The item's score as ``pretty_midi.PrettyMIDI`` (music21 scores exported to MIDI).
+
+    Raises:
+        AudioError: The file or score cannot be read (the runner lists the item as failed).
+    """
+    from noiseloss.sources.midi import load_midi as read_midi_file
 
     if item.kind == "midi":
-        return pretty_midi.PrettyMIDI(item.location)
+        return read_midi_file(item.location)
     import tempfile
 
     import music21
 
-    score = music21.corpus.parse(item.location)
     with tempfile.TemporaryDirectory(prefix="noiseloss-m21-") as tmp:
         path = Path(tmp) / "score.mid"
-        score.write("midi", fp=str(path))
-        midi = pretty_midi.PrettyMIDI(str(path))
+        try:
+            music21.corpus.parse(item.location).write("midi", fp=str(path))
+        except Exception as exc:  # music21 raises many types; all mean "unusable score"
+            raise AudioError(f"music21:{item.location}: cannot export the score ({exc})") from exc
+        midi = read_midi_file(path)
     for inst in midi.instruments:
         inst.program, inst.is_drum = item.program, False
     return midi

@@ -19,7 +19,7 @@ import numpy as np
 from noiseloss.errors import NoiselossError
 from noiseloss.runner.config import Conditioning, ExperimentConfig
 from noiseloss.runner.datasets import Item, excerpt, load_source, resolve_items
-from noiseloss.store.io import write_json
+from noiseloss.store.io import write_json, write_text
 from noiseloss.store.results import ResultsStore
 
 # Bump when a change to the scoring code changes numbers: it invalidates stored units.
@@ -93,7 +93,7 @@ class _Group:
                       model=identity, text=conditioning.text,
                       guidance_scale=conditioning.guidance_scale, alignment=config.alignment,
                       window=[config.window_frames, config.stride_frames],
-                      scoring_version=SCORING_VERSION)
+                      dtype=config.dtype, scoring_version=SCORING_VERSION)
         self.units = [(unit_key(spec=spec, **common), spec) for spec in [None, *specs]]
 
 
@@ -113,7 +113,7 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *,
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), run_dir / "config.yaml")
     store = ResultsStore(run_dir)
     done_keys = store.keys()
     summary = RunSummary(run_dir)
@@ -213,9 +213,14 @@ def _run_group(scorer, model_name, config, group: _Group, todo, summary, *, save
             summary.failed[f"{label} [{condition_label(spec)}]"] = str(exc)
             continue
         prepared.append((key, spec, codes, audio, out))
-    results = scorer.score_codes([p[2] for p in prepared], text=group.conditioning.text,
-                                 guidance_scale=group.conditioning.guidance_scale,
-                                 alignment=config.alignment, batch_size=config.batch_size)
+    try:
+        results = scorer.score_codes([p[2] for p in prepared], text=group.conditioning.text,
+                                     guidance_scale=group.conditioning.guidance_scale,
+                                     alignment=config.alignment, batch_size=config.batch_size)
+    except NoiselossError as exc:
+        for _key, spec, *_ in prepared:
+            summary.failed[f"{label} [{condition_label(spec)}]"] = str(exc)
+        return []
     rows = []
     for (key, spec, _codes, audio, out), res in zip(prepared, results, strict=True):
         audio_rel = None

@@ -40,6 +40,11 @@ def write_json(obj, path: str | Path) -> Path:
     return _atomic(Path(path), write)
 
 
+def write_text(text: str, path: str | Path) -> Path:
+    """Write UTF-8 text to ``path`` atomically."""
+    return _atomic(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
 def write_csv(frame, path: str | Path) -> Path:
     """Write a ``pandas.DataFrame`` to ``path`` as CSV (no index) atomically."""
     return _atomic(Path(path), lambda tmp: frame.to_csv(tmp, index=False))
