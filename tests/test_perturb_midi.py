@@ -246,6 +246,17 @@ def test_rendering_a_warped_piece_gives_audio_of_its_new_duration():
     assert level(audio[:16000]) > -50.0 and level(audio[-16000:]) > -50.0  # sound to the end
 
 
+def test_rendering_keeps_a_loud_chord_above_full_scale_instead_of_clipping():
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(velocity=127, pitch=p, start=0.0, end=1.0)
+                   for p in range(48, 84, 2)]
+    midi.instruments.append(piano)
+    audio = midi_source.render_midi(midi, sample_rate=32000, gain=5.0)
+    assert audio.size == 32000
+    assert np.abs(audio).max() > 2.0  # a 16-bit render would stop at 1.0
+
+
 def test_rendering_a_midi_file_path():
     audio = midi_source.render_midi(FIXTURES / "bwv66_6.mid", sample_rate=32000)
     assert abs(audio.size / 32000 - 22.5) <= 0.05

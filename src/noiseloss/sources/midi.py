@@ -107,8 +107,9 @@ def render_midi(
             mid_path = Path(tmp) / "in.mid"
             midi.write(str(mid_path))
         wav_path = Path(tmp) / "out.wav"
+        # float samples: a loud passage is kept above full scale, never clipped silently
         cmd = [exe, "-ni", "-q", "-g", str(gain), "-r", str(sample_rate), "-T", "wav",
-               "-F", str(wav_path), str(sf2), str(mid_path)]
+               "-O", "float", "-F", str(wav_path), str(sf2), str(mid_path)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not wav_path.is_file():
             raise DependencyError(f"fluidsynth failed: {proc.stderr.strip()[:500]}")
