@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from noiseloss.errors import AudioError
+from noiseloss.errors import AudioError, ParameterError
 from noiseloss.sources.audio import load_audio, resample
 
 
@@ -33,6 +33,16 @@ def test_stereo_44k_is_downmixed_and_resampled(tmp_path, rng):
     np.testing.assert_allclose(audio, expected, atol=1e-5)  # 24-bit quantisation only
     # energy of each tone survives the resampling: RMS of 0.5*(sin + 0.5 sin) = sqrt(1.25)/2/sqrt(2)
     assert np.sqrt(np.mean(audio**2)) == pytest.approx(np.sqrt(1.25) / 2 / np.sqrt(2), rel=1e-3)
+
+
+def test_arrays_are_samples_by_channels(tiny_scorer, rng):
+    stereo = (0.1 * rng.standard_normal((44100, 2))).astype(np.float32)
+    as_array = tiny_scorer.load(stereo, sample_rate=44100)
+    expected = resample(stereo.mean(axis=1), orig_sr=44100, target_sr=32000)
+    np.testing.assert_array_equal(as_array, expected)
+    assert as_array.shape == (32000,)
+    with pytest.raises(ParameterError, match=r"got shape \(2, 44100\) .*pass audio.T"):
+        tiny_scorer.load(stereo.T, sample_rate=44100)
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])

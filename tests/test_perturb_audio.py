@@ -227,6 +227,14 @@ def test_scale_noise_keeps_the_peak_at_full_scale_and_records_the_level_reached(
     assert out.data[:a].tobytes() == x[:a].tobytes()  # the music is never scaled
 
 
+@pytest.mark.parametrize("peak", [1.0, 1.2])
+def test_scale_noise_cannot_help_when_the_music_reaches_full_scale(peak):
+    x = music(amplitude=0.5)
+    x[(ONSET + 3) * HOP:(ONSET + 4) * HOP] = peak  # noise of either sign would push some over
+    with pytest.raises(ParameterError, match="the input itself reaches full scale"):
+        inject_noise(x, **loud_clip_kwargs(on_clip="scale-noise"))
+
+
 def test_clip_error_names_the_level():
     with pytest.raises(ParameterError, match=r"level_db=-3 .*peak .* > 1.0"):
         inject_noise(music(amplitude=0.9), **loud_clip_kwargs(on_clip="error"))
@@ -264,7 +272,7 @@ def test_permutation_is_seeded():
 
 # -- errors ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("spec, pattern", [
-    (noise_spec(length_frames=-5), r"length_frames must be in \[0, inf\), got -5"),
+    (noise_spec(length_frames=-5), r"length_frames must be in \[1, inf\), got -5"),
     (noise_spec(onset_frames=700), r"onset_frames \+ length_frames must end within the signal "
                                    r"\(480000 samples = 750 frames\), got an end at 512000"),
     (noise_spec(color="purple"), r"color must be one of \['blue', 'brown', 'pink', 'violet', "
@@ -281,7 +289,10 @@ def test_permutation_is_seeded():
      r"whole number >= 2 of blocks"),
     ({"kind": "repeat", "onset_frames": 50, "length_frames": 100}, r"onset must be >= length"),
     ({"kind": "delete", "onset_frames": 0, "length_frames": 750}, r"remove the whole signal"),
-    ({"kind": "reverse", "onset_frames": 0, "length_frames": 0}, r"length_frames must be at least"),
+    ({"kind": "reverse", "onset_frames": 0, "length_frames": 0},
+     r"length_frames must be in \[1, inf\), got 0"),
+    ({"kind": "reverse", "onset_frames": 0, "length_seconds": 0.0},
+     r"length_seconds must be at least 1 samples .*got 0.0 \(0 samples\)"),
 ])
 def test_bad_parameters_raise_naming_parameter_allowed_values_and_value(spec, pattern):
     with pytest.raises(ParameterError, match=pattern):

@@ -47,7 +47,7 @@ def test_noise_example_from_the_issue(clip, tmp_path):
     (["--kind", "noise", "--onset-frames", "700", "--length-frames", "100"],
      "onset_frames + length_frames must end within the signal"),
     (["--kind", "noise", "--onset-frames", "250", "--length-frames", "-3"],
-     "length_frames must be in [0, inf), got -3"),
+     "length_frames must be in [1, inf), got -3"),
     (["--kind", "shuffle"], "kind must be one of"),
     (["--kind", "note-delete", "--ratio", "0.5"], "MIDI kinds read a .mid/.midi file"),
     (["--kind", "swap", "--onset-frames", "1", "--block-frames", "1", "-p", "nonsense"],

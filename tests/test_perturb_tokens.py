@@ -106,6 +106,8 @@ def test_token_repeat_freezes_the_previous_frame_or_writes_one_code():
      r"length_frames must be in \[1, inf\), got -1"),
     ({"kind": "token-repeat", "onset_frames": 0, "length_frames": 5},
      r"onset_frames must be >= 1, got 0"),
+    ({"kind": "token-repeat", "onset_frames": 0, "length_frames": 5, "code": SIZE,
+      "codebook_size": SIZE}, rf"code must be in \[0, {SIZE - 1}\], got {SIZE}"),
 ])
 def test_token_errors(spec, pattern):
     with pytest.raises(ParameterError, match=pattern):

@@ -147,7 +147,7 @@ def time_samples(name: str, *, frames, seconds, sample_rate: int, hop_length: in
             f"give exactly one of {name}_frames or {name}_seconds, got "
             f"{name}_frames={frames!r} and {name}_seconds={seconds!r}")
     if frames is not None:
-        value = check_int(f"{name}_frames", frames, low=0)
+        value = check_int(f"{name}_frames", frames, low=-(-minimum // hop_length))
         samples, record = value * hop_length, {f"{name}_frames": value}
     else:
         value = check_number(f"{name}_seconds", seconds, low=0.0)

@@ -150,9 +150,9 @@ def inject_noise(
                 f"level_db={level_db:g} ({level_ref}) drives the span to peak {peak:.3f} > 1.0 "
                 f"(full scale); lower level_db or use on_clip='scale-noise' or 'report'")
         max_gain = _max_gain(base, w * shape)
-        if max_gain < 0:
+        if max_gain <= 0:
             raise ParameterError(
-                "on_clip='scale-noise' cannot help: the input itself exceeds full scale inside "
+                "on_clip='scale-noise' cannot help: the input itself reaches full scale inside "
                 "the span; use on_clip='report'")
         gain = min(gain, max_gain * (1.0 - 1e-6))
         span = base + gain * w * shape

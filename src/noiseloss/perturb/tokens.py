@@ -131,6 +131,7 @@ def repeat_token(
     onset_frames: int,
     length_frames: int,
     code: int | None = None,
+    codebook_size: int | None = None,
     hop_length: int | None = None,
 ) -> Perturbed:
     """Replace the span with one repeated code (a frozen token).
@@ -141,6 +142,7 @@ def repeat_token(
         length_frames: Number of replaced frames.
         code: The code written in every codebook; None repeats the frame before the onset
             (each codebook keeps its own last code, so ``onset_frames`` must be >= 1).
+        codebook_size: Codes per codebook; when given, ``code`` must be below it.
         hop_length: Samples per frame, only to report ``span_samples`` (None: not reported).
     """
     codes, onset, length, record = _codes_span(codes, onset_frames, length_frames)
@@ -152,7 +154,9 @@ def repeat_token(
                                  "must be >= 1, got 0")
         column = codes[:, onset - 1]
     else:
-        column = np.full(codes.shape[0], check_int("code", code, low=0), dtype=codes.dtype)
+        high = None if codebook_size is None else check_int("codebook_size", codebook_size, low=1) - 1
+        column = np.full(codes.shape[0], check_int("code", code, low=0, high=high),
+                         dtype=codes.dtype)
     out = codes.copy()
     out[:, onset:onset + length] = column[:, None]
     params = {**record, "code": code, "repeated_codes": column.tolist(), "hop_length": hop_length}

@@ -16,7 +16,7 @@ from noiseloss.errors import ParameterError, check_choice
 from noiseloss.scoring.pattern import gather_nll, model_inputs
 from noiseloss.scoring.result import ALIGNMENTS, ScoreResult
 from noiseloss.scoring.windows import Window, plan_windows
-from noiseloss.sources.audio import load_audio, resample, to_mono
+from noiseloss.sources.audio import load_audio, resample, to_mono, validate_audio
 from noiseloss.tokenizers.base import Tokenizer
 
 AudioInput = str | Path | np.ndarray
@@ -90,8 +90,6 @@ class Scorer(ABC):
         if sample_rate is None:
             raise ParameterError("sample_rate is required when scoring an array")
         audio = resample(to_mono(source), orig_sr=int(sample_rate), target_sr=self.sample_rate)
-        from noiseloss.sources.audio import validate_audio
-
         validate_audio(audio, sample_rate=self.sample_rate, name="audio array")
         return audio
 

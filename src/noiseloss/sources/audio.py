@@ -15,6 +15,10 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     """Average channels: ``[samples]`` or ``[samples, channels]`` -> float32 ``[samples]``."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
+        if audio.shape[1] > max(audio.shape[0], 2):
+            raise ParameterError(
+                f"audio must be [samples, channels], got shape {audio.shape} (more channels than "
+                f"samples: pass audio.T if it is [channels, samples])")
         audio = audio.mean(axis=1, dtype=np.float32)
     elif audio.ndim != 1:
         raise ParameterError(f"audio must be [samples] or [samples, channels], got shape {audio.shape}")
