@@ -52,8 +52,28 @@ def test_load_demo_round_trip(demo):
 def test_shipped_assets_respect_the_size_limits():
     weights = sum(p.stat().st_size for p in (ASSETS / "model").glob("*.safetensors"))
     audio = sum(p.stat().st_size for name in DATASETS for p in dataset_files(name))
-    assert 0 < weights <= 25 * 2**20
-    assert 0 < audio <= 15 * 2**20
+    assert 0 < weights <= 25e6
+    assert 0 < audio <= 15e6
+
+
+def test_shipped_model_passes_the_quality_gates_of_its_card():
+    """Validation NLL per token: 1.0 nat under unigram, 0.25 under the best bigram, 1.5 under init."""
+    metrics = json.loads((ASSETS / "metrics.json").read_text())
+    ev = metrics["evaluation"]["validation"]
+    assert ev["tokens"] > 100_000
+    assert ev["unigram_add_one"] - ev["model"] >= 1.0
+    assert min(ev["bigram_add_one"], ev["bigram_dirichlet"]) - ev["model"] >= 0.25
+    assert ev["untrained"] - ev["model"] >= 1.5
+    assert all(gate["passed"] for gate in metrics["evaluation"]["gates"].values())
+    card = (ASSETS / "MODEL_CARD.md").read_text()
+    assert f"{ev['model']:.3f}" in card and "FAIL" not in card
+
+
+def test_half_precision_on_cpu_is_refused_before_loading():
+    from noiseloss.models.demo import load_demo
+
+    with pytest.raises(ParameterError, match="dtype 'float16' is only supported on GPU"):
+        load_demo(dtype="float16", device="cpu")
 
 
 @pytest.mark.parametrize("name", DATASETS)

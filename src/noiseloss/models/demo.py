@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from noiseloss.errors import ModelLoadError, ParameterError, check_choice
-from noiseloss.models.musicgen import (
-    DTYPES,
-    MusicgenScorer,
-    quiet_transformers,
-    resolve_device,
-    weights_sha256,
-)
+from noiseloss.errors import ModelLoadError
+from noiseloss.models.musicgen import MusicgenScorer, load_pretrained, weights_sha256
 from noiseloss.tokenizers.spectral import SpectralTokenizer
 
 ASSETS = Path(__file__).resolve().parent.parent / "demo" / "assets"
@@ -38,27 +32,18 @@ def load_demo(*, device: str = "cpu", dtype: str = "float32", assets: str | Path
     Raises:
         ModelLoadError: The assets are missing (build them with ``noiseloss demo-model build``).
     """
-    check_choice("dtype", dtype, DTYPES)
-    device = resolve_device(device)
-    if device == "cpu" and dtype != "float32":
-        raise ParameterError(f"dtype {dtype!r} is only supported on GPU; use float32 on CPU")
     model_dir, tok_dir = Path(assets) / "model", Path(assets) / "tokenizer"
     if not (model_dir / "config.json").is_file() or not tok_dir.is_dir():
         raise ModelLoadError(
             f"the demo model assets are missing in {assets}; build them with "
             "`noiseloss demo-model build` (about an hour on a CPU)")
-    import torch
     from transformers import MusicgenForCausalLM
 
-    try:
-        with quiet_transformers():
-            decoder = MusicgenForCausalLM.from_pretrained(
-                str(model_dir), local_files_only=True, dtype=getattr(torch, dtype))
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load the demo decoder from {model_dir} ({exc})") from exc
+    decoder = load_pretrained(MusicgenForCausalLM, model_dir, device=device, dtype=dtype,
+                              name="demo")
     tokenizer = SpectralTokenizer.load(tok_dir)
     identity = {"model_id": "demo", "source": "package-assets",
                 "weights_sha256": weights_sha256(model_dir),
                 "tokenizer_sha256": tokenizer.sha256()}
-    return MusicgenScorer(decoder.to(device).eval(), tokenizer, name="demo", identity=identity,
+    return MusicgenScorer(decoder, tokenizer, name="demo", identity=identity,
                           **{**DEFAULT_WINDOW, **window_options})

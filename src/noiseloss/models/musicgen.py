@@ -7,6 +7,7 @@ argument must be a local directory written by ``save_pretrained``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -28,12 +29,22 @@ def resolve_device(device: str) -> str:
 
 
 def weights_sha256(directory: Path) -> str:
-    """SHA-256 over the weight files of a model directory (sorted by name)."""
+    """SHA-256 over the weight files of a model directory (sorted by name).
+
+    Memoised on the files' paths, sizes and modification times: the runner asks for a model's
+    identity before loading it, and gigabytes of weights are hashed once per process.
+    """
+    files = sorted(p for p in Path(directory).rglob("*")
+                   if p.suffix in (".safetensors", ".bin", ".pt"))
+    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=16)
+def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
     digest = hashlib.sha256()
-    files = sorted(p for p in directory.rglob("*") if p.suffix in (".safetensors", ".bin", ".pt"))
-    for path in files:
-        digest.update(path.name.encode())
-        with path.open("rb") as fh:
+    for path, _size, _mtime in files:
+        digest.update(Path(path).name.encode())
+        with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
@@ -81,6 +92,35 @@ def quiet_transformers():
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def load_pretrained(cls, directory: Path, *, device: str, dtype: str, name: str):
+    """``cls.from_pretrained(directory)`` offline and quietly, moved to ``device``, in eval mode.
+
+    Args:
+        cls: A transformers model class.
+        directory: A ``save_pretrained`` folder.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+        dtype: One of ``DTYPES``; half precision only on GPU (checked before anything loads).
+        name: The model as the user named it (for error messages).
+
+    Raises:
+        ParameterError: Bad dtype, or half precision on CPU.
+        ModelLoadError: The weights cannot be read.
+    """
+    check_choice("dtype", dtype, DTYPES)
+    device = resolve_device(device)
+    if device == "cpu" and dtype != "float32":
+        raise ParameterError(f"dtype {dtype!r} is only supported on GPU; use float32 on CPU")
+    import torch
+
+    try:
+        with quiet_transformers():
+            model = cls.from_pretrained(str(directory), local_files_only=True,
+                                        dtype=getattr(torch, dtype))
+    except Exception as exc:
+        raise ModelLoadError(f"{name}: cannot load the weights in {directory} ({exc})") from exc
+    return model.to(device).eval()
 
 
 class MusicgenScorer(Scorer):
@@ -157,7 +197,6 @@ class MusicgenScorer(Scorer):
 def load_musicgen(model_id: str, *, device: str = "cpu", dtype: str = "float32",
                   **window_options) -> MusicgenScorer:
     """Load a MusicGen checkpoint (``musicgen`` model type) from a directory or the local cache."""
-    check_choice("dtype", dtype, DTYPES)
     directory, identity = locate(model_id)
     config_path = directory / "config.json"
     if not config_path.is_file():
@@ -167,23 +206,14 @@ def load_musicgen(model_id: str, *, device: str = "cpu", dtype: str = "float32",
         raise ModelLoadError(
             f"{model_id}: model_type {model_type!r} is not supported (supported: 'musicgen'; "
             "MusicGen-Melody prepends its conditions and is not implemented yet)")
-    import torch
     from transformers import MusicgenForConditionalGeneration
 
-    try:
-        with quiet_transformers():
-            model = MusicgenForConditionalGeneration.from_pretrained(
-                str(directory), local_files_only=True, dtype=getattr(torch, dtype))
-    except Exception as exc:
-        raise ModelLoadError(f"{model_id}: cannot load MusicGen weights ({exc})") from exc
-    device = resolve_device(device)
-    model = model.to(device).eval()
+    model = load_pretrained(MusicgenForConditionalGeneration, directory, device=device,
+                            dtype=dtype, name=str(model_id))
     # EnCodec runs in float32: its LSTM and convolutions gain nothing from half precision here.
     tokenizer = EncodecTokenizer(model.audio_encoder.float())
     if identity["source"] == "directory":
         identity["weights_sha256"] = weights_sha256(directory)
     identity = {"model_id": str(model_id), **identity}
-    if device == "cpu" and dtype != "float32":
-        raise ParameterError(f"dtype {dtype!r} is only supported on GPU; use float32 on CPU")
     return MusicgenScorer(model.decoder, tokenizer, full_model=model, directory=directory,
                           identity=identity, name=str(model_id), **window_options)
