@@ -140,6 +140,18 @@ def test_windowed_scoring(tiny_model_dir, tiny_scorer, rng):
         np.testing.assert_allclose(res.nll[:, start:end], alone[:, start - ctx:], atol=1e-5)
 
 
+def test_legacy_windows_without_overlap_score_every_frame_but_the_first(tiny_model_dir, rng):
+    from noiseloss import load_model
+
+    codes = random_codes(rng, 100)
+    adjacent = load_model(str(tiny_model_dir), window_frames=40, stride_frames=40)
+    res = adjacent.score_codes([codes], alignment="legacy-undelayed")[0]
+    assert [tuple(w) for w in res.windows] == [(0, 0, 40), (39, 40, 80), (60, 80, 100)]
+    assert np.isnan(res.nll[:, 0]).all() and np.isfinite(res.nll[:, 1:]).all()
+    delayed = adjacent.score_codes([codes])[0]
+    assert [tuple(w) for w in delayed.windows] == [(0, 0, 40), (40, 40, 80), (60, 80, 100)]
+
+
 def test_bad_codes_and_missing_model_are_clear_errors(tiny_scorer):
     with pytest.raises(ParameterError, match=r"codes must be \[K=4, T\]"):
         tiny_scorer.score_codes([np.zeros((3, 5), dtype=int)])

@@ -153,8 +153,10 @@ class Scorer(ABC):
         arrays = [self._check_codes(c, alignment) for c in codes]
         import torch
 
+        context = 1 if alignment == "legacy-undelayed" else 0
         plans = [plan_windows(a.shape[1], window_frames=self.window_frames,
-                              stride_frames=self.stride_frames) for a in arrays]
+                              stride_frames=self.stride_frames, min_context_frames=context)
+                 for a in arrays]
         jobs: list[tuple[int, Window]] = [(i, w) for i, plan in enumerate(plans) for w in plan]
         jobs.sort(key=lambda j: j[1].end - j[1].context_start, reverse=True)
         nll = [np.full(a.shape, np.nan, dtype=np.float32) for a in arrays]

@@ -25,13 +25,17 @@ class Window:
     end: int
 
 
-def plan_windows(num_frames: int, *, window_frames: int, stride_frames: int) -> list[Window]:
+def plan_windows(num_frames: int, *, window_frames: int, stride_frames: int,
+                 min_context_frames: int = 0) -> list[Window]:
     """Cover ``num_frames`` frames with windows of at most ``window_frames`` frames.
 
     Args:
         num_frames: Sequence length in frames (>= 1).
         window_frames: Longest window fed to the model, in frames.
         stride_frames: New frames scored by each window after the first (1 <= stride <= window).
+        min_context_frames: Context frames every later window keeps even when
+            ``stride == window`` (the window then grows by that much): the undelayed legacy
+            alignment has no BOS step and needs 1 to score a window's first frame.
     """
     if window_frames < 1:
         raise ParameterError(f"window_frames must be >= 1, got {window_frames}")
@@ -45,6 +49,7 @@ def plan_windows(num_frames: int, *, window_frames: int, stride_frames: int) -> 
     windows = [Window(0, 0, end)]
     while end < num_frames:
         new_end = min(end + stride_frames, num_frames)
-        windows.append(Window(max(0, new_end - window_frames), end, new_end))
+        context = min(new_end - window_frames, end - min_context_frames)
+        windows.append(Window(max(0, context), end, new_end))
         end = new_end
     return windows
