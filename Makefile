@@ -3,8 +3,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 TORCH  := torch==2.13.0
-# Debian packages: FluidSynth + a General MIDI soundfont (MIDI rendering), Chromium (report browser test).
-APT_PACKAGES := fluidsynth fluid-soundfont-gm chromium chromium-driver
+# Debian packages: FluidSynth + a General MIDI soundfont (MIDI rendering), Chromium (report browser
+# test, driven by Playwright).
+APT_PACKAGES := fluidsynth fluid-soundfont-gm chromium
 DEMO_OUT ?= runs/demo
 
 .PHONY: demo test system clean
