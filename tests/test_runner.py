@@ -67,6 +67,10 @@ def test_builtin_configs_parse_and_expand():
     ({"alignment": "shifted"}, "alignment must be one of"),
     ({"perturbations": [{"kind": "nosie"}]}, "'nosie' is not a registered perturbation"),
     ({"perturbations": [{"kind": "noise", "grid": {"length_frames": 5}}]}, "non-empty lists"),
+    ({"perturbations": [{"kind": "noise", "onset_frames": 1, "grid": {"lenght_frames": [5]}}]},
+     r"perturbations\[0\]: unknown parameter\(s\) \['lenght_frames'\] for kind 'noise'"),
+    ({"perturbations": [{"kind": "token-random", "length_frames": 5}]},
+     r"perturbations\[0\]: missing parameter\(s\) \['onset_frames'\] for kind 'token-random'"),
     ({"scoring": {"batch_size": 0}}, "scoring.batch_size must be a positive integer, got 0"),
     ({"datasets": {"x": {"path": "a", "music21": ["b"]}}}, "exactly one of source/path/music21"),
 ])

@@ -98,16 +98,29 @@ def perturb(data, spec: Mapping, *, sample_rate: int | None = None,
             raise ParameterError(f"{name} is given twice with different values: {params[name]!r} "
                                  f"in the spec and {value!r} as an argument")
         params[name] = value
+    check_spec_keys(kind, params)
     accepted = entry.parameters()
-    unknown = sorted(set(params) - set(accepted) - set(CONTEXT_KEYS))
+    return entry(data, **{k: v for k, v in params.items() if k in accepted})
+
+
+def check_spec_keys(kind: str, keys, *, supplied=()) -> None:
+    """Raise ``ParameterError`` if ``kind`` does not accept one of ``keys`` or lacks a required one.
+
+    Args:
+        kind: A registered perturbation.
+        keys: Parameter names of a spec (``kind`` excluded).
+        supplied: Names that the caller fills in later (they count as present).
+    """
+    check_choice("kind", kind, PERTURBATIONS.keys())
+    accepted = PERTURBATIONS.get(kind).parameters()
+    unknown = sorted(set(keys) - set(accepted) - set(CONTEXT_KEYS))
     if unknown:
         raise ParameterError(f"unknown parameter(s) {unknown} for kind {kind!r}; allowed: "
                              f"{sorted(accepted)}")
-    params = {k: v for k, v in params.items() if k in accepted}
-    missing = sorted(n for n, p in accepted.items() if p.default is p.empty and n not in params)
+    present = set(keys) | set(supplied)
+    missing = sorted(n for n, p in accepted.items() if p.default is p.empty and n not in present)
     if missing:
         raise ParameterError(f"missing parameter(s) {missing} for kind {kind!r}")
-    return entry(data, **params)
 
 
 __all__ = [
@@ -117,6 +130,7 @@ __all__ = [
     "NOISE_METHODS",
     "PERTURBATIONS",
     "Perturbation",
+    "check_spec_keys",
     "Perturbed",
     "legacy_filter",
     "loudness_lufs",

@@ -137,8 +137,13 @@ def _dataset(name: str, raw) -> DatasetSpec:
                        program=program, limit=limit)
 
 
+# Perturbation arguments that the runner fills in (never written in a config).
+RUNNER_SUPPLIED = ("sample_rate", "hop_length", "seed", "codebook_size", "encode")
+
+
 def _perturbation(i: int, raw) -> dict:
-    from noiseloss.perturb import PERTURBATIONS
+    from noiseloss.errors import ParameterError
+    from noiseloss.perturb import PERTURBATIONS, check_spec_keys
 
     where = f"perturbations[{i}]"
     if not isinstance(raw, dict) or "kind" not in raw:
@@ -154,6 +159,11 @@ def _perturbation(i: int, raw) -> dict:
         raise ConfigError(f"{where}: {sorted(clash)} given both as fixed value and grid axis")
     if "seed" in raw or "seed" in grid:
         raise ConfigError(f"{where}: set seeds with the top-level 'seeds' list, not per perturbation")
+    try:
+        check_spec_keys(raw["kind"], (set(raw) | set(grid)) - {"kind", "grid"},
+                        supplied=RUNNER_SUPPLIED)
+    except ParameterError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
     return dict(raw)
 
 
