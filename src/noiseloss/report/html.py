@@ -110,23 +110,17 @@ def load_tables(run_dir: Path) -> tuple[dict[str, pd.DataFrame], dict]:
     return tables, index
 
 
-def load_figures(run_dir: Path, tables: dict[str, pd.DataFrame]) -> tuple[dict, list[str]]:
-    """``figures/index.json`` of a run, drawing the figures first when missing or stale.
+def load_figures(run_dir: Path, tables: dict[str, pd.DataFrame]) -> dict:
+    """``figures/index.json`` of a run: name -> {png, pdf, table, caption}.
 
-    Returns:
-        ``(index, notes)``: name -> {png, pdf, table, caption}, and notes for the reader when
-        figures could not be drawn.
+    The figures are drawn first when they are missing or older than the tables.
     """
     index_path = run_dir / "figures" / "index.json"
-    notes = []
     if _stale(index_path, run_dir / "tables" / "index.json"):
-        try:
-            from noiseloss.figures import draw_all
-        except ImportError as exc:  # matplotlib missing: the rest of the report still works
-            notes.append(f"Figures were not drawn: {exc}.")
-        else:
-            draw_all(run_dir, tables)
-    return _read_json(index_path, {}), notes
+        from noiseloss.figures import draw_all
+
+        draw_all(run_dir, tables)
+    return _read_json(index_path, {})
 
 
 def _figures(index: dict, *, run_dir: Path, assets: AssetFolder, table_pages: dict) -> list[dict]:
@@ -223,7 +217,7 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
     check_range("audio_budget_mb", audio_budget_mb, low=0.0)
 
     tables, table_index = load_tables(run_dir)
-    figure_index, notes = load_figures(run_dir, tables)
+    figure_index = load_figures(run_dir, tables)
     provenance = _read_json(run_dir / "provenance.json", {})
     failed = _read_json(run_dir / "failed.json", provenance.get("failed", {})) or {}
 
@@ -246,7 +240,7 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
             description=config.get("description", ""),
             summary=_summary(run_dir, provenance, config),
             versions=provenance.get("versions", {}),
-            failed=failed, notes=notes,
+            failed=failed,
             provenance_json=json.dumps(provenance, indent=2, ensure_ascii=False, default=str),
             config_text=config_text,
             options=table_index.get("options", {}),

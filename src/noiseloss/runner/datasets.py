@@ -25,11 +25,6 @@ class Item:
     location: str
     program: int = 0
 
-    @property
-    def is_symbolic(self) -> bool:
-        """True for MIDI and music21 items (rendered with FluidSynth)."""
-        return self.kind != "audio"
-
     def content_hash(self) -> str:
         """SHA-256 of the file bytes, or of the corpus path, program and music21 version."""
         if self.kind == "music21":
