@@ -50,7 +50,9 @@ class BuildSettings:
 FULL = BuildSettings(
     per_collection={"bach": 150, "palestrina": 50, "monteverdi": 30, "mozart": 16, "haydn": 9,
                     "beethoven": 4, "corelli": 1, "cpebach": 1, "handel": 1, "schubert": 1,
-                    "weber": 1},
+                    "weber": 1, "schumann_robert": 3, "schumann_clara": 2, "chopin": 1,
+                    "joplin": 1, "verdi": 1, "beach": 1, "liliuokalani": 1, "ciconia": 1,
+                    "luca": 1, "lusitano": 1, "trecento": 4},
     max_seconds=60.0, codebook_size=512, fit_frames=60000, kmeans_iterations=20,
     model=ModelSize(), train=TrainConfig(steps=1700, eval_every=50),
     clips_per_set=15, clip_seconds=15.0, griffin_lim_iterations=32)

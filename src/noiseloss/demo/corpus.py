@@ -32,7 +32,12 @@ HELD_IN = {"bach": "Johann Sebastian Bach (chorales)",
 HELD_OUT = {"mozart": "Wolfgang Amadeus Mozart", "haydn": "Joseph Haydn",
             "beethoven": "Ludwig van Beethoven", "corelli": "Arcangelo Corelli",
             "cpebach": "Carl Philipp Emanuel Bach", "handel": "George Frideric Handel",
-            "schubert": "Franz Schubert", "weber": "Carl Maria von Weber"}
+            "schubert": "Franz Schubert", "weber": "Carl Maria von Weber",
+            "schumann_robert": "Robert Schumann", "schumann_clara": "Clara Schumann",
+            "chopin": "Frederic Chopin", "joplin": "Scott Joplin", "verdi": "Giuseppe Verdi",
+            "beach": "Amy Beach", "liliuokalani": "Liliuokalani",
+            "ciconia": "Johannes Ciconia", "luca": "Luca (Ars nova)",
+            "lusitano": "Vicente Lusitano", "trecento": "Italian trecento (14th century)"}
 # General MIDI programs (0-based). The held-out timbre never appears in train or validation.
 PROGRAMS = {0: "Acoustic Grand Piano", 6: "Harpsichord", 19: "Church Organ",
             24: "Acoustic Guitar (nylon)", 48: "String Ensemble 1", 71: "Clarinet"}
