@@ -26,7 +26,7 @@ def test_files_exist_and_are_indexed(drawn):
     index = json.loads((run_dir / "figures" / "index.json").read_text())
     assert set(index) == set(paths)
     prefixes = sorted(name.split("-")[0] for name in paths)
-    assert prefixes == ["colors", "fig2", "fig2", "fig3", "fig4", "fig4b", "fig5"]
+    assert prefixes == ["colors", "families", "fig2", "fig2", "fig3", "fig4", "fig4b", "fig5"]
     for name, png in paths.items():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         pdf = run_dir / "figures" / index[name]["pdf"]
@@ -48,14 +48,18 @@ def test_reads_tables_from_disk_and_draws_only_what_the_data_supports(tmp_path):
     results = synthetic_results(colors=("white",), swap=False, pure_noise=False)
     write_store(tmp_path, results)
     first = draw_all(tmp_path, analyze_run(tmp_path))
-    assert len(first) == 4
+    assert len(first) == 5
     (tmp_path / "figures" / "notes.txt").write_text("mine")
     write_store(tmp_path, results[results["kind"].isin(["clean", "note-delete"])])
     analyze_run(tmp_path)
-    assert draw_all(tmp_path) == {}
-    assert json.loads((tmp_path / "figures" / "index.json").read_text()) == {}
+    assert list(draw_all(tmp_path)) == ["families-delta"]
+    assert list(json.loads((tmp_path / "figures" / "index.json").read_text())) == ["families-delta"]
     # the earlier figures are gone, other files are left alone
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["index.json", "notes.txt"]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
+        "families-delta.pdf", "families-delta.png", "index.json", "notes.txt"]
+    write_store(tmp_path, results[results["kind"] == "clean"])
+    analyze_run(tmp_path)
+    assert draw_all(tmp_path) == {}
 
 
 def test_y_limits_never_clip_the_data(drawn):
@@ -67,3 +71,34 @@ def test_y_limits_never_clip_the_data(drawn):
         for line in ax.get_lines():
             y = np.asarray(line.get_ydata(), dtype=float)
             assert low <= np.nanmin(y) and np.nanmax(y) <= high
+
+
+def test_families_without_a_length_axis_are_box_plots_of_their_loss_deltas(drawn):
+    from noiseloss.figures.common import grouped_boxes, panels
+    from noiseloss.figures.lengths import draw_families
+
+    _, tables, _ = drawn
+    sequence = tables["sequence"]
+    (figure,) = draw_families(sequence)
+    lengths = sequence.groupby("family")["perturbation_frames"].nunique()
+    single = sequence[sequence["family"].isin(lengths[lengths < 2].index)]
+    assert set(single["kind"]) == {"note-delete", "noise"}  # the MIDI edit and the pure noise
+    families = sorted(single["family"].unique())
+    models = sorted(single["model"].unique())
+    assert len(figure.figure.axes) == len(models)
+    first = single[single["model"] == models[0]]
+    legend = [t.get_text() for t in figure.figure.axes[0].get_legend().get_texts()]
+    counts = {d: "/".join(str((p["family"] == f).sum()) for f in families)
+              for d, p in first.groupby("dataset", sort=True)}
+    assert legend == [f"{d} (n={n})" for d, n in counts.items()]
+    # the boxes show the loss deltas of the table: medians match
+    _, axes = panels(1, 1)
+    values = {d: [p.loc[p["family"] == f, "loss_delta"].to_numpy(float) for f in families]
+              for d, p in first.groupby("dataset", sort=True)}
+    medians = grouped_boxes(axes[0, 0], families, values)
+    assert sum(len(lines) for lines in medians.values()) == sum(
+        v.size > 0 for arrays in values.values() for v in arrays)
+    for dataset, lines in medians.items():
+        for family, line in lines.items():
+            expected = np.median(values[dataset][families.index(family)])
+            assert line.get_ydata()[0] == pytest.approx(expected)

@@ -10,7 +10,7 @@ from matplotlib.patches import Patch
 
 from noiseloss.analysis.curves import moving_average
 from noiseloss.analysis.regions import REGION_NAMES
-from noiseloss.figures.common import REGION_COLORS, Drawn, panels
+from noiseloss.figures.common import REGION_COLORS, Drawn, grouped_boxes, panels
 
 #: Length (frames) of the Fig. 3 example, as on the paper's demo page (2 s at 50 frames/s).
 EXAMPLE_LENGTH_FRAMES = 100
@@ -177,29 +177,16 @@ def draw_region_boxes(regions: pd.DataFrame, family: str) -> Drawn:
     models = sorted(regions.loc[regions["family"] == family, "model"].unique())
     datasets = sorted(regions.loc[regions["family"] == family, "dataset"].unique())
     fig, axes = panels(1, len(models), width_inches=4.5)
-    width = 0.8 / max(len(datasets), 1)
     for col, model in enumerate(models):
         ax = axes[0, col]
-        for i, dataset in enumerate(datasets):
+        series = {}
+        for dataset in datasets:
             part = rows[(rows["model"] == model) & (rows["dataset"] == dataset)]
-            values = [part.loc[part["region"] == name, "mean_delta"].to_numpy(float)
-                      for name in REGION_NAMES]
-            positions = [j - 0.4 + width * (i + 0.5) for j in range(len(REGION_NAMES))]
-            keep = [k for k, v in enumerate(values) if v.size]
-            if keep:
-                box = ax.boxplot([values[k] for k in keep], positions=[positions[k] for k in keep],
-                                 widths=width * 0.9, patch_artist=True, manage_ticks=False,
-                                 medianprops={"color": "k"})
-                for patch in box["boxes"]:
-                    patch.set_facecolor(f"C{i}")
-                    patch.set_alpha(0.6)
-            counts = "/".join(str(v.size) for v in values)
-            ax.plot([], [], color=f"C{i}", linewidth=6, alpha=0.6, label=f"{dataset} (n={counts})")
-        ax.axhline(0.0, color="0.5", linewidth=0.6, linestyle="--")
-        ax.set_xticks(range(len(REGION_NAMES)), list(REGION_NAMES))
+            series[dataset] = [part.loc[part["region"] == name, "mean_delta"].to_numpy(float)
+                               for name in REGION_NAMES]
+        grouped_boxes(ax, list(REGION_NAMES), series)
         ax.set_title(model)
         ax.set_ylabel("mean Δℓ in region (nats)" if col == 0 else "")
-        ax.legend(fontsize="small")
     return Drawn("fig4b-region-boxes", fig, "regions",
                  f"Mean loss difference per region for {family}, all clips and lengths; one box "
                  "per data set, one panel per model. n = clips with that region found "

@@ -14,7 +14,7 @@ from noiseloss.figures.curves import (
     draw_token_losses,
     example_family,
 )
-from noiseloss.figures.lengths import draw_lengths
+from noiseloss.figures.lengths import draw_families, draw_lengths
 
 TABLES = ("deltas", "sequence", "regions")
 
@@ -48,7 +48,7 @@ def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None)
 
     tables = read_tables(run_dir) if tables is None else tables
     deltas, sequence, regions = (tables[name] for name in TABLES)
-    drawn = draw_lengths(sequence) if not sequence.empty else []
+    drawn = draw_lengths(sequence) + draw_families(sequence) if not sequence.empty else []
     family = example_family(deltas) if not deltas.empty else None
     if family is not None:
         drawn.append(draw_token_losses(deltas, family))

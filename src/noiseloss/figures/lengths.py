@@ -1,4 +1,8 @@
-"""Loss difference against perturbation length: Fig. 2 (noise), Fig. 5 (shuffles), colours."""
+"""Loss difference per perturbation family.
+
+Against perturbation length (Fig. 2 noise, Fig. 5 shuffles, colour comparisons), and as box plots
+for families with one length or no span (MIDI edits).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import pandas as pd
 
 from noiseloss.analysis.run import METRICS, family_of
 from noiseloss.analysis.stats import length_points
-from noiseloss.figures.common import METRIC_LABELS, Drawn, panels, slug
+from noiseloss.figures.common import METRIC_LABELS, Drawn, grouped_boxes, panels, slug
 
 #: What ``perturbation_frames`` measures, when it is not the span (see ``analysis.run``).
 LENGTH_NAMES = {"swap": "block", "permute": "block"}
@@ -90,3 +94,33 @@ def draw_lengths(sequence: pd.DataFrame) -> list[Drawn]:
                 "clips of all data sets, one line per colour, one panel per model. Top: "
                 "whole-item loss difference; bottom: outside the span."))
     return drawn
+
+
+def draw_families(sequence: pd.DataFrame) -> list[Drawn]:
+    """Box plots of the whole-item loss difference of every family with fewer than two lengths.
+
+    These are the families that ``draw_lengths`` cannot put on a length axis: MIDI edits (no
+    span) and perturbations run at a single length. One panel per model, one box per family
+    and data set.
+    """
+    lengths = sequence.groupby("family")["perturbation_frames"].nunique()
+    single = sequence[sequence["family"].isin(lengths[lengths < 2].index)]
+    if single.empty:
+        return []
+    families = sorted(single["family"].unique())
+    models = sorted(single["model"].unique())
+    fig, axes = panels(1, len(models), width_inches=max(4.5, 1.6 * len(families)))
+    for col, model in enumerate(models):
+        part = single[single["model"] == model]
+        series = {dataset: [rows.loc[rows["family"] == f, "loss_delta"].to_numpy(float)
+                            for f in families]
+                  for dataset, rows in part.groupby("dataset", sort=True)}
+        ax = axes[0, col]
+        grouped_boxes(ax, [f.replace(" ", "\n") for f in families], series)
+        ax.tick_params(axis="x", labelsize="x-small")
+        ax.set_title(model)
+        ax.set_ylabel(METRIC_LABELS["loss_delta"] if col == 0 else "")
+    return [Drawn("families-delta", fig, "sequence",
+                  "Whole-item loss difference (perturbed minus clean, nats per token) of each "
+                  "perturbation family run at one length or without a span (MIDI edits): one "
+                  "box per data set across clips, one panel per model; n = clips per family.")]
