@@ -149,3 +149,24 @@ def test_resume_after_sigkill_gives_the_uninterrupted_store(tmp_path, tiny_model
               for k in pq.read_table(part, columns=["key"]).column("key").to_pylist()]
     assert len(stored) == len(set(stored)) == 36
     assert a.drop(["audio"]).equals(b.drop(["audio"]))
+
+
+def test_midi_items_are_keyed_by_their_renderer_too(tmp_path, monkeypatch):
+    import hashlib
+
+    from noiseloss.runner.datasets import Item
+    from noiseloss.sources import midi
+
+    score = tmp_path / "a.mid"
+    score.write_bytes(b"MThd-bytes")
+    audio = Item("d", "a.wav", "audio", str(score))
+    symbolic = Item("d", "a.mid", "midi", str(score))
+    assert audio.content_hash() == hashlib.sha256(b"MThd-bytes").hexdigest()
+    first = symbolic.content_hash()
+    assert first != audio.content_hash() and symbolic.content_hash() == first
+    monkeypatch.setattr(midi, "RENDER_VERSION", midi.RENDER_VERSION + 1)
+    midi.renderer_identity.cache_clear()
+    try:
+        assert symbolic.content_hash() != first
+    finally:
+        midi.renderer_identity.cache_clear()

@@ -26,13 +26,21 @@ class Item:
     program: int = 0
 
     def content_hash(self) -> str:
-        """SHA-256 of the file bytes, or of the corpus path, program and music21 version."""
+        """SHA-256 of the file bytes, or of the corpus path, program and music21 version.
+
+        MIDI and music21 items also hash ``renderer_identity()`` (FluidSynth, soundfont).
+        """
+        digest = hashlib.sha256()
+        if self.kind != "audio":
+            from noiseloss.sources.midi import renderer_identity
+
+            digest.update(renderer_identity().encode())
         if self.kind == "music21":
             from importlib.metadata import version
 
             text = f"music21:{version('music21')}:{self.location}:program={self.program}"
-            return hashlib.sha256(text.encode()).hexdigest()
-        digest = hashlib.sha256()
+            digest.update(text.encode())
+            return digest.hexdigest()
         try:
             with open(self.location, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -18,6 +19,30 @@ SOUNDFONT_CANDIDATES = (
     "/usr/share/sounds/sf2/TimGM6mb.sf2",
     "/usr/share/sounds/sf3/MuseScore_General.sf3",
 )
+
+
+# Bump when ``render_midi`` changes its output for the same score (2: float samples, no clipping).
+RENDER_VERSION = 2
+
+
+@functools.lru_cache(maxsize=1)
+def renderer_identity() -> str:
+    """What rendered audio depends on besides the score: this code, FluidSynth, the soundfont.
+
+    Part of the content hash of MIDI and music21 items, so stored results of a run are not
+    reused after any of them changes.
+    """
+    exe = shutil.which("fluidsynth")
+    version = "fluidsynth missing"
+    if exe is not None:
+        proc = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+        version = (proc.stdout.strip().splitlines() or ["fluidsynth ?"])[0]
+    try:
+        font = find_soundfont()
+        font_id = f"{font.name}:{font.stat().st_size}"
+    except DependencyError:
+        font_id = "soundfont missing"
+    return f"render={RENDER_VERSION}; {version}; {font_id}"
 
 
 def find_soundfont(soundfont: str | Path | None = None) -> Path:
