@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
+import mido
 import numpy as np
 import pretty_midi
 import pytest
@@ -255,6 +258,29 @@ def test_rendering_keeps_a_loud_chord_above_full_scale_instead_of_clipping():
     audio = midi_source.render_midi(midi, sample_rate=32000, gain=5.0)
     assert audio.size == 32000
     assert np.abs(audio).max() > 2.0  # a 16-bit render would stop at 1.0
+
+
+def test_rendering_stops_at_the_end_even_when_a_note_is_never_switched_off(tmp_path):
+    # A note cut to zero length at the end of the piece is written note-off first, then note-on:
+    # the organ then sounds forever and FluidSynth alone would never stop rendering.
+    code = f"""
+import pretty_midi
+from noiseloss.sources.midi import render_midi
+midi = pretty_midi.PrettyMIDI()
+organ = pretty_midi.Instrument(program=19)
+organ.notes = [pretty_midi.Note(velocity=90, pitch=60, start=0.0, end=1.0),
+               pretty_midi.Note(velocity=90, pitch=64, start=0.999999, end=1.0)]
+midi.instruments.append(organ)
+midi.write({str(tmp_path / "stuck.mid")!r})
+print(render_midi(midi, sample_rate=32000).size)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["32000"]
+    dangling = mido.MidiFile(tmp_path / "stuck.mid").tracks[-1]
+    last = list(dangling)[-2]  # the trap is real: the track ends on a note switched on
+    assert last.type == "note_on" and last.velocity > 0 and last.note == 64
 
 
 def test_rendering_a_midi_file_path():

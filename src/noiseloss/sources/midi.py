@@ -92,29 +92,31 @@ def render_midi(
 ) -> np.ndarray:
     """Render MIDI to mono float32 ``[samples]`` at ``sample_rate`` Hz with the FluidSynth program.
 
-    FluidSynth keeps rendering for a while after the last event (release and reverb tails); the
-    output is cut (or zero-padded) to exactly ``round(duration_seconds * sample_rate)`` samples,
-    by default the MIDI's end time, so the audio lines up with the score.
+    FluidSynth streams raw float samples (never clipped) and is stopped once it has produced
+    exactly ``round(duration_seconds * sample_rate)`` samples, by default the MIDI's end time,
+    so the audio lines up with the score; a shorter render is zero-padded. Stopping it matters:
+    a note that is switched on and never off (a sustained timbre) would make FluidSynth render
+    forever.
 
     Args:
         midi: A path to a ``.mid`` file or a ``pretty_midi.PrettyMIDI`` object.
-        sample_rate: Output rate in Hz (FluidSynth renders at this rate directly).
+        sample_rate: Output rate in Hz, 8000-96000 (FluidSynth renders at this rate directly).
         soundfont: A ``.sf2``/``.sf3`` file; see ``find_soundfont`` for the default.
         gain: FluidSynth master gain (0-10); 0.5 leaves headroom for dense chords.
         duration_seconds: Output length in seconds; None: the MIDI's end time.
 
     Raises:
-        DependencyError: ``fluidsynth`` or a soundfont is missing.
+        DependencyError: ``fluidsynth`` or a soundfont is missing, or FluidSynth fails.
         AudioError: The MIDI file cannot be read or has no events.
     """
-    import soundfile as sf
-
     exe = shutil.which("fluidsynth")
     if exe is None:
         raise DependencyError(
             "the `fluidsynth` program is not installed; install it with `apt-get install "
             "fluidsynth fluid-soundfont-gm` (Debian/Ubuntu) or `make system`"
         )
+    if not 8000 <= sample_rate <= 96000:
+        raise ParameterError(f"sample_rate must be in [8000, 96000] Hz, got {sample_rate!r}")
     if not 0 < gain <= 10:
         raise ParameterError(f"gain must be in (0, 10], got {gain!r}")
     if duration_seconds is not None and not duration_seconds > 0:
@@ -125,24 +127,28 @@ def render_midi(
         duration_seconds = score.get_end_time()
         if duration_seconds <= 0:
             raise AudioError("the MIDI has no events to render (end time 0 s)")
+    num_samples = round(duration_seconds * sample_rate)
     with tempfile.TemporaryDirectory(prefix="noiseloss-render-") as tmp:
         if isinstance(midi, (str, Path)):
             mid_path = Path(midi)  # render the file itself, not a pretty_midi rewrite of it
         else:
             mid_path = Path(tmp) / "in.mid"
             midi.write(str(mid_path))
-        wav_path = Path(tmp) / "out.wav"
-        # float samples: a loud passage is kept above full scale, never clipped silently
-        cmd = [exe, "-ni", "-q", "-g", str(gain), "-r", str(sample_rate), "-T", "wav",
-               "-O", "float", "-F", str(wav_path), str(sf2), str(mid_path)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not wav_path.is_file():
-            raise DependencyError(f"fluidsynth failed: {proc.stderr.strip()[:500]}")
-        data, sr = sf.read(str(wav_path), dtype="float32", always_2d=True)
-    from noiseloss.sources.audio import resample, to_mono
-
-    audio = resample(to_mono(data), orig_sr=int(sr), target_sr=sample_rate)
-    num_samples = round(duration_seconds * sample_rate)
+        cmd = [exe, "-ni", "-q", "-g", str(gain), "-r", str(sample_rate), "-T", "raw",
+               "-O", "float", "-E", "little", "-F", "-", str(sf2), str(mid_path)]
+        with open(Path(tmp) / "stderr.txt", "w+b") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+            raw = proc.stdout.read(num_samples * 2 * 4)  # stereo float32
+            finished = proc.poll() is not None
+            proc.kill()
+            proc.stdout.close()
+            code = proc.wait()
+            err.seek(0)
+            message = err.read().decode(errors="replace").strip()
+    if (finished and code != 0) or not raw:
+        raise DependencyError(f"fluidsynth failed (exit code {code}): {message[:500]}")
+    audio = np.frombuffer(raw[: len(raw) - len(raw) % 8], dtype="<f4").reshape(-1, 2)
+    audio = audio.mean(axis=1, dtype=np.float32)
     if audio.shape[0] < num_samples:
         audio = np.concatenate([audio, np.zeros(num_samples - audio.shape[0], np.float32)])
-    return audio[:num_samples]
+    return audio
