@@ -92,7 +92,13 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
                      torch.get_num_threads(), "platform": platform.platform(),
                      "bigram_prior_grid": list(BIGRAM_PRIOR_GRID)}
 
-    pieces, audio = render_corpus(work / "corpus", settings=settings, seed=seed, log=log)
+    from noiseloss.sources.midi import renderer_identity
+
+    # rendered audio is cached per renderer (render code, FluidSynth, soundfont)
+    render_key = _hash({"renderer": renderer_identity()})
+    metrics["renderer"] = renderer_identity()
+    pieces, audio = render_corpus(work / "corpus" / render_key, settings=settings, seed=seed,
+                                  log=log)
     metrics["corpus"] = _corpus_summary(pieces, audio)
     log(f"corpus: {json.dumps(metrics['corpus']['seconds_per_split'])}")
 
@@ -100,7 +106,8 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
 
     t0 = time.monotonic()
     train_ids = [p.piece_id for p in pieces if p.split == "train"]
-    key = _hash({"ids": train_ids, "seed": seed, "size": settings.codebook_size,
+    key = _hash({"ids": train_ids, "render": render_key, "seed": seed,
+                 "size": settings.codebook_size,
                  "fit_frames": settings.fit_frames, "iterations": settings.kmeans_iterations,
                  "max_seconds": settings.max_seconds})
     cached = work / "tokenizers" / key
