@@ -47,3 +47,24 @@ def test_paper_noise_on_the_demo_model(tmp_path):
                            env=env, timeout=600, check=False)
     assert again.returncode == 0
     assert "units: 0 done, 315 skipped (already stored), 0 failed" in again.stderr
+
+
+def test_midi_edits_config_renders_edits_and_draws_their_boxes(tmp_path):
+    out = tmp_path / "midi"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "noiseloss.cli.main", "run", "midi-edits",
+                           "--out", str(out), "--no-report"], capture_output=True, text=True,
+                          env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "units: 32 done, 0 skipped (already stored), 0 failed" in proc.stderr
+    results = pq.read_table(out / "results.parquet").to_pandas()
+    edits = results[results["kind"] != "clean"]
+    assert sorted(edits["kind"].unique()) == ["note-delete", "tempo-warp", "velocity"]
+    for _, row in edits.iterrows():
+        params = json.loads(row["params"])
+        if row["kind"] in ("note-delete", "velocity"):  # the requested fraction, +- one note
+            assert abs(params["changed_notes"] - params["ratio"] * params["num_notes"]) <= 1
+    sequence = pq.read_table(out / "tables" / "sequence.parquet").to_pandas()
+    assert len(sequence) == 24 and sequence["loss_delta"].notna().all()
+    figures = json.loads((out / "figures" / "index.json").read_text())
+    assert list(figures) == ["families-delta"]
