@@ -28,3 +28,14 @@ def test_analyze_rejects_bad_options(tmp_path, capsys):
     assert main(["analyze", str(tmp_path), "--detector", "bogus"]) == 2
     assert "fixed-anchor" in capsys.readouterr().err
     assert main(["analyze", str(tmp_path / "nowhere")]) != 0
+
+
+def test_two_lengths_are_too_few_for_the_small_sample_test(tmp_path, capsys):
+    results = synthetic_results(colors=("white",), swap=False, pure_noise=False)
+    keep = results["length_frames"].isin([5, 10]) | (results["kind"] != "noise")
+    write_store(tmp_path, results[keep])
+    assert main(["analyze", str(tmp_path), "--no-figures"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "loss_delta:" in line]
+    large, small = (next(line for line in lines if line.split()[0] == s) for s in ("large", "small"))
+    assert "n=8 pearson r=" in large  # 2 models x 2 data sets x 2 lengths
+    assert "n=2 too few points or lengths for a test" in small and "nan" not in small

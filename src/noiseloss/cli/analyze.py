@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 
 from noiseloss.cli.progress import console
 
@@ -18,13 +19,17 @@ def print_trends(tables: dict) -> None:
                   "small: one point per length; p_less: one-sided, negative trend)", markup=False)
     for setting in ("stats_large", "stats_small"):
         for _, row in tables[setting].iterrows():
+            if np.isnan(row["pearson_r"]) and np.isnan(row["slope"]):
+                result = "too few points or lengths for a test (needs 3 points, 2 lengths)"
+            else:
+                result = (
+                    f"pearson r={row['pearson_r']:+.3f} (p={row['pearson_p']:.3g}, "
+                    f"p_less={row['pearson_p_less']:.3g}) spearman rho={row['spearman_rho']:+.3f} "
+                    f"(p={row['spearman_p']:.3g}, p_less={row['spearman_p_less']:.3g}) "
+                    f"slope={row['slope']:+.3g}/frame (p_less={row['slope_p_less']:.3g})")
             console.print(
                 f"  {setting.removeprefix('stats_'):5} {row['family']} [{row['conditioning']}, "
-                f"{row['alignment']}] {row['metric']}: n={row['n_points']} "
-                f"pearson r={row['pearson_r']:+.3f} (p={row['pearson_p']:.3g}, "
-                f"p_less={row['pearson_p_less']:.3g}) spearman rho={row['spearman_rho']:+.3f} "
-                f"(p={row['spearman_p']:.3g}, p_less={row['spearman_p_less']:.3g}) "
-                f"slope={row['slope']:+.3g}/frame (p_less={row['slope_p_less']:.3g})",
+                f"{row['alignment']}] {row['metric']}: n={row['n_points']} {result}",
                 markup=False, highlight=False)
 
 
