@@ -53,8 +53,8 @@ def test_midi_edits_config_renders_edits_and_draws_their_boxes(tmp_path):
     out = tmp_path / "midi"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
     proc = subprocess.run([sys.executable, "-m", "noiseloss.cli.main", "run", "midi-edits",
-                           "--out", str(out), "--no-report"], capture_output=True, text=True,
-                          env=env, timeout=600, check=False)
+                           "--out", str(out)], capture_output=True, text=True, env=env,
+                          timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "units: 32 done, 0 skipped (already stored), 0 failed" in proc.stderr
     results = pq.read_table(out / "results.parquet").to_pandas()
@@ -68,3 +68,4 @@ def test_midi_edits_config_renders_edits_and_draws_their_boxes(tmp_path):
     assert len(sequence) == 24 and sequence["loss_delta"].notna().all()
     figures = json.loads((out / "figures" / "index.json").read_text())
     assert list(figures) == ["families-delta"]
+    assert (out / "report" / "index.html").is_file()
