@@ -271,6 +271,15 @@ def test_report_is_self_contained_and_links_resolve(report):
     assert not list(run_dir.glob(".report-*"))
 
 
+def test_summary_and_provenance_are_shown(report):
+    run_dir, index, facts = report
+    text = " ".join(" ".join(parse(index).text).split())
+    assert f"units in results {facts['rows']}" in text
+    assert "git commit abc123" in text and "date utc 2025-01-01T00:00:00+00:00" in text
+    assert f"last run done {facts['rows']}, skipped 0, failed 1" in text
+    assert "torch not installed" in text and '"git_commit": "abc123"' in text
+
+
 def test_gallery_shows_players_losses_and_regions(report):
     run_dir, index, facts = report
     page = parse(index)
