@@ -11,12 +11,17 @@ import sys
 import pyarrow.parquet as pq
 
 
+def run_config(name, out, *extra, timeout):
+    """``noiseloss run NAME --out OUT`` offline in a subprocess."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "noiseloss.cli.main", "run", name, "--out",
+                           str(out), *extra], capture_output=True, text=True, env=env,
+                          timeout=timeout, check=False)
+
+
 def test_paper_noise_on_the_demo_model(tmp_path):
     out = tmp_path / "demo"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "noiseloss.cli.main", "run", "paper-noise",
-                           "--out", str(out)], capture_output=True, text=True, env=env,
-                          timeout=900, check=False)
+    proc = run_config("paper-noise", out, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
     assert "units: 315 done, 0 skipped (already stored), 0 failed" in log
@@ -42,19 +47,14 @@ def test_paper_noise_on_the_demo_model(tmp_path):
     assert size < 30e6, f"report is {size / 1e6:.1f} MB"
 
     # rerun: everything is reused, nothing is scored again
-    again = subprocess.run([sys.executable, "-m", "noiseloss.cli.main", "run", "paper-noise",
-                            "--out", str(out), "--no-report"], capture_output=True, text=True,
-                           env=env, timeout=600, check=False)
+    again = run_config("paper-noise", out, "--no-report", timeout=600)
     assert again.returncode == 0
     assert "units: 0 done, 315 skipped (already stored), 0 failed" in again.stderr
 
 
 def test_midi_edits_config_renders_edits_and_draws_their_boxes(tmp_path):
     out = tmp_path / "midi"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "noiseloss.cli.main", "run", "midi-edits",
-                           "--out", str(out)], capture_output=True, text=True, env=env,
-                          timeout=600, check=False)
+    proc = run_config("midi-edits", out, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "units: 32 done, 0 skipped (already stored), 0 failed" in proc.stderr
     results = pq.read_table(out / "results.parquet").to_pandas()
