@@ -7,6 +7,7 @@ import pytest
 
 from noiseloss.analysis import (
     DETECTORS,
+    DetectorOptions,
     delay_lead_frames,
     detect_regions,
     frame_curve,
@@ -33,7 +34,8 @@ def bounds(regions):
 
 
 def zc(d, *, length=LENGTH, lead=2, **options):
-    return detect_regions(d, onset_frame=ONSET, length_frames=length, lead_frames=lead, **options)
+    return detect_regions(d, onset_frame=ONSET, length_frames=length, lead_frames=lead,
+                          options=DetectorOptions(**options))
 
 
 def test_clean_rise_at_onset():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from noiseloss.analysis import analyze_results, analyze_run, read_results
+from noiseloss.analysis import DetectorOptions, analyze_results, analyze_run, read_results
 from noiseloss.errors import ParameterError
 
 K, T, ONSET, RATE = 4, 300, 100, 50.0
@@ -46,12 +46,12 @@ def _row(key, *, model, dataset, item, kind, nll, spec=None, onset=None, length=
     nll = np.asarray(nll, dtype=np.float32)
     return {
         "key": key, "model": model, "dataset": dataset, "item": item,
-        "condition": "clean" if kind == "clean" else f"{kind}/{color}/len={length}",
+        "perturbation": "clean" if kind == "clean" else f"{kind}/{color}/len={length}",
         "kind": kind, "spec": json.dumps(spec) if spec else None,
         "params": json.dumps(spec or {}), "onset_frame": onset, "length_frames": length,
         "color": color, "level_db": None if kind == "clean" else -20.0,
         "level_ref": None if kind == "clean" else "signal", "seed": 0,
-        "conditioning": "unconditional", "alignment": "delayed", "num_codebooks": K,
+        "prompt": "unconditional", "alignment": "delayed", "num_codebooks": K,
         "num_frames": nll.shape[1], "frame_rate": RATE,
         "loss": float(np.mean([row.mean(dtype=np.float64) for row in nll])),
         "nll": nll.ravel(), "audio": f"audio/{key}.flac",
@@ -274,11 +274,11 @@ def test_tables_written_with_index(run_dir, tables):
 
 def test_fixed_anchor_option_and_bad_inputs(run_dir):
     results = read_results(run_dir)
-    fixed = analyze_results(results, detector="fixed-anchor")["regions"]
+    fixed = analyze_results(results, options=DetectorOptions(detector="fixed-anchor"))["regions"]
     peak = fixed[(fixed["key"] == "m1-ood-clip0-noise-white-50") & (fixed["region"] == "peak")]
     assert (int(peak["start_frame"].iloc[0]), int(peak["end_frame"].iloc[0])) == (96, 105)
-    with pytest.raises(ParameterError, match="region detector"):
-        analyze_results(results, detector="nope")
+    with pytest.raises(ParameterError, match="unknown region detector 'nope'"):
+        DetectorOptions(detector="nope")
     twice = pd.concat([results, results.assign(key=results["key"] + "-copy")])
     with pytest.raises(ParameterError, match="several clean units"):
         analyze_results(twice)

@@ -67,7 +67,7 @@ def test_settings_large_small_group():
             for length, value in zip(LENGTHS[:6], VALUES[:6], strict=True):
                 for clip in range(3):
                     rows.append({"family": "noise", "kind": "noise",
-                                 "conditioning": "unconditional", "alignment": "delayed",
+                                 "prompt": "unconditional", "alignment": "delayed",
                                  "model": model, "dataset": dataset, "perturbation_frames": length,
                                  "loss_delta": scale * value + offset + 0.01 * clip})
     points = length_points(pd.DataFrame(rows), metrics=("loss_delta",))

@@ -70,10 +70,10 @@ def test_shipped_model_passes_the_quality_gates_of_its_card():
 
 
 def test_half_precision_on_cpu_is_refused_before_loading():
-    from noiseloss.models.demo import load_demo
+    from noiseloss.models import load_model
 
     with pytest.raises(ParameterError, match="dtype 'float16' is only supported on GPU"):
-        load_demo(dtype="float16", device="cpu")
+        load_model("demo", dtype="float16", device="cpu")
 
 
 @pytest.mark.parametrize("name", DATASETS)

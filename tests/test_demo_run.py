@@ -46,8 +46,11 @@ def test_paper_noise_on_the_demo_model(tmp_path):
     size = sum(p.stat().st_size for p in (out / "report").rglob("*") if p.is_file())
     assert size < 30e6, f"report is {size / 1e6:.1f} MB"
 
-    # rerun: everything is reused, nothing is scored again
-    again = run_config("paper-noise", out, "--no-report", timeout=600)
+    # the folder's config.yaml is the experiment: rerunning it reuses everything
+    from noiseloss.config import load_config
+
+    assert load_config(out / "config.yaml") == load_config("paper-noise")
+    again = run_config(str(out / "config.yaml"), out, "--no-report", timeout=600)
     assert again.returncode == 0
     assert "units: 0 done, 315 skipped (already stored), 0 failed" in again.stderr
 

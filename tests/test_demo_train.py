@@ -37,13 +37,14 @@ def test_training_nll_is_the_scoring_path_nll():
     import torch
 
     from noiseloss.models.musicgen import MusicgenScorer
+    from noiseloss.scoring.options import ScoringOptions
 
     decoder = build_decoder(codebook_size=8, num_codebooks=4, size=TINY, seed=0).eval()
     codes = np.random.default_rng(0).integers(0, 8, size=(2, 4, 20))
     with torch.no_grad():
         nll = sequence_nll(decoder, torch.from_numpy(codes), special_id=8).numpy()
-    scorer = MusicgenScorer(decoder, _FixedTokenizer(), name="t", window_frames=20,
-                            stride_frames=10)
+    scorer = MusicgenScorer(decoder, _FixedTokenizer(), name="t",
+                            options=ScoringOptions(window_frames=20, stride_frames=10, batch_size=8))
     results = scorer.score_codes(list(codes))
     for b in range(2):
         np.testing.assert_allclose(nll[b], results[b].nll, rtol=1e-5, atol=1e-5)

@@ -48,7 +48,7 @@ def test_noise_example_from_the_issue(clip, tmp_path):
      "onset_frames + length_frames must end within the signal"),
     (["--kind", "noise", "--onset-frames", "250", "--length-frames", "-3"],
      "length_frames must be in [1, inf), got -3"),
-    (["--kind", "shuffle"], "kind must be one of"),
+    (["--kind", "nosie"], "unknown perturbation 'nosie'; registered: ['bar-shuffle'"),
     (["--kind", "note-delete", "--ratio", "0.5"], "MIDI kinds read a .mid/.midi file"),
     (["--kind", "swap", "--onset-frames", "1", "--block-frames", "1", "-p", "nonsense"],
      "--param must look like key=value, got 'nonsense'"),
@@ -120,7 +120,7 @@ def test_token_kinds_read_and_write_npy(tmp_path, capsys):
     assert main(["perturb", str(tmp_path / "codes.npy"), "--kind", "token-noise",
                  "--onset-frames", "10", "--length-frames", "5", "--out",
                  str(tmp_path / "n.npy")]) == 2
-    assert "token-noise needs --model NAME" in capsys.readouterr().err
+    assert "token-noise needs the model's encode; give a model (--model" in capsys.readouterr().err
 
 
 def test_list_shows_every_kind_with_its_parameters(capsys):

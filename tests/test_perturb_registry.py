@@ -67,7 +67,8 @@ def test_context_keys_are_ignored_by_kinds_that_do_not_use_them():
 
 
 @pytest.mark.parametrize("spec, kwargs, pattern", [
-    ({"kind": "nois"}, {}, r"kind must be one of \[.*'noise'.*\], got 'nois'"),
+    ({"kind": "nois"}, {}, r"unknown perturbation 'nois'; registered: \[.*'noise'.*\]\. "
+                           r"Did you mean 'noise'\?"),
     ({"color": "pink"}, {}, r"spec must be a mapping with a 'kind' key"),
     ({"kind": "reverse", "onset_frames": 1, "length_frames": 2, "colour": "pink"}, {},
      r"unknown parameter\(s\) \['colour'\] for kind 'reverse'; allowed: \[.*'length_frames'"),
@@ -79,3 +80,21 @@ def test_context_keys_are_ignored_by_kinds_that_do_not_use_them():
 def test_spec_errors_name_the_problem(spec, kwargs, pattern):
     with pytest.raises(ParameterError, match=pattern):
         perturb(np.zeros(6400, np.float32), spec, **kwargs)
+
+
+def test_the_documented_lists_are_the_registry():
+    """The package docstring and the README's table list exactly the registered kinds."""
+    import re
+    from pathlib import Path
+
+    import noiseloss.perturb as module
+
+    listed = dict(re.findall(r"^\s{4}(audio|tokens|midi)\s+(.+)$", module.__doc__, flags=re.M))
+    assert {d: set(names.split(", ")) for d, names in listed.items()} == EXPECTED
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (`[^|]+`) \| (audio|codes|MIDI) \|", readme, flags=re.M)
+    documented = {}
+    for kinds, domain in rows:
+        domain = {"codes": "tokens", "MIDI": "midi"}.get(domain, domain)
+        documented.setdefault(domain, set()).update(re.findall(r"`([^`]+)`", kinds))
+    assert documented == EXPECTED

@@ -101,7 +101,7 @@ def build_run(run_dir: Path, *, seed: int = 0) -> dict:
                 nll = base if length is None else base + effect(length).astype(np.float32)
                 rows.append({
                     "key": key, "model": "demo", "dataset": dataset, "item": item,
-                    "condition": "clean" if spec is None else
+                    "perturbation": "clean" if spec is None else
                     f"noise/color=white,length_frames={length},level_db=-12.0/seed=0",
                     "kind": "clean" if spec is None else "noise",
                     "spec": json.dumps(spec, sort_keys=True), "params": "{}",
@@ -109,7 +109,7 @@ def build_run(run_dir: Path, *, seed: int = 0) -> dict:
                     "color": None if spec is None else "white",
                     "level_db": None if spec is None else -12.0,
                     "level_ref": None if spec is None else "signal",
-                    "seed": None if spec is None else 0, "conditioning": "unconditional",
+                    "seed": None if spec is None else 0, "prompt": "unconditional",
                     "alignment": "delayed", "num_codebooks": K, "num_frames": T,
                     "frame_rate": RATE, "loss": float(nll.mean(dtype=np.float64)),
                     "nll": nll.ravel(), "audio": audio})
@@ -129,10 +129,12 @@ def build_run(run_dir: Path, *, seed: int = 0) -> dict:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """The report of the synthetic run: (run_dir, index path, facts about the run)."""
+    from noiseloss.analysis import analyze_run
     from noiseloss.report import write_report
 
     run_dir = tmp_path_factory.mktemp("run")
     facts = build_run(run_dir)
+    analyze_run(run_dir)
     index = write_report(run_dir)
     return run_dir, index, facts
 
@@ -187,9 +189,9 @@ def test_pick_examples_prefers_items_with_audio_and_caps_per_dataset():
         "dataset": ["a"] * 6 + ["b"] * 2,
         "item": ["z", "z", "y", "x", "w", "w", "q", "p"],
         "clean_audio": [None, None, "audio/y.ogg", None, "audio/w.ogg", "audio/w.ogg", None, None],
-        "model": "m", "conditioning": "u", "alignment": "delayed",
+        "model": "m", "prompt": "u", "alignment": "delayed",
         "family": "f", "length_frames": [10, 5, 5, 5, 10, 5, 5, 5], "seed": 0,
-        "condition": "c", "key": [f"k{i}" for i in range(8)]})
+        "perturbation": "c", "key": [f"k{i}" for i in range(8)]})
     before = deltas.copy()
     chosen = pick_examples(deltas, examples_per_dataset=2)
     # a: the two items with audio (w, y) beat x and z; b: no audio at all, name order
@@ -380,7 +382,8 @@ def test_rebuild_replaces_the_report_and_cli(report, tmp_path, capsys):
     assert not list(run_dir.glob(".report*"))
     assert main(["report", str(run_dir / "nope")]) == 2
     # default gallery size: the run's report.audio_examples
-    (run_dir / "config.yaml").write_text("name: x\nreport: {audio_examples: 2}\n")
+    (run_dir / "config.yaml").write_text("name: x\nmodels: [m]\ndatasets: {d: {path: d}}\n"
+                                         "report: {audio_examples: 2}\n")
     write_report(run_dir)
     assert len([a for t, a in parse(index).tags if t == "audio"]) == 2 * len(DATASETS) * 7
     # an audio budget that holds exactly the originals: every original keeps its player
@@ -415,6 +418,8 @@ def test_mixed_run_wav_clip_token_edit_and_spanless_edit(tmp_path):
     import pyarrow as pa
     import soundfile as sf
 
+    from noiseloss.analysis import DetectorOptions, analyze_run
+    from noiseloss.errors import StaleError
     from noiseloss.report import write_report
     from noiseloss.sources.audio import write_audio
     from noiseloss.store.io import write_parquet
@@ -437,13 +442,17 @@ def test_mixed_run_wav_clip_token_edit_and_spanless_edit(tmp_path):
             nll = np.full((K, frames), BASE_LOSS, np.float32) + change
             rows.append({
                 "key": f"{model}-{kind}", "model": model, "dataset": "set", "item": "a.wav",
-                "condition": kind, "kind": kind, "spec": json.dumps({"kind": kind}),
+                "perturbation": kind, "kind": kind, "spec": json.dumps({"kind": kind}),
                 "params": "{}", "onset_frame": on, "length_frames": n, "color": None,
-                "level_db": None, "level_ref": None, "seed": 0, "conditioning": "unconditional",
+                "level_db": None, "level_ref": None, "seed": 0, "prompt": "unconditional",
                 "alignment": "delayed", "num_codebooks": K, "num_frames": frames,
                 "frame_rate": RATE, "loss": float(nll.mean(dtype=np.float64)), "nll": nll.ravel(),
                 "audio": audio if model == "m1" else None})
     write_parquet(pa.Table.from_pylist(rows, schema=results_schema()), tmp_path / "results.parquet")
+    with pytest.raises(StaleError, match=f"tables of {tmp_path} are missing; write them with "
+                                         f"`noiseloss analyze {tmp_path} --detector zero-crossing"):
+        write_report(tmp_path)
+    analyze_run(tmp_path, options=DetectorOptions(smooth_frames=3))
     index = write_report(tmp_path)
     page = parse(index)
     text = " ".join(" ".join(page.text).split())
@@ -466,8 +475,16 @@ def test_mixed_run_wav_clip_token_edit_and_spanless_edit(tmp_path):
                       f"{-1:+.3f} · recovery [60, 100) mean Δℓ +0.000") == 2
     # only edits without a span (an empty regions table): results are newer, tables redone
     spanless = [r for r in rows if r["kind"] in ("clean", "note-delete")]
+    os.utime(tmp_path / "tables" / "index.json", (1, 1))  # older than the results written now
     write_parquet(pa.Table.from_pylist(spanless, schema=results_schema()),
                   tmp_path / "results.parquet")
+    # the report never re-analyses behind the user's back: it names the command, with the
+    # options the tables were made with
+    with pytest.raises(StaleError, match="older than results.parquet; write them with "
+                                         f"`noiseloss analyze {tmp_path} --detector zero-crossing "
+                                         "--smooth-frames 3 --run-frames 5"):
+        write_report(tmp_path)
+    analyze_run(tmp_path)
     text = " ".join(" ".join(parse(write_report(tmp_path)).text).split())
     assert pd.read_parquet(tmp_path / "tables" / "regions.parquet").empty
     assert text.count("no span") == 2 and "span [40, 60)" not in text

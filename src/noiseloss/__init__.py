@@ -13,7 +13,8 @@ except PackageNotFoundError:  # running from a source tree without installation
 # Resolved on first access, so that importing any submodule (errors, perturb, the CLI) does not
 # import torch.
 _LAZY = {"MODELS": "noiseloss.models", "load_model": "noiseloss.models",
-         "ScoreResult": "noiseloss.scoring.result"}
+         "model_info": "noiseloss.models", "ScoreResult": "noiseloss.scoring.result",
+         "load_config": "noiseloss.config", "run_pipeline": "noiseloss.pipeline"}
 
 
 def __getattr__(name):
@@ -22,4 +23,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'noiseloss' has no attribute {name!r}")
 
 
-__all__ = ["MODELS", "NoiselossError", "ScoreResult", "load_model", "__version__"]
+__all__ = ["MODELS", "NoiselossError", "ScoreResult", "__version__", "load_config", "load_model",
+           "model_info", "run_pipeline"]

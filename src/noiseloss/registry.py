@@ -6,12 +6,11 @@ as ``"module:attribute"`` strings and are only resolved by ``get``.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from noiseloss.errors import ParameterError
+from noiseloss.errors import ParameterError, suggest
 
 T = TypeVar("T")
 
@@ -43,12 +42,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """Return the entry registered as ``name``, resolving lazy targets."""
-        if name not in self._entries:
-            close = difflib.get_close_matches(name, self._entries, n=3)
-            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise ParameterError(
-                f"unknown {self.kind} {name!r}; registered: {sorted(self._entries)}.{hint}"
-            )
+        self.check(name)
         entry = self._entries[name]
         if isinstance(entry, str):
             module, _, attr = entry.partition(":")
@@ -56,12 +50,21 @@ class Registry(Generic[T]):
             self._entries[name] = entry
         return entry
 
+    def check(self, name) -> None:
+        """``ParameterError`` unless ``name`` is registered; the one message for an unknown name."""
+        if name not in self._entries:
+            raise ParameterError(f"unknown {self.kind} {name!r}; registered: {sorted(self._entries)}."
+                                 f"{suggest(name, self._entries)}".rstrip("."))
+
     def describe(self, name: str) -> str:
         """One-line description of an entry (never resolves it)."""
         return self._help.get(name, "")
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._entries))

@@ -4,17 +4,19 @@ Regions are half-open frame intervals ``[start, end)`` of the frame curve
 ``delta[t] = loss_perturbed[t] - loss_clean[t]``. An empty region is ``None`` and every statistic
 of it is missing (NaN), never 0. Detectors are registered in ``DETECTORS``; each takes the curve
 first and the keyword options ``onset_frame, length_frames, lead_frames, smooth_frames,
-run_frames, peak_window_frames`` (a detector documents the ones it ignores).
+run_frames, peak_window_frames`` (a detector documents the ones it ignores). The defaults of the
+options live in ``DetectorOptions`` only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from noiseloss.analysis.curves import moving_average
-from noiseloss.errors import check_range
+from noiseloss.errors import check_int, check_range
 from noiseloss.registry import Registry
 
 REGION_NAMES = ("peak", "assimilation", "recovery")
@@ -41,6 +43,38 @@ class Regions:
     def items(self) -> list[tuple[str, tuple[int, int] | None]]:
         """``(name, interval)`` in the order peak, assimilation, recovery."""
         return [(name, getattr(self, name)) for name in REGION_NAMES]
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """How regions are detected: the detector and its options (the one home of their defaults).
+
+    Attributes:
+        detector: Registered region detector (``DETECTORS``): ``zero-crossing`` (the paper's
+            rule) or ``fixed-anchor`` (the authors' scripts).
+        smooth_frames: Moving-average window, frames.
+        run_frames: Frames a zero crossing must hold to count as a region boundary.
+        peak_window_frames: The peak must start within this many frames after the onset.
+        lead_frames: Frames a change may show before the onset; None: from each unit's delay
+            pattern (``delay_lead_frames``: K - 2 when delayed, 0 for legacy-undelayed).
+    """
+
+    detector: str = "zero-crossing"
+    smooth_frames: int = 5
+    run_frames: int = 5
+    peak_window_frames: int = 5
+    lead_frames: int | None = None
+
+    def __post_init__(self):
+        DETECTORS.check(self.detector)
+        for name in ("smooth_frames", "run_frames", "peak_window_frames"):
+            check_int(name, getattr(self, name), low=1)
+        if self.lead_frames is not None:
+            check_int("lead_frames", self.lead_frames, low=0)
+
+    def to_dict(self) -> dict:
+        """The options as plain data (recorded with the tables)."""
+        return dataclasses.asdict(self)
 
 
 def _interval(start: int, end: int) -> tuple[int, int] | None:
@@ -81,8 +115,7 @@ def _check(delta, *, onset_frame, length_frames, lead_frames, smooth_frames, run
 @DETECTORS.register("zero-crossing", help="moving average + zero crossings held for run_frames "
                     "(the paper's Sec. 4.2 rule, default)")
 def zero_crossing(delta, *, onset_frame: int, length_frames: int, lead_frames: int,
-                  smooth_frames: int = 5, run_frames: int = 5,
-                  peak_window_frames: int = 5) -> Regions:
+                  smooth_frames: int, run_frames: int, peak_window_frames: int) -> Regions:
     r"""The paper's rule done right: moving average, zero crossings that hold, no fixed anchors.
 
     ::
@@ -143,10 +176,9 @@ def zero_crossing(delta, *, onset_frame: int, length_frames: int, lead_frames: i
 
 
 @DETECTORS.register("fixed-anchor", help="the authors' rule: peak from onset-4, assimilation to "
-                    "onset+length+4 (audit 1.8.1; for comparison only)")
-def fixed_anchor(delta, *, onset_frame: int, length_frames: int, lead_frames: int = 0,
-                 smooth_frames: int = 1, run_frames: int = 5,
-                 peak_window_frames: int = 5) -> Regions:
+                    "onset+length+4 (their published script; for comparison only)")
+def fixed_anchor(delta, *, onset_frame: int, length_frames: int, lead_frames: int,
+                 smooth_frames: int, run_frames: int, peak_window_frames: int) -> Regions:
     """The authors' region rule (``phase5_region_analysis_boxplot_3areas.py``), named as such.
 
     Their per-token CSV row ``i`` holds the loss of frame ``i + 1`` (onset at row 249 = frame
@@ -185,12 +217,17 @@ def fixed_anchor(delta, *, onset_frame: int, length_frames: int, lead_frames: in
 
 
 def detect_regions(delta, *, onset_frame: int, length_frames: int, lead_frames: int,
-                   detector: str = "zero-crossing", smooth_frames: int = 5, run_frames: int = 5,
-                   peak_window_frames: int = 5) -> Regions:
-    """Run the registered ``detector`` on one ``[T]`` loss-difference curve (see ``DETECTORS``)."""
-    return DETECTORS.get(detector)(
-        delta, onset_frame=onset_frame, length_frames=length_frames, lead_frames=lead_frames,
-        smooth_frames=smooth_frames, run_frames=run_frames, peak_window_frames=peak_window_frames)
+                   options: DetectorOptions | None = None) -> Regions:
+    """Run the detector of ``options`` on one ``[T]`` loss-difference curve (see ``DETECTORS``).
+
+    ``lead_frames`` is the resolved lead of this curve (``options.lead_frames`` overrides it).
+    """
+    options = options or DetectorOptions()
+    lead = lead_frames if options.lead_frames is None else options.lead_frames
+    return DETECTORS.get(options.detector)(
+        delta, onset_frame=onset_frame, length_frames=length_frames, lead_frames=lead,
+        smooth_frames=options.smooth_frames, run_frames=options.run_frames,
+        peak_window_frames=options.peak_window_frames)
 
 
 def region_stats(delta, regions: Regions, *, onset_frame: int) -> list[dict]:

@@ -1,6 +1,6 @@
 """Analysis of a run folder: pair each perturbed unit with its clean unit, then derive the tables.
 
-``DIR/results.parquet`` (one row per item x condition x model, written by the runner) becomes
+``DIR/results.parquet`` (one row per model x item x perturbation x prompt, from the runner) becomes
 ``DIR/tables/*.parquet`` (+ ``.csv`` for the tables without array columns) and
 ``DIR/tables/index.json``, which says what every column is.
 """
@@ -14,28 +14,23 @@ import numpy as np
 import pandas as pd
 
 from noiseloss.analysis.curves import align_to_perturbed, delay_lead_frames, frame_curve
-from noiseloss.analysis.regions import DETECTORS, detect_regions, region_stats
-from noiseloss.analysis.sequence import sequence_stats
+from noiseloss.analysis.regions import DetectorOptions, detect_regions, region_stats
+from noiseloss.analysis.sequence import METRICS, sequence_stats
 from noiseloss.analysis.stats import length_points, trend_tables
-from noiseloss.errors import NoiselossError, ParameterError, check_range
+from noiseloss.errors import NoiselossError, ParameterError
+from noiseloss.perturb import RESULT_COLUMNS
 
 #: A perturbed row pairs with the clean row that agrees on these columns.
-PAIR_COLUMNS = ("model", "dataset", "item", "conditioning", "alignment")
+PAIR_COLUMNS = ("model", "dataset", "item", "prompt", "alignment")
 
 #: Spec keys of the length a family varies, by priority: the block of swap / permute (the
 #: paper's shuffle length), then the span length; each as (frames key, seconds key).
 LENGTH_KEYS = (("block_frames", "block_seconds"), ("length_frames", "length_seconds"))
 
-#: Sequence metrics tested against the perturbation length.
-METRICS = ("loss_delta", "mean_outside_delta")
-
-REQUIRED_COLUMNS = ("key", *PAIR_COLUMNS, "condition", "kind", "spec", "onset_frame",
-                    "length_frames", "num_codebooks", "num_frames", "frame_rate", "loss", "nll")
-
 #: Columns of a perturbed unit repeated in the deltas, sequence and regions tables.
-UNIT_COLUMNS = ("key", "clean_key", "model", "dataset", "item", "condition", "kind", "spec",
-                "family", "perturbation_frames", "color", "level_db", "level_ref", "onset_frame",
-                "length_frames", "seed", "conditioning", "alignment", "num_codebooks",
+UNIT_COLUMNS = ("key", "clean_key", "model", "dataset", "item", "perturbation", "kind", "spec",
+                "family", "perturbation_frames", *RESULT_COLUMNS, "onset_frame",
+                "length_frames", "seed", "prompt", "alignment", "num_codebooks",
                 "frame_rate", "lead_frames", "audio", "clean_audio")
 
 COLUMN_HELP = {
@@ -44,15 +39,14 @@ COLUMN_HELP = {
     "model": "model name as registered or loaded",
     "dataset": "data set name from the experiment config",
     "item": "item id within the data set",
-    "condition": "readable label of the perturbation",
+    "perturbation": "readable label of the perturbation (clean, or kind/params/seed)",
     "kind": "perturbation kind (noise, swap, note-delete, ...)",
-    "color": "noise colour, if any",
-    "level_db": "perturbation level in dB, if any",
-    "level_ref": "what level_db is relative to: dbfs (absolute RMS), signal, local, lufs",
+    **{name: text for name, (_, text) in RESULT_COLUMNS.items()},
     "onset_frame": "first perturbed frame (missing for edits without a span)",
     "length_frames": "perturbed span length in frames (missing for edits without a span)",
     "seed": "seed of the perturbation",
-    "conditioning": "unconditional, text=... or cfg-guided (not a likelihood)",
+    "prompt": "text condition: unconditional, text=... or text=...,cfg=... (guided: not a "
+              "likelihood)",
     "alignment": "delayed (MusicGen's factorisation) or legacy-undelayed (the paper's scripts)",
     "num_codebooks": "K, codebooks per frame",
     "frame_rate": "frames per second",
@@ -73,7 +67,7 @@ COLUMN_HELP = {
     "delta": "per-frame loss difference perturbed - clean, nats, aligned on frames",
     "loss_clean": "whole-item loss of the clean unit (mean over codebooks of per-codebook means)",
     "loss_perturbed": "whole-item loss of the perturbed unit, same definition",
-    "loss_delta": "loss_perturbed - loss_clean: the paper's delta-l, INCLUDES the perturbed span",
+    "loss_delta": METRICS.describe("loss_delta"),
     "frames_all": "frames counted in the *_all_* columns (finite in both curves)",
     "frames_outside": "frames counted in the *_outside_* columns: frames_all minus the span",
     "mean_all_clean": "mean of the clean frame curve over all frames (includes the span)",
@@ -84,7 +78,7 @@ COLUMN_HELP = {
     "sum_all_delta": "sum of delta over all frames (includes the span)",
     "mean_outside_clean": "mean of the clean frame curve outside the perturbed span",
     "mean_outside_perturbed": "mean of the perturbed frame curve outside the perturbed span",
-    "mean_outside_delta": "mean of delta outside the perturbed span (EXCLUDES the span)",
+    "mean_outside_delta": METRICS.describe("mean_outside_delta"),
     "sum_outside_clean": "sum of the clean frame curve outside the perturbed span",
     "sum_outside_perturbed": "sum of the perturbed frame curve outside the perturbed span",
     "sum_outside_delta": "sum of delta outside the perturbed span (EXCLUDES the span)",
@@ -134,22 +128,18 @@ TABLE_HELP = {
 
 
 def read_results(run_dir: str | Path) -> pd.DataFrame:
-    """Read ``run_dir/results.parquet``; nullable integers stay integers (``Int64``)."""
-    import pyarrow.parquet as pq
+    """Read ``run_dir/results.parquet`` (any store version); nullable integers stay ``Int64``."""
+    from noiseloss.store.results import read_results_table
 
     path = Path(run_dir) / "results.parquet"
     if not path.is_file():
         raise ParameterError(f"run_dir must hold results.parquet; not found: {path}")
-    results = pq.read_table(path).to_pandas()
-    missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
-    if missing:
-        raise ParameterError(f"{path} lacks the columns {missing}")
+    try:
+        results = read_results_table(path).to_pandas()
+    except (KeyError, ValueError, TypeError) as exc:  # pyarrow: a column of another type
+        raise ParameterError(f"{path} is not a noiseloss results table ({exc})") from exc
     for column in ("onset_frame", "length_frames", "seed"):
-        if column in results.columns:
-            results[column] = results[column].astype("Int64")
-    for column in ("color", "level_db", "level_ref", "seed", "audio"):
-        if column not in results.columns:
-            results[column] = None
+        results[column] = results[column].astype("Int64")
     return results.drop_duplicates("key").reset_index(drop=True)
 
 
@@ -193,7 +183,7 @@ def _optional_int(value) -> int | None:
 
 
 def _skip(row, reason: str) -> dict:
-    return {**{c: row[c] for c in ("key", *PAIR_COLUMNS, "condition")}, "reason": reason}
+    return {**{c: row[c] for c in ("key", *PAIR_COLUMNS, "perturbation")}, "reason": reason}
 
 
 def _curve(row) -> np.ndarray:
@@ -201,30 +191,19 @@ def _curve(row) -> np.ndarray:
                        num_frames=int(row["num_frames"]))
 
 
-def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
-                    smooth_frames: int = 5, run_frames: int = 5, peak_window_frames: int = 5,
-                    lead_frames: int | None = None) -> dict[str, pd.DataFrame]:
+def analyze_results(results: pd.DataFrame, *,
+                    options: DetectorOptions | None = None) -> dict[str, pd.DataFrame]:
     """All tables of the analysis from the results table (no files read or written).
 
     Args:
         results: ``results.parquet`` as read by ``read_results``.
-        detector: Registered region detector.
-        smooth_frames: Moving-average window of the detector, frames.
-        run_frames: Frames a zero crossing must hold.
-        peak_window_frames: The peak must start within this many frames after the onset.
-        lead_frames: Frames a change may show before the onset; None: from the delay pattern of
-            each unit (``delay_lead_frames``).
+        options: Region detection (None: ``DetectorOptions()``, the paper's rule).
 
     Returns:
         ``deltas``, ``sequence``, ``regions``, ``points``, ``stats_large``, ``stats_small``,
         ``stats_group`` and ``skipped`` (see ``TABLE_HELP``).
     """
-    DETECTORS.get(detector)
-    for name, value in (("smooth_frames", smooth_frames), ("run_frames", run_frames),
-                        ("peak_window_frames", peak_window_frames)):
-        check_range(name, value, low=1)
-    if lead_frames is not None:
-        check_range("lead_frames", lead_frames, low=0)
+    options = options or DetectorOptions()
     clean = results[results["kind"] == "clean"]
     twins = clean[clean.duplicated(list(PAIR_COLUMNS), keep=False)]
     if not twins.empty:
@@ -234,14 +213,14 @@ def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
     clean_by_pair = {tuple(r[c] for c in PAIR_COLUMNS): r for _, r in clean.iterrows()}
     deltas, sequence, regions, skipped = [], [], [], []
     perturbed = results[results["kind"] != "clean"].sort_values(
-        ["model", "dataset", "item", "kind", "condition", "key"])
+        ["model", "dataset", "item", "kind", "perturbation", "key"])
     for _, row in perturbed.iterrows():
         partner = clean_by_pair.get(tuple(row[c] for c in PAIR_COLUMNS))
         if partner is None:
             skipped.append(_skip(row, "no clean unit with the same " + ", ".join(PAIR_COLUMNS)))
             continue
         onset, length = _optional_int(row["onset_frame"]), _optional_int(row["length_frames"])
-        lead = lead_frames if lead_frames is not None else delay_lead_frames(
+        lead = options.lead_frames if options.lead_frames is not None else delay_lead_frames(
             num_codebooks=int(row["num_codebooks"]), alignment=str(row["alignment"]))
         unit = {c: row[c] for c in UNIT_COLUMNS if c in row.index}
         unit.update(clean_key=partner["key"], clean_audio=partner["audio"], lead_frames=lead,
@@ -257,8 +236,7 @@ def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
             seq = sequence_stats(clean_curve, curve, onset_frame=onset, length_frames=length)
             found = None if onset is None or length is None else detect_regions(
                 delta, onset_frame=onset, length_frames=length, lead_frames=lead,
-                detector=detector, smooth_frames=smooth_frames, run_frames=run_frames,
-                peak_window_frames=peak_window_frames)
+                options=options)
         except NoiselossError as exc:
             skipped.append(_skip(row, str(exc)))
             continue
@@ -269,14 +247,16 @@ def analyze_results(results: pd.DataFrame, *, detector: str = "zero-crossing",
                          "loss_delta": float(row["loss"]) - float(partner["loss"]), **seq})
         if found is not None:
             params = json.dumps(found.params, sort_keys=True)
-            regions.extend({**unit, "detector": detector, "detector_params": params, **stats}
+            regions.extend({**unit, "detector": options.detector, "detector_params": params,
+                            **stats}
                            for stats in region_stats(delta, found, onset_frame=onset))
     tables = {
         "deltas": pd.DataFrame(deltas, columns=[*UNIT_COLUMNS, "frames", "clean_curve",
                                                 "perturbed_curve", "delta"]),
         "sequence": pd.DataFrame(sequence),
         "regions": pd.DataFrame(regions),
-        "skipped": pd.DataFrame(skipped, columns=["key", *PAIR_COLUMNS, "condition", "reason"]),
+        "skipped": pd.DataFrame(skipped, columns=["key", *PAIR_COLUMNS, "perturbation",
+                                                  "reason"]),
     }
     if tables["sequence"].empty:
         tables["sequence"] = pd.DataFrame(columns=[*UNIT_COLUMNS, *METRICS])
@@ -323,28 +303,39 @@ def write_tables(tables: dict[str, pd.DataFrame], directory: str | Path, *,
     return write_json(index, directory / "index.json")
 
 
-def analyze_run(run_dir: str | Path, *, detector: str = "zero-crossing", smooth_frames: int = 5,
-                run_frames: int = 5, peak_window_frames: int = 5,
-                lead_frames: int | None = None) -> dict[str, pd.DataFrame]:
+def analyze_run(run_dir: str | Path, *,
+                options: DetectorOptions | None = None) -> dict[str, pd.DataFrame]:
     """Analyse a run folder: read ``results.parquet``, write ``tables/``, return the tables.
+
+    ``tables/index.json`` records the options (``read_options`` reads them back).
 
     Args:
         run_dir: Folder holding ``results.parquet``.
-        detector: Registered region detector (``"zero-crossing"`` or ``"fixed-anchor"``).
-        smooth_frames: Moving-average window of the detector, frames.
-        run_frames: Frames a zero crossing must hold.
-        peak_window_frames: The peak must start within this many frames after the onset.
-        lead_frames: Frames a change may show before the onset (None: from the delay pattern).
+        options: Region detection (None: ``DetectorOptions()``, the paper's rule).
 
     Returns:
         ``dict[str, pandas.DataFrame]`` as ``analyze_results``.
     """
-    options = {"detector": detector, "smooth_frames": smooth_frames, "run_frames": run_frames,
-               "peak_window_frames": peak_window_frames,
-               "lead_frames": "delay pattern (K - 2 if delayed, else 0)"
-               if lead_frames is None else lead_frames, "metrics": list(METRICS)}
-    tables = analyze_results(read_results(run_dir), detector=detector,
-                             smooth_frames=smooth_frames, run_frames=run_frames,
-                             peak_window_frames=peak_window_frames, lead_frames=lead_frames)
-    write_tables(tables, Path(run_dir) / "tables", options=options)
+    options = options or DetectorOptions()
+    tables = analyze_results(read_results(run_dir), options=options)
+    write_tables(tables, Path(run_dir) / "tables",
+                 options={**options.to_dict(), "metrics": list(METRICS)})
     return tables
+
+
+def read_options(index: dict) -> DetectorOptions | None:
+    """The ``DetectorOptions`` recorded in a ``tables/index.json`` mapping (None if absent)."""
+    import dataclasses
+
+    recorded = index.get("options") or {}
+    names = {f.name for f in dataclasses.fields(DetectorOptions)}
+    try:
+        return DetectorOptions(**{k: v for k, v in recorded.items() if k in names})
+    except (NoiselossError, TypeError):
+        return None
+
+
+def refresh_command(run_dir: str | Path, options: DetectorOptions) -> str:
+    """The ``noiseloss analyze`` command that rewrites the tables of ``run_dir`` with ``options``."""
+    flags = [f"--{k.replace('_', '-')} {v}" for k, v in options.to_dict().items() if v is not None]
+    return f"noiseloss analyze {run_dir} " + " ".join(flags)

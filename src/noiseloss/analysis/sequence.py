@@ -1,8 +1,42 @@
-"""Sequence-level losses of a clean / perturbed pair of frame curves."""
+"""Sequence-level losses of a clean / perturbed pair of frame curves, and the metrics tested.
+
+``METRICS`` registers the per-unit columns of the sequence table that the statistics test
+against the perturbation length and the figures plot; each carries its axis label, so a new
+metric is one registration.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from noiseloss.registry import Registry
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A sequence-table column tested against the perturbation length.
+
+    Attributes:
+        name: Column of the sequence table (``sequence_stats`` or the whole-item losses).
+        label: Axis label of its figures, with units.
+        help: One line for the tables' column descriptions.
+    """
+
+    name: str
+    label: str
+    help: str
+
+
+METRICS: Registry[Metric] = Registry("sequence metric")
+for _metric in (
+    Metric("loss_delta", "Δℓ, whole item (nats)",
+           "loss_perturbed - loss_clean: the paper's delta-l, INCLUDES the perturbed span"),
+    Metric("mean_outside_delta", "Δℓ, outside the span (nats)",
+           "mean of delta outside the perturbed span (EXCLUDES the span)"),
+):
+    METRICS.register(_metric.name, _metric, help=_metric.help)
 
 
 def span_mask(num_frames: int, *, onset_frame: int, length_frames: int) -> np.ndarray:

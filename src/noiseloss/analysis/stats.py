@@ -24,7 +24,7 @@ TREND_KEYS = ("n_points", "pearson_r", "pearson_p", "pearson_p_less", "spearman_
               "slope_p_less", "r_squared")
 
 #: Columns that make a family of perturbations whose only varying parameter is the length.
-FAMILY_COLUMNS = ("family", "kind", "conditioning", "alignment")
+FAMILY_COLUMNS = ("family", "kind", "prompt", "alignment")
 
 
 def length_trend(lengths, values) -> dict:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from noiseloss.analysis.regions import DetectorOptions
 from noiseloss.cli.progress import console
 
 
@@ -28,57 +29,59 @@ def print_trends(tables: dict) -> None:
                     f"(p={row['spearman_p']:.3g}, p_less={row['spearman_p_less']:.3g}) "
                     f"slope={row['slope']:+.3g}/frame (p_less={row['slope_p_less']:.3g})")
             console.print(
-                f"  {setting.removeprefix('stats_'):5} {row['family']} [{row['conditioning']}, "
+                f"  {setting.removeprefix('stats_'):5} {row['family']} [{row['prompt']}, "
                 f"{row['alignment']}] {row['metric']}: n={row['n_points']} {result}",
                 markup=False, highlight=False)
 
 
-def analyze_and_draw(run_dir: Path, *, figures: bool = True, **options) -> dict:
-    """Analyse ``run_dir``, draw its figures, print where they are and the length statistics.
-
-    Args:
-        run_dir: Run folder with ``results.parquet``.
-        figures: Draw the figures too.
-        **options: Keyword options of ``noiseloss.analysis.analyze_run`` (detector, ...).
-
-    Returns:
-        The tables of ``analyze_run``.
-    """
-    from noiseloss.analysis import analyze_run
-
-    tables = analyze_run(run_dir, **options)
+def print_analysis(run_dir: Path, tables: dict, figures: dict | None) -> None:
+    """Print where the tables and figures are, then the length statistics."""
     console.print(f"tables  -> {run_dir / 'tables'} ({len(tables['sequence'])} perturbed units, "
                   f"{len(tables['skipped'])} skipped)", markup=False)
-    if figures:
-        from noiseloss.figures import draw_all
-
-        paths = draw_all(run_dir, tables)
-        console.print(f"figures -> {run_dir / 'figures'} ({len(paths)} figures)", markup=False)
+    if figures is not None:
+        console.print(f"figures -> {run_dir / 'figures'} ({len(figures)} figures)", markup=False)
     print_trends(tables)
-    return tables
+
+
+_DEFAULTS = DetectorOptions()
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--detector", default="zero-crossing", show_default=True,
+@click.option("--detector", default=None,
               help="Region detector: zero-crossing (the paper's rule) or fixed-anchor (the "
-                   "authors' scripts).")
-@click.option("--smooth-frames", type=int, default=5, show_default=True,
-              help="Moving-average window of the region detector, frames.")
-@click.option("--run-frames", type=int, default=5, show_default=True,
-              help="Frames a zero crossing must hold to count as a region boundary.")
-@click.option("--peak-window-frames", type=int, default=5, show_default=True,
-              help="The peak must start within this many frames after the onset.")
+                   f"authors' scripts) [default: the run config's, else {_DEFAULTS.detector}].")
+@click.option("--smooth-frames", type=int, default=None,
+              help="Moving-average window of the region detector, frames [default: the run "
+                   f"config's, else {_DEFAULTS.smooth_frames}].")
+@click.option("--run-frames", type=int, default=None,
+              help="Frames a zero crossing must hold to count as a region boundary [default: "
+                   f"the run config's, else {_DEFAULTS.run_frames}].")
+@click.option("--peak-window-frames", type=int, default=None,
+              help="The peak must start within this many frames after the onset [default: the "
+                   f"run config's, else {_DEFAULTS.peak_window_frames}].")
 @click.option("--lead-frames", type=int, default=None,
-              help="Frames a change may show before the onset [default: from the delay "
-                   "pattern, K - 2 codebooks when delayed, 0 for legacy-undelayed].")
+              help="Frames a change may show before the onset [default: the run config's, else "
+                   "from the delay pattern, K - 2 codebooks when delayed, 0 for legacy-undelayed].")
 @click.option("--no-figures", is_flag=True, help="Write the tables only.")
-def analyze(run_dir, detector, smooth_frames, run_frames, peak_window_frames, lead_frames,
-            no_figures):
+def analyze(run_dir, no_figures, **flags):
     """Analyse RUN_DIR/results.parquet: RUN_DIR/tables, RUN_DIR/figures, correlations.
 
+    Options left out take the run config's analysis section (DIR/config.yaml).
     Example: noiseloss analyze runs/demo --detector fixed-anchor
     """
-    analyze_and_draw(run_dir, figures=not no_figures, detector=detector,
-                     smooth_frames=smooth_frames, run_frames=run_frames,
-                     peak_window_frames=peak_window_frames, lead_frames=lead_frames)
+    import dataclasses
+
+    from noiseloss.analysis import analyze_run
+    from noiseloss.config import run_config
+
+    config = run_config(run_dir)
+    options = dataclasses.replace(config.analysis if config else _DEFAULTS,
+                                  **{k: v for k, v in flags.items() if v is not None})
+    tables = analyze_run(run_dir, options=options)
+    figures = None
+    if not no_figures:
+        from noiseloss.figures import draw_all
+
+        figures = draw_all(run_dir, tables)
+    print_analysis(run_dir, tables, figures)

@@ -8,9 +8,8 @@ import click
 
 from noiseloss.cli.progress import console
 
-MIDI_EXTENSIONS = (".mid", ".midi")
-CODES_EXTENSIONS = (".npy",)
-DEFAULTS = {"seed": 0, "sample_rate": 32000, "hop_length": 640}
+# Without --model: MusicGen's rate and frame hop.
+DEFAULT_RATES = {"sample_rate": 32000, "hop_length": 640}
 
 # Common parameters as flags (spec key = flag name with underscores); any other one: --param.
 FLAGS = [
@@ -78,59 +77,23 @@ def _list_kinds() -> None:
         click.echo(f"\t{', '.join(args)}")
 
 
-def _load_input(source: Path, domain: str, spec: dict, soundfont):
-    """The input as the kind's domain needs it (MIDI is rendered for audio kinds)."""
-    import numpy as np
-
+def _context(model_name, sample_rate, hop_length, soundfont):
+    """The ``PerturbContext``: from ``--model`` (rates, codebook size, encoder), else the flags."""
     from noiseloss.errors import ParameterError
-    from noiseloss.sources.audio import load_audio
-    from noiseloss.sources.midi import load_midi, render_midi
-
-    suffix = source.suffix.lower()
-    if domain == "tokens":
-        if suffix not in CODES_EXTENSIONS:
-            raise ParameterError(f"token kinds read codes [K, T] from a .npy file, got {source}")
-        return np.load(source)
-    if suffix in MIDI_EXTENSIONS:
-        midi = load_midi(source)
-        if domain == "midi":
-            return midi
-        return render_midi(midi, sample_rate=spec["sample_rate"], soundfont=soundfont)
-    if domain == "midi":
-        raise ParameterError(f"MIDI kinds read a .mid/.midi file, got {source}")
-    return load_audio(source, sample_rate=spec["sample_rate"])
-
-
-def _check_output(out: Path, domain: str) -> None:
-    from noiseloss.errors import ParameterError
-    from noiseloss.sources.audio import AUDIO_EXTENSIONS
-
-    allowed = {"audio": AUDIO_EXTENSIONS, "tokens": CODES_EXTENSIONS,
-               "midi": MIDI_EXTENSIONS + AUDIO_EXTENSIONS}[domain]
-    if out.suffix.lower() not in allowed:
-        raise ParameterError(f"--out for a {domain} kind must end in one of {list(allowed)}, "
-                             f"got {out.name!r}")
-
-
-def _write_output(data, out: Path, domain: str, spec: dict, soundfont) -> bool:
-    """Write the result; return True when MIDI was rendered to audio."""
-    import numpy as np
-
-    from noiseloss.sources.audio import write_audio
+    from noiseloss.perturb import PerturbContext
     from noiseloss.sources.midi import render_midi
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if domain == "tokens":
-        np.save(out, data)
-        return False
-    if domain == "midi" and out.suffix.lower() in MIDI_EXTENSIONS:
-        data.write(str(out))
-        return False
-    rendered = domain == "midi"
-    if rendered:
-        data = render_midi(data, sample_rate=spec["sample_rate"], soundfont=soundfont)
-    write_audio(out, data, sample_rate=spec["sample_rate"])
-    return rendered
+    if model_name is None:
+        rate = sample_rate or DEFAULT_RATES["sample_rate"]
+        return PerturbContext(sample_rate=rate, hop_length=hop_length or DEFAULT_RATES["hop_length"],
+                              render=lambda m: render_midi(m, sample_rate=rate, soundfont=soundfont))
+    if sample_rate is not None or hop_length is not None:
+        raise ParameterError("--sample-rate and --hop-length come from --model; give one or the other")
+    from noiseloss.models import load_model
+
+    scorer = load_model(model_name)
+    return scorer.perturb_context(
+        render=lambda m: render_midi(m, sample_rate=scorer.sample_rate, soundfont=soundfont))
 
 
 @click.command()
@@ -144,11 +107,13 @@ def _write_output(data, out: Path, domain: str, spec: dict, soundfont) -> bool:
               help="Any parameter of the kind (value parsed as YAML); repeatable.")
 @_flag_options
 @click.option("--seed", type=int, default=None, help="Seed (default 0).")
-@click.option("--sample-rate", type=int, default=None, help="Rate in Hz (default 32000).")
+@click.option("--sample-rate", type=int, default=None,
+              help=f"Rate in Hz (default {DEFAULT_RATES['sample_rate']}; from --model if given).")
 @click.option("--hop-length", type=int, default=None,
-              help="Samples per model frame (default 640, MusicGen).")
+              help=f"Samples per model frame (default {DEFAULT_RATES['hop_length']}, MusicGen).")
 @click.option("--model", "model_name", default=None,
-              help="token-noise: model whose tokenizer encodes the noise.")
+              help="Model whose rates and tokenizer the perturbation uses (token kinds need it "
+                   "to encode or to know the codebook size).")
 @click.option("--soundfont", type=click.Path(path_type=Path), default=None,
               help="General MIDI soundfont for rendering MIDI.")
 @click.option("--list", "list_kinds", is_flag=True, help="List the kinds and their parameters.")
@@ -160,9 +125,9 @@ def perturb(source, kind, out, spec_file, param_items, seed, sample_rate, hop_le
     --length-frames 100 --level-db -20 --level-ref signal --seed 0 --out noisy.wav
     """
     from noiseloss import __version__
-    from noiseloss.errors import ParameterError, check_choice
-    from noiseloss.perturb import PERTURBATIONS
-    from noiseloss.perturb import perturb as apply
+    from noiseloss.errors import ParameterError
+    from noiseloss.perturb import CONTEXT_FIELDS, perturb_with
+    from noiseloss.perturb.context import domain_of
     from noiseloss.store.io import write_json
 
     if list_kinds:
@@ -175,24 +140,19 @@ def perturb(source, kind, out, spec_file, param_items, seed, sample_rate, hop_le
         spec["kind"] = kind
     spec.update({k: v for k, v in flags.items() if v is not None})
     spec.update(_parse_params(param_items))
-    for key, value in (("seed", seed), ("sample_rate", sample_rate), ("hop_length", hop_length)):
-        spec[key] = value if value is not None else spec.get(key, DEFAULTS[key])
+    seed = seed if seed is not None else spec.pop("seed", 0)
+    spec.pop("seed", None)
     if "kind" not in spec:
         raise ParameterError("give --kind (or kind: in --spec); see --list")
-    check_choice("kind", spec["kind"], PERTURBATIONS.keys())
-    domain = PERTURBATIONS.get(spec["kind"]).domain
-    _check_output(out, domain)
-    if spec["kind"] == "token-noise":
-        if model_name is None:
-            raise ParameterError("token-noise needs --model NAME: its tokenizer encodes the noise")
-        from noiseloss.models import load_model
-
-        tokenizer = load_model(model_name).tokenizer
-        spec.update(encode=tokenizer.encode, sample_rate=tokenizer.sample_rate,
-                    hop_length=tokenizer.hop_length)
-    data = _load_input(source, domain, spec, soundfont)
-    result = apply(data, spec)
-    rendered = _write_output(result.data, out, domain, spec, soundfont)
+    given = sorted(set(spec) & set(CONTEXT_FIELDS))
+    if given:
+        raise ParameterError(f"{given} come from the flags or --model, not from the spec")
+    domain = domain_of(spec["kind"])
+    domain.check_output(out)
+    context = _context(model_name, sample_rate, hop_length, soundfont)
+    result = perturb_with(domain.read(source, context), spec, context=context, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rendered = domain.write(result.data, out, context)
     write_json({"input": str(source), "output": str(out), "rendered_midi": rendered,
                 "span_samples": result.span_samples, "span_frames": result.span_frames,
                 "params": result.params, "noiseloss_version": __version__},

@@ -7,7 +7,10 @@ from pathlib import Path
 import click
 
 from noiseloss.cli.progress import console, progress_bar, report_skip
+from noiseloss.scoring.options import DTYPES, ScoringOptions
 from noiseloss.scoring.result import ALIGNMENTS
+
+_DEFAULTS = ScoringOptions()
 
 
 @click.command()
@@ -19,14 +22,19 @@ from noiseloss.scoring.result import ALIGNMENTS
 @click.option("--text", default=None, help="Text condition (default: unconditional).")
 @click.option("--guidance-scale", type=float, default=None,
               help="Score the classifier-free-GUIDED distribution (not a likelihood); needs --text.")
-@click.option("--alignment", type=click.Choice(ALIGNMENTS), default="delayed",
+@click.option("--alignment", type=click.Choice(ALIGNMENTS), default=_DEFAULTS.alignment,
               show_default=True,
               help="legacy-undelayed reproduces the paper's scripts; it is NOT MusicGen's likelihood.")
-@click.option("--batch-size", type=int, default=4, show_default=True, help="Windows per forward.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
-              show_default=True)
-def score(audio, model_name, out_dir, text, guidance_scale, alignment, batch_size, device, dtype):
+@click.option("--batch-size", type=int, default=None,
+              help="Windows per forward [default: the model's].")
+@click.option("--window-frames", type=int, default=None,
+              help="Longest window fed to the decoder [default: the model's trained length].")
+@click.option("--stride-frames", type=int, default=None,
+              help="New frames scored per window after the first [default: the model's].")
+@click.option("--device", default=_DEFAULTS.device, show_default=True,
+              help="cpu, cuda, cuda:N, mps or auto.")
+@click.option("--dtype", type=click.Choice(DTYPES), default=_DEFAULTS.dtype, show_default=True)
+def score(audio, model_name, out_dir, text, guidance_scale, **options):
     """Score AUDIO files; a file that cannot be read is reported and skipped (exit code 1).
 
     Example: noiseloss score a.wav b.flac --model demo --out runs/score
@@ -37,17 +45,15 @@ def score(audio, model_name, out_dir, text, guidance_scale, alignment, batch_siz
     from noiseloss.store.io import write_json, write_parquet
     from noiseloss.store.tables import nll_table
 
-    model = load_model(model_name, device=device, dtype=dtype)
+    model = load_model(model_name, **options)
     # one error up front, not one skipped file per input
-    model.check_options(text=text, guidance_scale=guidance_scale, alignment=alignment,
-                        batch_size=batch_size)
+    model.check_options(text=text, guidance_scale=guidance_scale)
     done, failed = [], {}
     with progress_bar() as bar:
         task = bar.add_task("scoring", total=len(audio))
         for path in audio:
             try:
-                res = model.score(path, text=text, guidance_scale=guidance_scale,
-                                  alignment=alignment, batch_size=batch_size)
+                res = model.score(path, text=text, guidance_scale=guidance_scale)
                 done.append((str(path), res))
             except NoiselossError as exc:
                 failed[str(path)] = str(exc)

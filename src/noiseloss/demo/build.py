@@ -252,6 +252,7 @@ def evaluate(decoder, tokenizer, pieces, codes, *, settings: BuildSettings, seed
         unigram_nll,
     )
     from noiseloss.models.musicgen import MusicgenScorer
+    from noiseloss.scoring.options import ScoringOptions
 
     size = settings.codebook_size
     train_codes = [codes[p.piece_id] for p in pieces if p.split == "train"]
@@ -265,7 +266,8 @@ def evaluate(decoder, tokenizer, pieces, codes, *, settings: BuildSettings, seed
     for split in ("validation", "ood"):
         items = [codes[p.piece_id] for p in pieces if p.split == split]
         row = {"tokens": int(sum(c.size for c in items))}
-        nll = {name: [r.nll for r in MusicgenScorer(net, tokenizer, name=name, **settings.window)
+        options = ScoringOptions(batch_size=8, **settings.window)
+        nll = {name: [r.nll for r in MusicgenScorer(net, tokenizer, name=name, options=options)
                       .score_codes(items)]
                for name, net in (("model", decoder), ("untrained", untrained))}
         row["model"] = mean_token_nll(nll["model"])

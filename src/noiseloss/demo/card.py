@@ -83,7 +83,7 @@ def render_card(metrics: dict, curve: Sequence[dict]) -> str:
         "",
         "## Training",
         "",
-        f"Loss of DESIGN section 3 (mean over codebooks of per-codebook mean NLL, delay pattern "
+        f"MusicGen's training loss (mean over codebooks of per-codebook mean NLL, delay pattern "
         f"on inputs and targets via `noiseloss.scoring.pattern`). {opt['steps']} steps of AdamW "
         f"(lr {opt['learning_rate']:g}, betas 0.9/0.95, weight decay {opt['weight_decay']:g}, "
         f"{opt['warmup_steps']} warm-up steps then cosine to 10 %, gradient clip "

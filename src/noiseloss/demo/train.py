@@ -1,9 +1,9 @@
 """Train the demo decoder (``MusicgenForCausalLM``) and compare it with n-gram baselines.
 
-The loss is MusicGen's (DESIGN section 3): the codes ``[B, K, T]`` are laid out with the delay
-pattern and the BOS step by ``noiseloss.scoring.pattern.model_inputs``, the per-token NLL is
-read by ``gather_nll`` (the very functions the scorer uses), and the loss is the mean over
-codebooks of each codebook's mean NLL.
+The loss is MusicGen's (README, "Correct MusicGen likelihood"): the codes ``[B, K, T]`` are
+laid out with the delay pattern and the BOS step by ``noiseloss.scoring.pattern.model_inputs``,
+the per-token NLL is read by ``gather_nll`` (the very functions the scorer uses), and the loss
+is the mean over codebooks of each codebook's mean NLL.
 """
 
 from __future__ import annotations

@@ -9,10 +9,6 @@ from pathlib import Path
 import numpy as np
 
 REGION_COLORS = {"peak": "tab:red", "assimilation": "tab:blue", "recovery": "tab:green"}
-METRIC_LABELS = {
-    "loss_delta": "Δℓ, whole item (nats)",
-    "mean_outside_delta": "Δℓ, outside the span (nats)",
-}
 
 
 @dataclass

@@ -81,7 +81,7 @@ def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
         ax.set_xlabel("frame")
         ax.set_ylabel("loss (nats, mean over codebooks)" if col == 0 else "")
         ax.legend(fontsize="small")
-        noted.append(f"{model}: {row['dataset']}/{row['item']} ({row['condition']}, "
+        noted.append(f"{model}: {row['dataset']}/{row['item']} ({row['perturbation']}, "
                      + ("pure noise " + str(noise["item"]) if noise is not None
                         else "no pure-noise clip in this run: that line is omitted") + ")")
     return Drawn("fig3-token-loss", fig, "deltas",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from noiseloss.analysis.run import METRICS, family_of
+from noiseloss.analysis.run import family_of
+from noiseloss.analysis.sequence import METRICS
 from noiseloss.analysis.stats import length_points
-from noiseloss.figures.common import METRIC_LABELS, Drawn, grouped_boxes, panels, slug
+from noiseloss.figures.common import Drawn, grouped_boxes, panels, slug
 
 #: What ``perturbation_frames`` measures, when it is not the span (see ``analysis.run``).
 LENGTH_NAMES = {"swap": "block", "permute": "block"}
@@ -53,7 +54,7 @@ def delta_vs_length(sequence: pd.DataFrame, *, hue: str) -> object:
             ax.minorticks_off()
             ax.set_title(model if row == 0 else "")
             ax.set_xlabel("perturbation length (frames)")
-            ax.set_ylabel(METRIC_LABELS[metric] if col == 0 else "")
+            ax.set_ylabel(METRICS.get(metric).label if col == 0 else "")
             if row == 0 and col == len(models) - 1:
                 ax.legend(fontsize="small", title=hue)
     return fig
@@ -119,7 +120,7 @@ def draw_families(sequence: pd.DataFrame) -> list[Drawn]:
         grouped_boxes(ax, [f.replace(" ", "\n") for f in families], series)
         ax.tick_params(axis="x", labelsize="x-small")
         ax.set_title(model)
-        ax.set_ylabel(METRIC_LABELS["loss_delta"] if col == 0 else "")
+        ax.set_ylabel(METRICS.get("loss_delta").label if col == 0 else "")
     return [Drawn("families-delta", fig, "sequence",
                   "Whole-item loss difference (perturbed minus clean, nats per token) of each "
                   "perturbation family run at one length or without a span (MIDI edits): one "

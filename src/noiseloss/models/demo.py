@@ -7,43 +7,62 @@ so that the scoring path (the very ``MusicgenScorer`` used for MusicGen) runs of
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from noiseloss.errors import ModelLoadError
+from noiseloss.models.base import Backend, ModelInfo
 from noiseloss.models.musicgen import MusicgenScorer, load_pretrained, weights_sha256
+from noiseloss.scoring.options import ScoringOptions
 from noiseloss.tokenizers.spectral import SpectralTokenizer
 
 ASSETS = Path(__file__).resolve().parent.parent / "demo" / "assets"
-# The decoder was trained on 15 s crops (750 frames): longer audio is scored in windows of that
-# length so that positions stay within the trained range.
-DEFAULT_WINDOW = {"window_frames": 750, "stride_frames": 375}
 
 
-def load_demo(*, device: str = "cpu", dtype: str = "float32", assets: str | Path = ASSETS,
-              **window_options) -> MusicgenScorer:
-    """Load the demo scorer from the package assets (no network).
+def demo_info(name: str = "demo", *, assets: str | Path = ASSETS) -> ModelInfo:
+    """Identity of the demo model from its asset files (no weights loaded).
 
-    Args:
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
-        dtype: Weights dtype; ``float32`` on CPU.
-        assets: Folder holding ``model/`` and ``tokenizer/`` (default: the package assets).
-        **window_options: ``window_frames``/``stride_frames`` (default 750/375 frames).
+    Windows are the ones its build evaluated with (``metrics.json``: the training crop length,
+    750 frames for the shipped model), so that positions stay within the trained range.
 
     Raises:
         ModelLoadError: The assets are missing (build them with ``noiseloss demo-model build``).
     """
     model_dir, tok_dir = Path(assets) / "model", Path(assets) / "tokenizer"
-    if not (model_dir / "config.json").is_file() or not tok_dir.is_dir():
+    metrics = Path(assets) / "metrics.json"
+    if not (model_dir / "config.json").is_file() or not tok_dir.is_dir() or not metrics.is_file():
         raise ModelLoadError(
             f"the demo model assets are missing in {assets}; build them with "
             "`noiseloss demo-model build` (about an hour on a CPU)")
-    from transformers import MusicgenForCausalLM
-
-    decoder = load_pretrained(MusicgenForCausalLM, model_dir, device=device, dtype=dtype,
-                              name="demo")
-    tokenizer = SpectralTokenizer.load(tok_dir)
     identity = {"model_id": "demo", "source": "package-assets",
                 "weights_sha256": weights_sha256(model_dir),
-                "tokenizer_sha256": tokenizer.sha256()}
-    return MusicgenScorer(decoder, tokenizer, name="demo", identity=identity,
-                          **{**DEFAULT_WINDOW, **window_options})
+                "tokenizer_sha256": SpectralTokenizer.load(tok_dir).sha256()}
+    window = json.loads(metrics.read_text(encoding="utf-8"))["settings"]["window"]
+    return ModelInfo(name, identity, window_frames=int(window["window_frames"]),
+                     stride_frames=int(window["stride_frames"]), batch_size=8)
+
+
+def load_demo(info: ModelInfo | None = None, options: ScoringOptions | None = None, *,
+              assets: str | Path = ASSETS) -> MusicgenScorer:
+    """Load the demo scorer from the package assets (no network).
+
+    Args:
+        info: ``demo_info(assets=assets)`` when None.
+        options: Scoring options (None: the defaults, windows of 750 frames).
+        assets: Folder holding ``model/`` and ``tokenizer/`` (default: the package assets).
+
+    Raises:
+        ModelLoadError: The assets are missing.
+    """
+    info = info or demo_info(assets=assets)
+    options = info.resolve(options or ScoringOptions())
+    from transformers import MusicgenForCausalLM
+
+    decoder = load_pretrained(MusicgenForCausalLM, Path(assets) / "model", options=options,
+                              name="demo")
+    tokenizer = SpectralTokenizer.load(Path(assets) / "tokenizer")
+    return MusicgenScorer(decoder, tokenizer, name="demo", identity=info.identity,
+                          options=options)
+
+
+BACKEND = Backend(info=demo_info, load=load_demo)

@@ -12,19 +12,24 @@ import hashlib
 import json
 from pathlib import Path
 
-from noiseloss.errors import ModelLoadError, ParameterError, check_choice
+from noiseloss.errors import ModelLoadError, ParameterError
+from noiseloss.models.base import Backend, ModelInfo
+from noiseloss.scoring.options import ScoringOptions, check_device
 from noiseloss.scoring.scorer import Scorer
 from noiseloss.tokenizers.encodec import EncodecTokenizer
 
-DTYPES = ("float32", "float16", "bfloat16")
-
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; other values pass through."""
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; CUDA/MPS must be available."""
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(f"device {device!r} was asked for, but this torch has no CUDA device "
+                             "(use --device cpu or auto)")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError("device 'mps' was asked for, but MPS is not available here")
     return device
 
 
@@ -94,24 +99,21 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def load_pretrained(cls, directory: Path, *, device: str, dtype: str, name: str):
-    """``cls.from_pretrained(directory)`` offline and quietly, moved to ``device``, in eval mode.
+def load_pretrained(cls, directory: Path, *, options: ScoringOptions, name: str):
+    """``cls.from_pretrained(directory)`` offline and quietly, moved to the device, in eval mode.
 
     Args:
         cls: A transformers model class.
         directory: A ``save_pretrained`` folder.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
-        dtype: One of ``DTYPES``; half precision only on GPU (checked before anything loads).
+        options: Device and dtype; half precision only on GPU (checked before anything loads).
         name: The model as the user named it (for error messages).
 
     Raises:
-        ParameterError: Bad dtype, or half precision on CPU.
+        ParameterError: A device that is not available, or half precision on CPU.
         ModelLoadError: The weights cannot be read.
     """
-    check_choice("dtype", dtype, DTYPES)
-    device = resolve_device(device)
-    if device == "cpu" and dtype != "float32":
-        raise ParameterError(f"dtype {dtype!r} is only supported on GPU; use float32 on CPU")
+    device, dtype = resolve_device(options.device), options.dtype
+    check_device(device, dtype)
     import torch
 
     try:
@@ -134,14 +136,14 @@ class MusicgenScorer(Scorer):
         identity: Provenance fields (id, revision or weight hash, ...).
     """
 
-    def __init__(self, decoder, tokenizer, *, full_model=None, directory: Path | None = None,
-                 identity: dict | None = None, name: str, **window_options):
+    def __init__(self, decoder, tokenizer, *, options: ScoringOptions, full_model=None,
+                 directory: Path | None = None, identity: dict | None = None, name: str):
         cfg = decoder.config
         if cfg.num_codebooks != tokenizer.num_codebooks:
             raise ModelLoadError(
                 f"{name}: decoder has {cfg.num_codebooks} codebooks, tokenizer "
                 f"{tokenizer.num_codebooks}")
-        super().__init__(tokenizer, special_id=int(cfg.pad_token_id), name=name, **window_options)
+        super().__init__(tokenizer, special_id=int(cfg.pad_token_id), name=name, options=options)
         self.decoder = decoder.eval()
         self.full_model = full_model.eval() if full_model is not None else None
         self.directory = directory
@@ -189,14 +191,16 @@ class MusicgenScorer(Scorer):
             "dtype": str(param.dtype).removeprefix("torch."),
             "device": str(param.device),
             "parameters": int(sum(p.numel() for p in self.decoder.parameters())),
-            "window_frames": self.window_frames,
-            "stride_frames": self.stride_frames,
+            "window_frames": self.options.window_frames,
+            "stride_frames": self.options.stride_frames,
         }
 
 
-def load_musicgen(model_id: str, *, device: str = "cpu", dtype: str = "float32",
-                  **window_options) -> MusicgenScorer:
-    """Load a MusicGen checkpoint (``musicgen`` model type) from a directory or the local cache."""
+def musicgen_info(model_id: str) -> ModelInfo:
+    """Identity of a MusicGen checkpoint (``musicgen`` model type) from its files, no weights.
+
+    MusicGen was trained on 30 s (1500 frames): longer audio is scored in windows of that length.
+    """
     directory, identity = locate(model_id)
     config_path = directory / "config.json"
     if not config_path.is_file():
@@ -206,14 +210,23 @@ def load_musicgen(model_id: str, *, device: str = "cpu", dtype: str = "float32",
         raise ModelLoadError(
             f"{model_id}: model_type {model_type!r} is not supported (supported: 'musicgen'; "
             "MusicGen-Melody prepends its conditions and is not implemented yet)")
-    from transformers import MusicgenForConditionalGeneration
-
-    model = load_pretrained(MusicgenForConditionalGeneration, directory, device=device,
-                            dtype=dtype, name=str(model_id))
-    # EnCodec runs in float32: its LSTM and convolutions gain nothing from half precision here.
-    tokenizer = EncodecTokenizer(model.audio_encoder.float())
     if identity["source"] == "directory":
         identity["weights_sha256"] = weights_sha256(directory)
-    identity = {"model_id": str(model_id), **identity}
+    return ModelInfo(str(model_id), {"model_id": str(model_id), **identity}, window_frames=1500,
+                     stride_frames=750, batch_size=4)
+
+
+def load_musicgen(info: ModelInfo, options: ScoringOptions) -> MusicgenScorer:
+    """Load the MusicGen checkpoint that ``musicgen_info`` found, with its text encoder."""
+    from transformers import MusicgenForConditionalGeneration
+
+    directory, _ = locate(info.name)
+    model = load_pretrained(MusicgenForConditionalGeneration, directory, options=options,
+                            name=info.name)
+    # EnCodec runs in float32: its LSTM and convolutions gain nothing from half precision here.
+    tokenizer = EncodecTokenizer(model.audio_encoder.float())
     return MusicgenScorer(model.decoder, tokenizer, full_model=model, directory=directory,
-                          identity=identity, name=str(model_id), **window_options)
+                          identity=info.identity, name=info.name, options=options)
+
+
+BACKEND = Backend(info=musicgen_info, load=load_musicgen)

@@ -6,7 +6,11 @@
 
 A spec is the keyword arguments of the registered function plus ``kind``. ``sample_rate``,
 ``hop_length`` and ``seed`` may sit in the spec or be passed to ``perturb``; kinds that do not use
-one of them ignore it. Listing ``PERTURBATIONS`` imports no perturbation module.
+one of them ignore it. ``perturb.context.apply`` perturbs an excerpt for a model, filling in what
+the model supplies (``PerturbContext``). Listing ``PERTURBATIONS`` imports no perturbation module.
+
+Adding a perturbation is its function (keyword-only parameters, returns ``Perturbed``) plus one
+line in ``_ENTRIES``; ``RESULT_COLUMNS`` names recorded parameters worth a results column.
 
 Registered kinds (``PERTURBATIONS.describe(name)`` gives one line each):
 
@@ -19,8 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from noiseloss.errors import ParameterError, check_choice
-from noiseloss.perturb.base import DOMAINS, Perturbation, Perturbed
+from noiseloss.errors import ParameterError
+from noiseloss.perturb.base import Perturbation, Perturbed
+from noiseloss.perturb.context import (
+    CONTEXT_FIELDS,
+    DOMAINS,
+    Clean,
+    PerturbContext,
+    apply,
+    perturb_with,
+)
 from noiseloss.perturb.levels import (
     LEVEL_REFS,
     loudness_lufs,
@@ -33,12 +45,21 @@ from noiseloss.registry import Registry
 
 PERTURBATIONS: Registry[Perturbation] = Registry("perturbation")
 
-# Arguments that come from the experiment rather than from the perturbation itself.
-CONTEXT_KEYS = ("sample_rate", "hop_length", "seed")
+# Arguments that come from the model or the experiment rather than from the perturbation itself.
+CONTEXT_KEYS = (*CONTEXT_FIELDS, "seed")
+
+#: Recorded parameters (``Perturbed.params``) that become columns of the results table:
+#: name -> (Arrow type, description). A kind lists the ones it records in its entry.
+RESULT_COLUMNS = {
+    "color": ("string", "noise colour, if any"),
+    "level_db": ("float64", "perturbation level in dB, if any"),
+    "level_ref": ("string", "what level_db is relative to: dbfs (absolute RMS), signal, local, lufs"),
+}
 
 _ENTRIES = [
     ("noise", "audio", "inject:inject_noise",
-     "coloured noise replacing (or added to) a span, level in dBFS, dB re signal/local, or LU"),
+     "coloured noise replacing (or added to) a span, level in dBFS, dB re signal/local, or LU",
+     ("color", "level_db", "level_ref")),
     ("swap", "audio", "order:swap_blocks",
      "swap two adjacent L-frame blocks at the onset (the paper's shuffle)"),
     ("permute", "audio", "order:permute_blocks",
@@ -50,7 +71,8 @@ _ENTRIES = [
     ("silence", "audio", "order:insert_silence", "insert L frames of silence at the onset"),
     ("token-random", "tokens", "tokens:random_tokens", "replace a span of codes with random codes"),
     ("token-noise", "tokens", "tokens:noise_tokens",
-     "replace a span of codes with the codes of a noise signal (any tokenizer)"),
+     "replace a span of codes with the codes of a noise signal (any tokenizer)",
+     ("color", "level_db")),
     ("token-repeat", "tokens", "tokens:repeat_token", "replace a span of codes with one code"),
     ("note-delete", "midi", "midi_edits:delete_notes", "delete a fraction of the notes"),
     ("velocity", "midi", "midi_edits:change_velocity",
@@ -61,9 +83,9 @@ _ENTRIES = [
      "shift a fraction of the notes by a semitone, an octave or a scale step of the key"),
     ("bar-shuffle", "midi", "midi_edits:shuffle_bars", "reorder segments of whole bars"),
 ]
-for _name, _domain, _target, _summary in _ENTRIES:
+for _name, _domain, _target, _summary, *_columns in _ENTRIES:
     PERTURBATIONS.register(_name, Perturbation(_name, _domain, f"noiseloss.perturb.{_target}",
-                                               _summary), help=_summary)
+                                               _summary, *_columns), help=_summary)
 
 
 def perturb(data, spec: Mapping, *, sample_rate: int | None = None,
@@ -88,7 +110,6 @@ def perturb(data, spec: Mapping, *, sample_rate: int | None = None,
     if not isinstance(spec, Mapping) or "kind" not in spec:
         raise ParameterError(f"spec must be a mapping with a 'kind' key, got {spec!r}")
     kind = spec["kind"]
-    check_choice("kind", kind, PERTURBATIONS.keys())
     entry = PERTURBATIONS.get(kind)
     params = {k: v for k, v in spec.items() if k != "kind"}
     for name, value in (("sample_rate", sample_rate), ("hop_length", hop_length), ("seed", seed)):
@@ -111,7 +132,6 @@ def check_spec_keys(kind: str, keys, *, supplied=()) -> None:
         keys: Parameter names of a spec (``kind`` excluded).
         supplied: Names that the caller fills in later (they count as present).
     """
-    check_choice("kind", kind, PERTURBATIONS.keys())
     accepted = PERTURBATIONS.get(kind).parameters()
     unknown = sorted(set(keys) - set(accepted) - set(CONTEXT_KEYS))
     if unknown:
@@ -124,7 +144,13 @@ def check_spec_keys(kind: str, keys, *, supplied=()) -> None:
 
 
 __all__ = [
+    "CONTEXT_KEYS",
     "DOMAINS",
+    "RESULT_COLUMNS",
+    "Clean",
+    "PerturbContext",
+    "apply",
+    "perturb_with",
     "LEVEL_REFS",
     "NOISE_COLORS",
     "NOISE_METHODS",

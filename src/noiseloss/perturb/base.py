@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from noiseloss.errors import ParameterError, check_range
-
-DOMAINS = ("audio", "tokens", "midi")
+from noiseloss.errors import ParameterError, check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -51,19 +47,24 @@ class Perturbed:
 
 @dataclass(frozen=True)
 class Perturbation:
-    """A registry entry: name, domain and a lazily imported ``"module:function"`` target.
+    """A registry entry: name, domain and its function, or a lazily imported ``"module:function"``.
 
     Calling the entry calls the function and adds ``kind`` to the returned ``params``.
+    ``columns`` names the recorded parameters that become results columns
+    (``noiseloss.perturb.RESULT_COLUMNS``).
     """
 
     name: str
     domain: str
-    target: str
+    target: str | Callable[..., Perturbed]
     summary: str
+    columns: tuple[str, ...] = ()
 
     @property
     def function(self) -> Callable[..., Perturbed]:
         """The perturbation function (imports its module on first use)."""
+        if callable(self.target):
+            return self.target
         module, _, attr = self.target.partition(":")
         return getattr(importlib.import_module(module), attr)
 
@@ -77,31 +78,6 @@ class Perturbation:
         out = self.function(data, **params)
         return Perturbed(out.data, out.span_samples, out.span_frames,
                          {"kind": self.name, **out.params})
-
-
-# -- scalar checks ------------------------------------------------------------------------------
-def check_int(name: str, value, *, low: int | None = None, high: int | None = None) -> int:
-    """Return ``value`` as ``int``; ``ParameterError`` unless it is an integer in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ParameterError(f"{name} must be an integer, got {value!r}")
-    check_range(name, int(value), low=low, high=high)
-    return int(value)
-
-
-def check_ratio(name: str, value) -> float:
-    """Return ``value`` as ``float``; ``ParameterError`` unless it is a number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise ParameterError(f"{name} must be a number in [0, 1], got {value!r}")
-    check_range(name, float(value), low=0.0, high=1.0)
-    return float(value)
-
-
-def check_number(name: str, value, **bounds) -> float:
-    """Return ``value`` as a finite ``float`` within optional ``check_range`` bounds."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ParameterError(f"{name} must be a finite number, got {value!r}")
-    check_range(name, float(value), **bounds)
-    return float(value)
 
 
 def make_rng(seed) -> np.random.Generator:

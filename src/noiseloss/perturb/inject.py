@@ -6,13 +6,12 @@ import math
 
 import numpy as np
 
-from noiseloss.errors import ParameterError, check_choice
+from noiseloss.errors import ParameterError, check_choice, check_number
 from noiseloss.perturb.base import (
     Perturbed,
     as_audio,
     audio_result,
     check_end,
-    check_number,
     check_rates,
     make_rng,
     time_samples,

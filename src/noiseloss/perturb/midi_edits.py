@@ -13,12 +13,9 @@ import math
 
 import numpy as np
 
-from noiseloss.errors import ParameterError, check_choice
+from noiseloss.errors import ParameterError, check_choice, check_int, check_number, check_ratio
 from noiseloss.perturb.base import (
     Perturbed,
-    check_int,
-    check_number,
-    check_ratio,
     make_rng,
     random_order,
 )

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from noiseloss.errors import ParameterError, check_choice
-from noiseloss.perturb.base import check_int, check_number
+from noiseloss.errors import ParameterError, check_choice, check_int, check_number
 
 # PSD exponent of each colour: S(f) ~ f ** exponent
 NOISE_COLORS = {"white": 0, "pink": -1, "brown": -2, "blue": 1, "violet": 2}
 NOISE_METHODS = ("powerlaw", "legacy-butterworth")
 
-# The research code's filters (audit section 1.2): scipy ``butter(order, Wn, btype)`` with Wn as
+# The paper authors' published noise filters: scipy ``butter(order, Wn, btype)`` with Wn as
 # a fraction of Nyquist, applied to white noise with ``lfilter``. White is unfiltered; it has no
 # violet noise. At 32 kHz: pink = 1st-order low-pass at 3.2 kHz, brown = 2nd-order low-pass at
 # 1.6 kHz, blue = 1st-order high-pass at 8 kHz.

@@ -12,12 +12,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from noiseloss.errors import ParameterError, check_choice
+from noiseloss.errors import ParameterError, check_choice, check_int, check_number
 from noiseloss.perturb.base import (
     Perturbed,
     check_end,
-    check_int,
-    check_number,
     check_rates,
     make_rng,
 )

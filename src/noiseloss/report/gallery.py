@@ -21,10 +21,10 @@ from noiseloss.figures.curves import draw_delta_panel
 from noiseloss.report.assets import AssetFolder, inside, playable_clip
 
 #: A perturbed unit and its clean partner agree on these columns (see ``analysis.run``).
-EXAMPLE_COLUMNS = ("model", "dataset", "item", "conditioning", "alignment")
+EXAMPLE_COLUMNS = ("model", "dataset", "item", "prompt", "alignment")
 
 #: Order of the perturbed versions of one example.
-VARIANT_ORDER = ("family", "length_frames", "seed", "condition", "key")
+VARIANT_ORDER = ("family", "length_frames", "seed", "perturbation", "key")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Variant:
     """A perturbed version of an example clip.
 
     Attributes:
-        condition: The runner's label (``noise/color=white,.../seed=0``).
+        perturbation: The runner's label (``noise/color=white,.../seed=0``).
         kind: Perturbation kind.
         onset_frame: First perturbed frame, None for a perturbation without a span.
         length_frames: Span length in frames, or None.
@@ -55,7 +55,7 @@ class Variant:
         regions: Peak, Assimilation, Recovery (empty for a perturbation without a span).
     """
 
-    condition: str
+    perturbation: str
     kind: str
     onset_frame: int | None
     length_frames: int | None
@@ -74,7 +74,7 @@ class Example:
     dataset: str
     item: str
     model: str
-    conditioning: str
+    prompt: str
     alignment: str
     loss_clean: float
     audio: str | None
@@ -87,14 +87,14 @@ def pick_examples(deltas: pd.DataFrame, *, examples_per_dataset: int) -> pd.Data
 
     Per data set, the first ``examples_per_dataset`` items in name order, items whose clean clip
     has audio first (the runner saves audio for a few items per data set only). Every model,
-    conditioning and perturbation of a chosen item is kept.
+    prompt and perturbation of a chosen item is kept.
 
     Args:
         deltas: The ``deltas`` table of the analysis (one row per perturbed unit).
         examples_per_dataset: Items per data set (0: no gallery).
 
     Returns:
-        The chosen rows, ordered by data set, item, model, conditioning, alignment, then
+        The chosen rows, ordered by data set, item, model, prompt, alignment, then
         ``VARIANT_ORDER``; a new frame (``deltas`` is not modified).
     """
     check_range("examples_per_dataset", examples_per_dataset, low=0)
@@ -245,7 +245,7 @@ def build_gallery(tables: dict[str, pd.DataFrame], *, run_dir: Path, assets: Ass
                                           stem="delta", suffix=".png")
             audio, note = clips[(g, v)]
             variants.append(Variant(
-                condition=str(unit["condition"]), kind=str(unit["kind"]), onset_frame=onset,
+                perturbation=str(unit["perturbation"]), kind=str(unit["kind"]), onset_frame=onset,
                 length_frames=length, loss_perturbed=float(losses.at[unit["key"], "loss_perturbed"]),
                 loss_delta=float(losses.at[unit["key"], "loss_delta"]), audio=audio,
                 audio_note=note, plot=plots[drawn], regions=found))

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from noiseloss.errors import ParameterError, check_range
+from noiseloss.errors import ParameterError, StaleError, check_range
 from noiseloss.report.assets import AssetFolder, inside, safe_stem
 from noiseloss.report.gallery import build_gallery
 
@@ -90,21 +90,34 @@ def _stale(output: Path, source: Path) -> bool:
                                     and source.stat().st_mtime > output.stat().st_mtime)
 
 
-def load_tables(run_dir: Path) -> tuple[dict[str, pd.DataFrame], dict]:
-    """The analysis tables of a run, running ``analyze_run`` first when they are missing or stale.
+def load_tables(run_dir: Path, config=None) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The analysis tables of a run, as ``noiseloss analyze`` (or ``noiseloss run``) wrote them.
+
+    The analysis is never re-run here: its options are the user's choice.
 
     Returns:
         ``(tables, index)``: name -> DataFrame read from ``tables/*.parquet``, and the content of
         ``tables/index.json`` (descriptions, columns, analysis options).
+
+    Raises:
+        StaleError: The tables are missing or older than ``results.parquet``; the message names
+            the command that refreshes them, with the options recorded in the tables (else the
+            run config's).
     """
     import pyarrow.parquet as pq
 
-    index_path = run_dir / "tables" / "index.json"
-    if _stale(index_path, run_dir / "results.parquet"):
-        from noiseloss.analysis import analyze_run
+    from noiseloss.analysis import DetectorOptions, read_options, refresh_command
 
-        analyze_run(run_dir)
+    index_path = run_dir / "tables" / "index.json"
+    if not index_path.is_file() and not (run_dir / "results.parquet").is_file():
+        raise ParameterError(f"run_dir must be a run folder with results.parquet or tables/; "
+                             f"neither is in {run_dir}")
     index = _read_json(index_path, {})
+    if _stale(index_path, run_dir / "results.parquet"):
+        options = read_options(index) or (config.analysis if config else DetectorOptions())
+        state = "older than results.parquet" if index_path.is_file() else "missing"
+        raise StaleError(f"the analysis tables of {run_dir} are {state}; write them with "
+                         f"`{refresh_command(run_dir, options)}`, then rerun the report")
     tables = {name: pq.read_table(run_dir / "tables" / entry["parquet"]).to_pandas()
               for name, entry in index.get("tables", {}).items()}
     return tables, index
@@ -157,18 +170,20 @@ def _table_pages(tables: dict[str, pd.DataFrame], index: dict, *, run_dir: Path,
     return pages
 
 
-def _summary(run_dir: Path, provenance: dict, config: dict) -> list[tuple[str, str]]:
+def _summary(run_dir: Path, provenance: dict, config) -> list[tuple[str, str]]:
     """``(label, value)`` lines of the run summary."""
-    import pyarrow.parquet as pq
+    from noiseloss.store.results import read_results_table
 
-    lines = [("run folder", run_dir.resolve().name), ("experiment", config.get("name", ""))]
+    lines = [("run folder", run_dir.resolve().name),
+             ("experiment", config.name if config else "")]
     results = run_dir / "results.parquet"
     if results.is_file():
-        units = pq.read_table(results, columns=["model", "dataset", "item", "condition"]).to_pandas()
+        units = read_results_table(results).select(
+            ["model", "dataset", "item", "perturbation"]).to_pandas()
         per_set = units.groupby("dataset", sort=True)["item"].nunique()
         lines += [("models", ", ".join(sorted(units["model"].unique()))),
                   ("items", ", ".join(f"{d}: {n}" for d, n in per_set.items())),
-                  ("conditions", str(units["condition"].nunique())),
+                  ("perturbations", str(units["perturbation"].nunique())),
                   ("units in results", str(len(units)))]
     counts = provenance.get("counts", {})
     if counts:
@@ -184,13 +199,13 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
                  audio_budget_mb: float = 25.0) -> Path:
     """Write ``run_dir/report/index.html`` and its assets; see the module docstring.
 
-    Tables and figures are derived first when they are missing or older than their inputs
-    (``noiseloss.analysis.analyze_run``, ``noiseloss.figures.draw_all``).
+    The analysis tables must be current (``load_tables``); figures are drawn first when they
+    are missing or older than the tables (``noiseloss.figures.draw_all``).
 
     Args:
         run_dir: A run folder (``results.parquet`` or ``tables/`` from ``noiseloss run``).
         examples_per_dataset: Items per data set in the gallery, items with audio first;
-            None: the run's ``report.audio_examples`` (the items it saved audio for), else 3.
+            None: the run config's ``report.audio_examples`` (the items it saved audio for).
         max_table_rows: Rows shown on a table's page (the CSV and Parquet hold all of them).
         compression_level: Vorbis setting, 0 (best) .. 1 (smallest), for gallery clips that
             are not Ogg already; Ogg clips are copied unchanged.
@@ -203,20 +218,19 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ParameterError(f"run_dir must be a run folder, got {str(run_dir)!r} (not a directory)")
-    import yaml
+    from noiseloss.config import ReportOptions, run_config
 
     config_text = (run_dir / "config.yaml").read_text(encoding="utf-8") \
         if (run_dir / "config.yaml").is_file() else ""
-    config = yaml.safe_load(config_text) or {}
-    config = config if isinstance(config, dict) else {}
+    config = run_config(run_dir)
     if examples_per_dataset is None:
-        examples_per_dataset = int((config.get("report") or {}).get("audio_examples", 3))
+        examples_per_dataset = (config.report if config else ReportOptions()).audio_examples
     check_range("examples_per_dataset", examples_per_dataset, low=0)
     check_range("max_table_rows", max_table_rows, low=1)
     check_range("compression_level", compression_level, low=0.0, high=1.0)
     check_range("audio_budget_mb", audio_budget_mb, low=0.0)
 
-    tables, table_index = load_tables(run_dir)
+    tables, table_index = load_tables(run_dir, config)
     figure_index = load_figures(run_dir, tables)
     provenance = _read_json(run_dir / "provenance.json", {})
     failed = _read_json(run_dir / "failed.json", provenance.get("failed", {})) or {}
@@ -236,8 +250,8 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
         css = resources.files("noiseloss.report").joinpath("templates/report.css")
         (build / "report.css").write_bytes(css.read_bytes())
         html = env.get_template("index.html").render(
-            title=config.get("name") or run_dir.resolve().name,
-            description=config.get("description", ""),
+            title=config.name if config else run_dir.resolve().name,
+            description=config.description if config else "",
             summary=_summary(run_dir, provenance, config),
             versions=provenance.get("versions", {}),
             failed=failed,

@@ -1,13 +1,22 @@
-"""The experiment runner: plan units, skip finished ones, score the rest, append to the store.
+"""The experiment runner: plan units, prepare their signals, score them, build store rows.
 
-A *unit* is one (model, item, condition, conditioning) score; its key is a content hash of every
+A *unit* is one (model, item, perturbation, prompt) score; its key is a content hash of every
 input (source bytes, excerpt, perturbation spec and seed, model identity, scoring options), so a
-rerun computes only what is missing. Units are executed per *group*: the clean excerpt of one item
-and all its perturbations, scored in one batch and appended as one atomic store part.
+rerun computes only what is missing. Units are executed per *group*: the clean excerpt of one
+item and all its perturbations for one model and prompt, scored together and appended as one
+atomic store part::
+
+    plan_groups     config + model identities (no weights)   -> groups of keyed units
+    prepare_group   source -> clean excerpt -> perturbations  -> codes (and audio) per unit
+    score_group     codes                                     -> ScoreResult per unit
+    build_rows      results + what was done                   -> rows of the results store
+
+A model is loaded only when one of its units is missing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -16,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from noiseloss.config import ExperimentConfig, Prompt
 from noiseloss.errors import NoiselossError
-from noiseloss.runner.config import Conditioning, ExperimentConfig
-from noiseloss.runner.datasets import Item, excerpt, load_source, resolve_items
+from noiseloss.models.base import ModelInfo
+from noiseloss.scoring.options import ScoringOptions
+from noiseloss.sources.datasets import Item, excerpt, load_source, resolve_items
 from noiseloss.store.io import write_json, write_text
 from noiseloss.store.results import ResultsStore
 
@@ -46,7 +57,7 @@ def item_seed(seed: int, content_hash: str) -> int:
     return int(hashlib.sha256(f"{seed}:{content_hash}".encode()).hexdigest()[:12], 16)
 
 
-def condition_label(spec: dict | None) -> str:
+def perturbation_label(spec: dict | None) -> str:
     """Readable label: ``clean`` or ``kind/param=value,.../seed=N``."""
     if spec is None:
         return "clean"
@@ -54,99 +65,189 @@ def condition_label(spec: dict | None) -> str:
     return f"{spec['kind']}/{params}/seed={spec['seed']}"
 
 
-IDENTITY_FIELDS = ("model_id", "revision", "weights_sha256", "tokenizer_sha256")
+@dataclass(frozen=True)
+class Group:
+    """The clean excerpt of one item and its perturbations for one model and prompt.
 
-
-def model_identity(name: str, *, config: ExperimentConfig):
-    """``(identity, scorer or None)``: the fields of a model that enter unit keys.
-
-    Registered (built-in, small) models are loaded to ask them; MusicGen directories and cache
-    snapshots are identified from their files without loading any weights.
+    ``units`` are ``(key, spec)`` pairs; the clean unit's spec is None.
     """
-    from noiseloss.models import MODELS, load_model
 
-    if name in MODELS:
-        scorer = load_model(name, **_load_options(config))
-        prov = scorer.provenance()
-        return {k: prov.get(k) for k in IDENTITY_FIELDS}, scorer
-    from noiseloss.models.musicgen import locate, weights_sha256
+    model: str
+    item: Item
+    content_hash: str
+    prompt: Prompt
+    units: tuple[tuple[str, dict | None], ...]
 
-    directory, identity = locate(name)
-    if identity["source"] == "directory":
-        identity["weights_sha256"] = weights_sha256(directory)
-    return {"model_id": name, **identity}, None
-
-
-def _load_options(config: ExperimentConfig) -> dict:
-    return {"device": config.device, "dtype": config.dtype,
-            "window_frames": config.window_frames, "stride_frames": config.stride_frames}
+    @property
+    def label(self) -> str:
+        """``dataset/item`` (failure messages)."""
+        return f"{self.item.dataset}/{self.item.item_id}"
 
 
-class _Group:
-    """The clean excerpt of one item and its perturbations for one model and conditioning."""
+@dataclass(frozen=True)
+class Prepared:
+    """One unit ready to score: its codes, the audio heard (None for token edits), the record."""
 
-    def __init__(self, config: ExperimentConfig, item: Item, content_hash: str, identity: dict,
-                 conditioning: Conditioning, specs: list[dict]):
-        self.item, self.content_hash, self.conditioning = item, content_hash, conditioning
-        common = dict(item=content_hash, excerpt=[config.excerpt_seconds,
-                                                  config.excerpt_offset_seconds],
-                      model=identity, text=conditioning.text,
-                      guidance_scale=conditioning.guidance_scale, alignment=config.alignment,
-                      window=[config.window_frames, config.stride_frames],
-                      dtype=config.dtype, scoring_version=SCORING_VERSION)
-        self.units = [(unit_key(spec=spec, **common), spec) for spec in [None, *specs]]
+    key: str
+    spec: dict | None
+    codes: np.ndarray
+    audio: np.ndarray | None
+    perturbed: object = None  # noiseloss.perturb.Perturbed, None for the clean unit
+
+
+def plan_groups(config: ExperimentConfig, items: list[Item], hashes: dict[Item, str],
+                models: dict[str, tuple[ModelInfo, ScoringOptions]]) -> list[Group]:
+    """Every group of the experiment, models outermost, then items, then prompts."""
+    specs = config.perturbation_specs()
+    groups = []
+    for name, (info, options) in models.items():
+        for item in items:
+            for prompt in config.prompts:
+                common = dict(item=hashes[item], excerpt=[config.excerpt.seconds,
+                                                          config.excerpt.offset_seconds],
+                              model=info.identity, text=prompt.text,
+                              guidance_scale=prompt.guidance_scale, alignment=options.alignment,
+                              window=[options.window_frames, options.stride_frames],
+                              dtype=options.dtype, scoring_version=SCORING_VERSION)
+                units = tuple((unit_key(spec=spec, **common), spec) for spec in [None, *specs])
+                groups.append(Group(name, item, hashes[item], prompt, units))
+    return groups
+
+
+def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
+                  summary: RunSummary) -> list[Prepared]:
+    """Codes (and audio) of the missing units ``todo`` of ``group``; failures go to ``summary``."""
+    from noiseloss.perturb import Clean, apply
+    from noiseloss.sources.midi import render_midi
+
+    rate = scorer.sample_rate
+
+    def cut(audio):
+        return excerpt(audio, sample_rate=rate, seconds=config.excerpt.seconds,
+                       offset_seconds=config.excerpt.offset_seconds)
+
+    try:
+        full, midi = load_source(group.item, sample_rate=rate)
+        audio = cut(full)
+        if audio.size == 0:
+            raise NoiselossError(f"excerpt at {config.excerpt.offset_seconds} s is empty "
+                                 f"(source is {full.size / rate:.2f} s long)")
+        clean = Clean(audio, scorer.encode(audio), midi, label=group.label)
+    except NoiselossError as exc:
+        summary.failed[group.label] = str(exc)
+        return []
+    context = scorer.perturb_context(render=lambda score: cut(render_midi(score, sample_rate=rate)))
+    prepared = []
+    for key, spec in todo:
+        if spec is None:
+            prepared.append(Prepared(key, None, clean.codes, clean.audio))
+            continue
+        try:
+            variant = apply(clean, {k: v for k, v in spec.items() if k != "seed"},
+                            context=context, seed=item_seed(spec["seed"], group.content_hash))
+        except NoiselossError as exc:
+            summary.failed[f"{group.label} [{perturbation_label(spec)}]"] = str(exc)
+            continue
+        prepared.append(Prepared(key, spec, variant.codes, variant.audio, variant.perturbed))
+    return prepared
+
+
+def score_group(group: Group, prepared: list[Prepared], scorer, summary: RunSummary) -> list:
+    """``ScoreResult`` per prepared unit (empty, with the failures recorded, on a scoring error)."""
+    try:
+        return scorer.score_codes([p.codes for p in prepared], text=group.prompt.text,
+                                  guidance_scale=group.prompt.guidance_scale)
+    except NoiselossError as exc:
+        for p in prepared:
+            summary.failed[f"{group.label} [{perturbation_label(p.spec)}]"] = str(exc)
+        return []
+
+
+def build_rows(group: Group, prepared: list[Prepared], results: list, scorer, *,
+               audio_dir: Path | None) -> list[dict]:
+    """Store rows (``noiseloss.store.results.results_schema``); audio saved under ``audio_dir``."""
+    from noiseloss.perturb import PERTURBATIONS
+    from noiseloss.sources.audio import write_audio
+
+    rows = []
+    for p, res in zip(prepared, results, strict=True):
+        audio_rel = None
+        if audio_dir is not None and p.audio is not None:
+            audio_rel = f"{audio_dir.name}/{p.key[:20]}.ogg"
+            write_audio(audio_dir.parent / audio_rel, p.audio, sample_rate=scorer.sample_rate)
+        spec, out = p.spec or {}, p.perturbed
+        span = out.span_frames if out is not None else None
+        recorded = out.params if out is not None else {}
+        columns = PERTURBATIONS.get(spec["kind"]).columns if spec else ()
+        rows.append({
+            "key": p.key, "model": group.model, "dataset": group.item.dataset,
+            "item": group.item.item_id, "perturbation": perturbation_label(p.spec),
+            "kind": spec.get("kind", "clean"), "spec": json.dumps(p.spec, sort_keys=True),
+            "params": json.dumps(recorded, sort_keys=True, default=str),
+            "onset_frame": span[0] if span else None, "length_frames": span[1] if span else None,
+            **{c: recorded.get(c) for c in columns}, "seed": spec.get("seed"),
+            "prompt": group.prompt.label, "alignment": res.alignment,
+            "num_codebooks": res.num_codebooks, "num_frames": res.num_frames,
+            "frame_rate": res.frame_rate, "loss": res.loss(),
+            "nll": np.asarray(res.nll, dtype=np.float32).ravel(), "audio": audio_rel,
+        })
+    return rows
 
 
 def run_experiment(config: ExperimentConfig, run_dir: str | Path, *,
                    on_progress: Callable[[str, int, int], None] | None = None) -> RunSummary:
-    """Run (or resume) ``config`` into ``run_dir``; see the module docstring.
+    """Score (or resume) ``config`` into ``run_dir``; see the module docstring.
+
+    Writes ``config.yaml`` (which reruns the experiment), the store, ``results.parquet``,
+    ``provenance.json`` and ``failed.json``.
 
     Args:
         config: A validated experiment.
         run_dir: Output folder; existing results there are reused.
         on_progress: Called as ``on_progress(description, done, total)`` after each group.
     """
-    import yaml
-
     from noiseloss import provenance
-    from noiseloss.models import load_model
+    from noiseloss.models import load_model, model_info
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), run_dir / "config.yaml")
+    write_text(config.to_yaml(), run_dir / "config.yaml")
     store = ResultsStore(run_dir)
     done_keys = store.keys()
     summary = RunSummary(run_dir)
-    specs = config.perturbation_specs()
     items = [it for ds in config.datasets for it in resolve_items(ds)]
     hashes = {it: it.content_hash() for it in items}
-    examples = _example_items(items, config.audio_examples)
-    model_records = {}
-    total = len(config.models) * len(items) * len(config.conditionings)
-    finished = 0
-    for model_name in config.models:
-        identity, scorer = model_identity(model_name, config=config)
-        for item in items:
-            for cond in config.conditionings:
-                group = _Group(config, item, hashes[item], identity, cond, specs)
-                todo = [(k, s) for k, s in group.units if k not in done_keys]
-                summary.skipped += len(group.units) - len(todo)
-                if todo:
-                    if scorer is None:
-                        scorer = load_model(model_name, **_load_options(config))
-                    model_records[model_name] = scorer.provenance()
-                    rows = _run_group(scorer, model_name, config, group, todo, summary,
-                                      save_audio=item in examples)
-                    store.append(rows)
-                    done_keys.update(r["key"] for r in rows)
-                    summary.done += len(rows)
-                finished += 1
-                if on_progress is not None:
-                    on_progress(f"{model_name} {item.dataset}/{item.item_id}", finished, total)
+    examples = _example_items(items, config.report.audio_examples)
+    models = {}
+    for name in config.models:
+        info = model_info(name)
+        models[name] = (info, info.resolve(config.scoring))
+    records = {name: info.identity for name, (info, _) in models.items()}
+    scorers = {}
+    groups = plan_groups(config, items, hashes, models)
+    for finished, group in enumerate(groups, start=1):
+        todo = [(k, s) for k, s in group.units if k not in done_keys]
+        summary.skipped += len(group.units) - len(todo)
+        if todo:
+            if group.model not in scorers:
+                scorers[group.model] = load_model(group.model,
+                                                  **dataclasses.asdict(models[group.model][1]))
+                records[group.model] = scorers[group.model].provenance()
+            scorer = scorers[group.model]
+            prepared = prepare_group(group, todo, scorer, config, summary)
+            results = score_group(group, prepared, scorer, summary) if prepared else []
+            rows = build_rows(group, prepared, results, scorer,
+                              audio_dir=run_dir / "audio" if group.item in examples else None
+                              ) if results else []
+            store.append(rows)
+            done_keys.update(r["key"] for r in rows)
+            summary.done += len(rows)
+        if on_progress is not None:
+            on_progress(f"{group.model} {group.label}", finished, len(groups))
     store.consolidate()
     write_json(provenance.collect(
-        None, command="run", config=config.name, models=model_records, seeds=list(config.seeds),
-        device=config.device, dtype=config.dtype,
+        None, command="run", config=config.name, models=records, seeds=list(config.seeds),
+        device=config.scoring.device, dtype=config.scoring.dtype,
         counts={"done": summary.done, "skipped": summary.skipped, "failed": len(summary.failed)},
         failed=summary.failed), run_dir / "provenance.json")
     write_json(summary.failed, run_dir / "failed.json")
@@ -159,89 +260,3 @@ def _example_items(items: list[Item], per_dataset: int) -> set[Item]:
         if len(chosen.setdefault(it.dataset, [])) < per_dataset:
             chosen[it.dataset].append(it)
     return {it for group in chosen.values() for it in group}
-
-
-def _run_group(scorer, model_name, config, group: _Group, todo, summary, *, save_audio) -> list[dict]:
-    """Build the signals of the missing units of a group, score them in one batch, return rows."""
-    from noiseloss.perturb import PERTURBATIONS, perturb
-
-    item = group.item
-    label = f"{item.dataset}/{item.item_id}"
-    try:
-        full, midi = load_source(item, sample_rate=scorer.sample_rate)
-        clean = excerpt(full, sample_rate=scorer.sample_rate, seconds=config.excerpt_seconds,
-                        offset_seconds=config.excerpt_offset_seconds)
-        if clean.size == 0:
-            raise NoiselossError(f"excerpt at {config.excerpt_offset_seconds} s is empty "
-                                 f"(source is {full.size / scorer.sample_rate:.2f} s long)")
-        clean_codes = scorer.encode(clean)
-    except NoiselossError as exc:
-        summary.failed[label] = str(exc)
-        return []
-    hop = scorer.tokenizer.hop_length
-    prepared = []  # (key, spec, codes, audio or None, Perturbed or None)
-    for key, spec in todo:
-        if spec is None:
-            prepared.append((key, None, clean_codes, clean, None))
-            continue
-        args = {k: v for k, v in spec.items() if k != "seed"}
-        seed = item_seed(spec["seed"], group.content_hash)
-        domain = PERTURBATIONS.get(spec["kind"]).domain
-        try:
-            if domain == "midi":
-                if midi is None:
-                    raise NoiselossError(f"{spec['kind']} needs a MIDI source; {label} is audio")
-                from noiseloss.sources.midi import render_midi
-
-                out = perturb(midi, args, sample_rate=scorer.sample_rate, hop_length=hop, seed=seed)
-                audio = excerpt(render_midi(out.data, sample_rate=scorer.sample_rate),
-                                sample_rate=scorer.sample_rate, seconds=config.excerpt_seconds,
-                                offset_seconds=config.excerpt_offset_seconds)
-                codes = scorer.encode(audio)
-            elif domain == "tokens":
-                # the model's tokenizer fills what a token edit needs (never stored in the spec)
-                context = {"codebook_size": scorer.tokenizer.codebook_size, "encode": scorer.encode}
-                accepted = PERTURBATIONS.get(spec["kind"]).parameters()
-                args.update({k: v for k, v in context.items() if k in accepted and k not in args})
-                out = perturb(clean_codes, args, sample_rate=scorer.sample_rate, hop_length=hop,
-                              seed=seed)
-                audio, codes = None, out.data
-            else:
-                out = perturb(clean, args, sample_rate=scorer.sample_rate, hop_length=hop, seed=seed)
-                audio, codes = out.data, scorer.encode(out.data)
-        except NoiselossError as exc:
-            summary.failed[f"{label} [{condition_label(spec)}]"] = str(exc)
-            continue
-        prepared.append((key, spec, codes, audio, out))
-    try:
-        results = scorer.score_codes([p[2] for p in prepared], text=group.conditioning.text,
-                                     guidance_scale=group.conditioning.guidance_scale,
-                                     alignment=config.alignment, batch_size=config.batch_size)
-    except NoiselossError as exc:
-        for _key, spec, *_ in prepared:
-            summary.failed[f"{label} [{condition_label(spec)}]"] = str(exc)
-        return []
-    rows = []
-    for (key, spec, _codes, audio, out), res in zip(prepared, results, strict=True):
-        audio_rel = None
-        if save_audio and audio is not None:
-            from noiseloss.sources.audio import write_audio
-
-            audio_rel = f"audio/{key[:20]}.ogg"
-            write_audio(summary.run_dir / audio_rel, audio, sample_rate=scorer.sample_rate)
-        span = out.span_frames if out is not None else None
-        spec = spec or {}
-        rows.append({
-            "key": key, "model": model_name, "dataset": item.dataset, "item": item.item_id,
-            "condition": condition_label(spec or None), "kind": spec.get("kind", "clean"),
-            "spec": json.dumps(spec or None, sort_keys=True),
-            "params": json.dumps(out.params if out is not None else {}, sort_keys=True, default=str),
-            "onset_frame": span[0] if span else None, "length_frames": span[1] if span else None,
-            "color": spec.get("color"), "level_db": spec.get("level_db"),
-            "level_ref": spec.get("level_ref"), "seed": spec.get("seed"),
-            "conditioning": group.conditioning.label, "alignment": config.alignment,
-            "num_codebooks": res.num_codebooks, "num_frames": res.num_frames,
-            "frame_rate": res.frame_rate, "loss": res.loss(),
-            "nll": np.asarray(res.nll, dtype=np.float32).ravel(), "audio": audio_rel,
-        })
-    return rows

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from noiseloss.errors import ParameterError, check_choice
+from noiseloss.errors import ParameterError, check_choice, check_int
+from noiseloss.scoring.options import ScoringOptions
 from noiseloss.scoring.pattern import gather_nll, model_inputs
 from noiseloss.scoring.result import ALIGNMENTS, ScoreResult
 from noiseloss.scoring.windows import Window, plan_windows
@@ -29,25 +30,21 @@ class Scorer(ABC):
         tokenizer: Turns audio into codes ``[K, T]``.
         special_id: The special/BOS/pad id (= codebook size for MusicGen).
         name: Model id recorded in results.
-        window_frames: Longest window fed to the decoder (MusicGen was trained on 1500 frames).
-        stride_frames: New frames scored per window after the first one.
+        options: Scoring options resolved by the model (``ModelInfo.resolve``: windows and batch
+            size set); ``alignment`` and ``batch_size`` are the defaults of ``score_codes``.
     """
 
-    def __init__(
-        self,
-        tokenizer: Tokenizer,
-        *,
-        special_id: int,
-        name: str,
-        window_frames: int = 1500,
-        stride_frames: int = 750,
-    ):
+    def __init__(self, tokenizer: Tokenizer, *, special_id: int, name: str,
+                 options: ScoringOptions):
         self.tokenizer = tokenizer
         self.special_id = special_id
         self.name = name
-        plan_windows(1, window_frames=window_frames, stride_frames=stride_frames)  # validate
-        self.window_frames = window_frames
-        self.stride_frames = stride_frames
+        if None in (options.window_frames, options.stride_frames, options.batch_size):
+            raise ParameterError(f"{name}: scoring options must be resolved by the model, got "
+                                 f"{options}")
+        plan_windows(1, window_frames=options.window_frames,
+                     stride_frames=options.stride_frames)  # validate
+        self.options = options
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -97,6 +94,18 @@ class Scorer(ABC):
         """Codes int64 ``[K, T]`` of mono audio at the model rate."""
         return self.tokenizer.encode(audio)
 
+    def perturb_context(self, *, render=None):
+        """What a perturbation may take from this model (``noiseloss.perturb.PerturbContext``).
+
+        Args:
+            render: ``pretty_midi.PrettyMIDI`` -> audio at the model rate (MIDI sources and edits).
+        """
+        from noiseloss.perturb import PerturbContext
+
+        return PerturbContext(sample_rate=self.sample_rate, hop_length=self.tokenizer.hop_length,
+                              codebook_size=self.tokenizer.codebook_size, encode=self.encode,
+                              render=render)
+
     def score(
         self,
         audio: AudioInput | Sequence[AudioInput],
@@ -114,11 +123,12 @@ class Scorer(ABC):
         return results[0] if single else results
 
     def check_options(self, *, text: str | None = None, guidance_scale: float | None = None,
-                      alignment: str = "delayed", batch_size: int = 1) -> None:
+                      alignment: str | None = None, batch_size: int | None = None) -> None:
         """Raise ``ParameterError`` for scoring options this model cannot honour."""
-        check_choice("alignment", alignment, ALIGNMENTS)
-        if batch_size < 1:
-            raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
+        if alignment is not None:
+            check_choice("alignment", alignment, ALIGNMENTS)
+        if batch_size is not None:
+            check_int("batch_size", batch_size, low=1)
         if text is not None and not self.supports_text:
             raise ParameterError(f"model {self.name!r} has no text conditioning; got text={text!r}")
         if guidance_scale is not None and text is None:
@@ -130,8 +140,8 @@ class Scorer(ABC):
         *,
         text: str | None = None,
         guidance_scale: float | None = None,
-        alignment: str = "delayed",
-        batch_size: int = 8,
+        alignment: str | None = None,
+        batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[ScoreResult]:
         """Per-token NLL for a list of code matrices ``[K, T_i]``.
@@ -144,18 +154,21 @@ class Scorer(ABC):
             text: Text condition (None: unconditional, the null condition).
             guidance_scale: If set, score the classifier-free-guided distribution
                 ``log_softmax(u + g (c - u))`` instead of a likelihood; requires ``text``.
-            alignment: ``"delayed"`` (correct) or ``"legacy-undelayed"`` (the authors' scripts).
-            batch_size: Windows per forward pass.
+            alignment: ``"delayed"`` (correct) or ``"legacy-undelayed"`` (the authors' scripts);
+                None: ``options.alignment``.
+            batch_size: Windows per forward pass; None: ``options.batch_size``.
             on_batch: Called with the number of windows after each forward pass (progress).
         """
         self.check_options(text=text, guidance_scale=guidance_scale, alignment=alignment,
                            batch_size=batch_size)
+        alignment = alignment or self.options.alignment
+        batch_size = batch_size or self.options.batch_size
         arrays = [self._check_codes(c, alignment) for c in codes]
         import torch
 
         context = 1 if alignment == "legacy-undelayed" else 0
-        plans = [plan_windows(a.shape[1], window_frames=self.window_frames,
-                              stride_frames=self.stride_frames, min_context_frames=context)
+        plans = [plan_windows(a.shape[1], window_frames=self.options.window_frames,
+                              stride_frames=self.options.stride_frames, min_context_frames=context)
                  for a in arrays]
         jobs: list[tuple[int, Window]] = [(i, w) for i, plan in enumerate(plans) for w in plan]
         jobs.sort(key=lambda j: j[1].end - j[1].context_start, reverse=True)

@@ -13,6 +13,8 @@ import numpy as np
 
 from noiseloss.errors import AudioError, DependencyError, ParameterError
 
+MIDI_EXTENSIONS = (".mid", ".midi")
+
 # Debian's General MIDI soundfonts, in order of preference (installed by the Makefile).
 SOUNDFONT_CANDIDATES = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",

@@ -3,6 +3,9 @@
 ``DIR/store/part-<hash>.parquet`` files are written with temp file + rename, so an interrupted
 run never leaves a corrupt part; ``consolidate`` writes ``DIR/results.parquet`` (sorted by key,
 deduplicated) from all parts.
+
+Stores of version 1 named two columns differently (``RENAMED_COLUMNS``); they are read as the
+current version.
 """
 
 from __future__ import annotations
@@ -10,23 +13,58 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from noiseloss.errors import ParameterError
 from noiseloss.store.io import write_parquet
+
+STORE_VERSION = 2
+
+#: Version-1 column -> current column.
+RENAMED_COLUMNS = {"condition": "perturbation", "conditioning": "prompt"}
+
+#: Columns every version has (the others may be missing in a file and are then null).
+REQUIRED_COLUMNS = ("key", "model", "dataset", "item", "kind", "spec", "num_codebooks",
+                    "num_frames", "frame_rate", "loss", "nll")
 
 
 def results_schema():
-    """Arrow schema of one row per unit (item x condition x model)."""
+    """Arrow schema of one row per unit (model x item x perturbation x prompt).
+
+    The recorded parameters that perturbation kinds promote to columns
+    (``noiseloss.perturb.RESULT_COLUMNS``) sit between the span and the seed.
+    """
     import pyarrow as pa
+
+    from noiseloss.perturb import RESULT_COLUMNS
 
     return pa.schema([
         ("key", pa.string()), ("model", pa.string()), ("dataset", pa.string()),
-        ("item", pa.string()), ("condition", pa.string()), ("kind", pa.string()),
+        ("item", pa.string()), ("perturbation", pa.string()), ("kind", pa.string()),
         ("spec", pa.string()), ("params", pa.string()),
         ("onset_frame", pa.int32()), ("length_frames", pa.int32()),
-        ("color", pa.string()), ("level_db", pa.float64()), ("level_ref", pa.string()),
-        ("seed", pa.int64()), ("conditioning", pa.string()), ("alignment", pa.string()),
+        *((name, pa.type_for_alias(kind)) for name, (kind, _) in RESULT_COLUMNS.items()),
+        ("seed", pa.int64()), ("prompt", pa.string()), ("alignment", pa.string()),
         ("num_codebooks", pa.int16()), ("num_frames", pa.int32()), ("frame_rate", pa.float32()),
         ("loss", pa.float64()), ("nll", pa.list_(pa.float32())), ("audio", pa.string()),
     ])
+
+
+def read_results_table(path: str | Path):
+    """A results Parquet file (a store part or ``results.parquet``) in the current schema.
+
+    Version-1 columns are renamed; columns the file lacks are null.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise ParameterError(f"{path} is not a noiseloss results table: it lacks {missing}")
+    table = table.rename_columns([RENAMED_COLUMNS.get(n, n) for n in table.column_names])
+    schema = results_schema()
+    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names
+               else pa.nulls(len(table), f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 class ResultsStore:
@@ -63,9 +101,8 @@ class ResultsStore:
         """All rows as one ``pyarrow.Table``, sorted by key, one row per key."""
         import pyarrow as pa
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
-        parts = [pq.read_table(p, schema=results_schema()) for p in self._parts()]
+        parts = [read_results_table(p) for p in self._parts()]
         table = pa.concat_tables(parts) if parts else results_schema().empty_table()
         table = table.take(pc.sort_indices(table, [("key", "ascending")]))
         keys = table.column("key").to_pylist()

@@ -1,6 +1,6 @@
 """Spectral residual vector quantiser: log-mel frames at 50 frames/s, K residual k-means codebooks.
 
-The built-in demo model's tokenizer (DESIGN section 5). Frame ``t`` is the Hann-windowed STFT
+The built-in demo model's tokenizer (``noiseloss.models.demo``). Frame ``t`` is the Hann-windowed STFT
 (``n_fft`` samples) centred on sample ``t * hop_length``; a signal of ``n`` samples gives
 ``T = ceil(n / hop_length)`` frames (the signal is zero-padded at both ends)::
 

@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from noiseloss.errors import AudioError, ConfigError
-from noiseloss.runner.config import DatasetSpec
+from noiseloss.errors import AudioError, ConfigError, check_int
 from noiseloss.sources.audio import AUDIO_EXTENSIONS, load_audio
+from noiseloss.sources.midi import MIDI_EXTENSIONS
 
-MIDI_EXTENSIONS = (".mid", ".midi")
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One data set: a built-in source (``demo:NAME``), a folder, or music21 corpus paths."""
+
+    name: str
+    source: str | None = None
+    path: str | None = None
+    glob: str = "*"
+    music21: tuple[str, ...] = ()
+    program: int = 0
+    limit: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.music21, list | tuple) or not all(
+                isinstance(m, str) for m in self.music21):
+            raise ConfigError(f"music21 must be a list of corpus paths, got {self.music21!r}")
+        object.__setattr__(self, "music21", tuple(self.music21))
+        for key in ("source", "path", "glob"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise ConfigError(f"{key} must be a string, got {getattr(self, key)!r}")
+        given = [k for k in ("source", "path", "music21") if getattr(self, k)]
+        if len(given) != 1:
+            raise ConfigError(f"give exactly one of source/path/music21, got {given}")
+        if not 0 <= check_int("program", self.program) <= 127:
+            raise ConfigError(f"program must be a General MIDI program in [0, 127], "
+                              f"got {self.program!r}")
+        if self.limit is not None:
+            check_int("limit", self.limit, low=1)
+
+    def to_dict(self) -> dict:
+        """The YAML mapping of this data set (its name is the key above it)."""
+        out = dataclasses.asdict(self)
+        del out["name"]
+        out["music21"] = list(self.music21)
+        return out
 
 
 @dataclass(frozen=True)

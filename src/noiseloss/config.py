@@ -1,0 +1,276 @@
+"""Experiment configuration: YAML <-> nested dataclasses, one per section (unknown keys are errors).
+
+A config crosses models x data sets x perturbation grids x prompts; each section below is one
+dataclass and ``ExperimentConfig.to_dict()`` writes exactly what ``parse_config`` reads::
+
+    name: paper-noise
+    models: [demo]
+    datasets:                                     # DatasetSpec, one per name
+      train: {source: "demo:train"}               #   built-in demo set
+      mine:  {path: "my/folder", glob: "*.wav"}   #   any folder of audio or MIDI
+      bach:  {music21: ["bach/bwv66.6"], program: 0}  # scores from the music21 corpus
+    excerpt: {seconds: 15.0, offset_seconds: 0.0}  # Excerpt
+    prompts: [{text: null}]                        # Prompt: text conditions (null: none)
+    seeds: [0]
+    perturbations:                                 # perturbation specs, with optional grids
+      - kind: noise
+        onset_frames: 250
+        color: white
+        grid: {length_frames: [5, 10, 50, 100, 150, 200]}
+    scoring: {alignment: delayed, batch_size: null, device: cpu, dtype: float32,
+              window_frames: null, stride_frames: null}   # ScoringOptions; null: the model decides
+    analysis: {detector: zero-crossing, smooth_frames: 5, run_frames: 5,
+               peak_window_frames: 5, lead_frames: null}   # DetectorOptions
+    report: {audio_examples: 3}                    # ReportOptions
+
+Device and dtype are checked here, before any model is located.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from noiseloss.analysis.regions import DetectorOptions
+from noiseloss.errors import (
+    ConfigError,
+    NoiselossError,
+    check_int,
+    check_keys,
+    check_number,
+)
+from noiseloss.scoring.options import ScoringOptions
+from noiseloss.sources.datasets import DatasetSpec
+
+BUILTIN_PACKAGE = "noiseloss.configs"
+
+#: Keys of earlier versions that were renamed: old -> new.
+RENAMED_KEYS = {"conditionings": "prompts"}
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """The part of each source that is scored: ``seconds`` (None: to the end) from the offset."""
+
+    seconds: float | None = 15.0
+    offset_seconds: float = 0.0
+
+    def __post_init__(self):
+        if self.seconds is not None:
+            check_number("seconds", self.seconds, low=0.0, low_open=True)
+        check_number("offset_seconds", self.offset_seconds, low=0.0)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A text condition (None: unconditional) and an optional classifier-free guidance scale."""
+
+    text: str | None = None
+    guidance_scale: float | None = None
+
+    def __post_init__(self):
+        if self.text is not None and not isinstance(self.text, str):
+            raise ConfigError(f"text must be a string or null, got {self.text!r}")
+        if self.guidance_scale is not None:
+            if self.text is None:
+                raise ConfigError("guidance_scale requires text")
+            check_number("guidance_scale", self.guidance_scale)
+
+    @property
+    def label(self) -> str:
+        """Short readable label (the ``prompt`` column of the results)."""
+        if self.text is None:
+            return "unconditional"
+        return f"text={self.text!r}" + (f",cfg={self.guidance_scale}" if self.guidance_scale else "")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the report shows: ``audio_examples`` items per data set with audio players."""
+
+    audio_examples: int = 3
+
+    def __post_init__(self):
+        check_int("audio_examples", self.audio_examples, low=0)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A validated experiment; ``perturbation_specs()`` expands the grids."""
+
+    name: str
+    models: tuple[str, ...]
+    datasets: tuple[DatasetSpec, ...]
+    description: str = ""
+    version: int = 1
+    excerpt: Excerpt = field(default_factory=Excerpt)
+    prompts: tuple[Prompt, ...] = (Prompt(),)
+    seeds: tuple[int, ...] = (0,)
+    perturbations: tuple[dict, ...] = ()
+    scoring: ScoringOptions = field(default_factory=ScoringOptions)
+    analysis: DetectorOptions = field(default_factory=DetectorOptions)
+    report: ReportOptions = field(default_factory=ReportOptions)
+
+    def perturbation_specs(self) -> list[dict]:
+        """Every perturbation spec of the grid, each with its ``seed`` (kind first, sorted keys)."""
+        specs = []
+        for entry in self.perturbations:
+            fixed = {k: v for k, v in entry.items() if k != "grid"}
+            grid = entry.get("grid", {})
+            axes = sorted(grid)
+            for values in itertools.product(*(grid[a] for a in axes)):
+                for seed in self.seeds:
+                    spec = {**fixed, **dict(zip(axes, values, strict=True)), "seed": seed}
+                    specs.append({"kind": spec.pop("kind"), **dict(sorted(spec.items()))})
+        return specs
+
+    def to_dict(self) -> dict:
+        """The config as the YAML mapping that ``parse_config`` reads back to an equal config."""
+        return {
+            "name": self.name, "description": self.description, "version": self.version,
+            "models": list(self.models),
+            "datasets": {d.name: d.to_dict() for d in self.datasets},
+            "excerpt": dataclasses.asdict(self.excerpt),
+            "prompts": [dataclasses.asdict(p) for p in self.prompts],
+            "seeds": list(self.seeds),
+            "perturbations": [dict(p) for p in self.perturbations],
+            "scoring": dataclasses.asdict(self.scoring),
+            "analysis": self.analysis.to_dict(),
+            "report": dataclasses.asdict(self.report),
+        }
+
+    def to_yaml(self) -> str:
+        """``to_dict()`` as YAML text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def _section(cls, raw, where: str, **extra):
+    """Build the dataclass ``cls`` from the mapping ``raw``; errors name ``where.key``."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping, got {raw!r}")
+    check_keys(raw, {f.name for f in dataclasses.fields(cls)} - set(extra), where=where)
+    try:
+        return cls(**raw, **extra)
+    except NoiselossError as exc:
+        raise ConfigError(f"{where}.{exc}" if str(exc).split()[0] in raw else f"{where}: {exc}") \
+            from exc
+    except TypeError as exc:  # a wrong type reaching a comparison inside a check
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _list(raw, where: str, *, default: list) -> list:
+    value = default if raw is None else raw
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where} must be a non-empty list, got {raw!r}")
+    return value
+
+
+def _perturbation(i: int, raw) -> dict:
+    from noiseloss.perturb import CONTEXT_KEYS, PERTURBATIONS, check_spec_keys
+
+    where = f"perturbations[{i}]"
+    if not isinstance(raw, dict) or "kind" not in raw:
+        raise ConfigError(f"{where} must be a mapping with a 'kind', got {raw!r}")
+    grid = raw.get("grid", {})
+    if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
+        raise ConfigError(f"{where}.grid must map parameter names to non-empty lists, got {grid!r}")
+    clash = set(grid) & (set(raw) - {"grid"})
+    if clash:
+        raise ConfigError(f"{where}: {sorted(clash)} given both as fixed value and grid axis")
+    given = (set(raw) | set(grid)) - {"kind", "grid"}
+    if given & set(CONTEXT_KEYS):
+        raise ConfigError(f"{where}: {sorted(given & set(CONTEXT_KEYS))} come from the model "
+                          "(seeds: the top-level 'seeds' list); leave them out")
+    try:
+        PERTURBATIONS.check(raw["kind"])
+        check_spec_keys(raw["kind"], given, supplied=CONTEXT_KEYS)
+    except NoiselossError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return dict(raw)
+
+
+def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
+    """Validate a config mapping; every problem is a ``ConfigError`` naming the key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: a config must be a mapping, got {type(raw).__name__}")
+    for old, new in RENAMED_KEYS.items():
+        if old in raw:
+            raise ConfigError(f"{name}: the key {old!r} is now called {new!r}")
+    check_keys(raw, {f.name for f in dataclasses.fields(ExperimentConfig)}, where=name)
+    models = raw.get("models")
+    if not models or not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise ConfigError(f"models must be a non-empty list of model names/paths, got {models!r}")
+    datasets = raw.get("datasets")
+    if not datasets or not isinstance(datasets, dict):
+        raise ConfigError(f"datasets must be a non-empty mapping name -> source, got {datasets!r}")
+    seeds = _list(raw.get("seeds"), "seeds", default=[0])
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    perturbations = raw.get("perturbations") or []
+    if not isinstance(perturbations, list):
+        raise ConfigError(f"perturbations must be a list, got {perturbations!r}")
+    version = raw.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ConfigError(f"version must be an integer, got {version!r}")
+    return ExperimentConfig(
+        name=str(raw.get("name", name)),
+        description=str(raw.get("description", "")),
+        version=version,
+        models=tuple(models),
+        datasets=tuple(_section(DatasetSpec, spec, f"datasets.{key}", name=str(key))
+                       for key, spec in datasets.items()),
+        excerpt=_section(Excerpt, raw.get("excerpt"), "excerpt"),
+        prompts=tuple(_section(Prompt, p, f"prompts[{i}]") for i, p in
+                      enumerate(_list(raw.get("prompts"), "prompts", default=[{}]))),
+        seeds=tuple(seeds),
+        perturbations=tuple(_perturbation(i, p) for i, p in enumerate(perturbations)),
+        scoring=_section(ScoringOptions, raw.get("scoring"), "scoring"),
+        analysis=_section(DetectorOptions, raw.get("analysis"), "analysis"),
+        report=_section(ReportOptions, raw.get("report"), "report"),
+    )
+
+
+def builtin_configs() -> dict[str, str]:
+    """Name -> description of the configs shipped with the package."""
+    return {name: load_config(name).description for name in _builtin_names()}
+
+
+def _builtin_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files(BUILTIN_PACKAGE).iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def load_config(name_or_path: str | Path) -> ExperimentConfig:
+    """Load a built-in config by name (``paper-noise``) or a YAML file (``DIR/config.yaml``)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        text, label = path.read_text(encoding="utf-8"), str(path)
+    elif str(name_or_path) in _builtin_names():
+        text = resources.files(BUILTIN_PACKAGE).joinpath(f"{name_or_path}.yaml").read_text("utf-8")
+        label = str(name_or_path)
+    else:
+        raise ConfigError(f"{name_or_path!r} is neither a YAML file nor a built-in config; "
+                          f"built-in: {_builtin_names()}")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{label}: invalid YAML ({exc})") from exc
+    return parse_config(raw, name=label)
+
+
+def run_config(run_dir: str | Path) -> ExperimentConfig | None:
+    """A run folder's ``config.yaml``, or None when it is absent or unreadable (older versions)."""
+    path = Path(run_dir) / "config.yaml"
+    try:
+        return load_config(path) if path.is_file() else None
+    except NoiselossError:
+        return None

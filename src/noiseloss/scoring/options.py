@@ -1,0 +1,57 @@
+"""Scoring options: the one home of their defaults (configs, CLI flags and the API read them here).
+
+``None`` means "the model decides": each backend declares its window and batch defaults.
+Importing this module imports no torch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from noiseloss.errors import ParameterError, check_choice, check_int
+from noiseloss.scoring.result import ALIGNMENTS
+
+DTYPES = ("float32", "float16", "bfloat16")
+DEVICE_PATTERN = re.compile(r"cpu|auto|mps|cuda(:\d+)?")
+
+
+def check_device(device, dtype) -> None:
+    """``ParameterError`` for a device string torch would not understand or half precision on CPU.
+
+    Whether CUDA is actually available is checked when the model is loaded.
+    """
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise ParameterError(f"device must be cpu, auto, mps, cuda or cuda:N, got {device!r}")
+    check_choice("dtype", dtype, DTYPES)
+    if device == "cpu" and dtype != "float32":
+        raise ParameterError(f"dtype {dtype!r} is only supported on GPU; use float32 on CPU")
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How units are scored.
+
+    Attributes:
+        alignment: ``"delayed"`` (the model's own factorisation) or ``"legacy-undelayed"`` (the
+            paper's research scripts; not a likelihood).
+        batch_size: Windows per forward pass; None: the model's default.
+        device: ``cpu``, ``auto``, ``mps``, ``cuda`` or ``cuda:N``.
+        dtype: Weights dtype; NLL is always computed in float32.
+        window_frames: Longest window fed to the decoder; None: the model's trained length.
+        stride_frames: New frames scored per window after the first; None: the model's default.
+    """
+
+    alignment: str = "delayed"
+    batch_size: int | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    window_frames: int | None = None
+    stride_frames: int | None = None
+
+    def __post_init__(self):
+        check_choice("alignment", self.alignment, ALIGNMENTS)
+        for name in ("batch_size", "window_frames", "stride_frames"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), low=1)
+        check_device(self.device, self.dtype)
