@@ -38,7 +38,8 @@ def test_load_demo_round_trip(demo):
     metrics = json.loads((ASSETS / "metrics.json").read_text())
     assert isinstance(demo, MusicgenScorer) and demo.name == "demo"
     assert not demo.decoder.training
-    assert demo.special_id == demo.tokenizer.codebook_size == metrics["tokenizer"]["codebook_size"]
+    special = demo.layouts["delayed"].pad_id
+    assert special == demo.tokenizer.codebook_size == metrics["tokenizer"]["codebook_size"]
     assert (demo.sample_rate, demo.tokenizer.hop_length, demo.num_codebooks) == (32000, 640, 4)
     prov = demo.provenance()
     assert prov["model_id"] == "demo"

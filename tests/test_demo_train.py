@@ -44,7 +44,8 @@ def test_training_nll_is_the_scoring_path_nll():
     with torch.no_grad():
         nll = sequence_nll(decoder, torch.from_numpy(codes), special_id=8).numpy()
     scorer = MusicgenScorer(decoder, _FixedTokenizer(), name="t",
-                            options=ScoringOptions(window_frames=20, stride_frames=10, batch_size=8))
+                            options=ScoringOptions(window_frames=20, stride_frames=10, batch_size=8,
+                                                   alignment="delayed"))
     results = scorer.score_codes(list(codes))
     for b in range(2):
         np.testing.assert_allclose(nll[b], results[b].nll, rtol=1e-5, atol=1e-5)

@@ -31,6 +31,9 @@ def frame_curve(nll, *, num_codebooks: int, num_frames: int) -> np.ndarray:
 def delay_lead_frames(*, num_codebooks: int, alignment: str) -> int:
     """How many frames early a perturbation can show in a codebook-averaged frame curve.
 
+    For results stored without ``lead_frames`` (version 1 stores: mono MusicGen layouts); newer
+    results carry the lead of the layout that produced them.
+
     Under MusicGen's delay pattern (``noiseloss.scoring.pattern``), the prediction of codebook
     ``k`` at frame ``t`` has seen codebook 0 up to frame ``t + k - 1``; the last codebook
     therefore reacts to a change of codebook 0 at frame ``onset`` from frame

@@ -55,8 +55,9 @@ COLUMN_HELP = {
               "only in perturbation_frames (and seed)",
     "perturbation_frames": "the length a family varies, frames: the block length L of swap and "
                            "permute (the paper's shuffle length), else the span length",
-    "lead_frames": "frames a change can show before the onset in the codebook-averaged curve "
-                   "(delay pattern: K - 2 for 'delayed', 0 for 'legacy-undelayed')",
+    "lead_frames": "frames a change can show before the onset in the codebook-averaged curve, "
+                   "from the model's layout (mono MusicGen delay pattern: 2; stereo: 2; legacy "
+                   "and YuE: 0)",
     "audio": "excerpt actually scored, relative to the run folder",
     "clean_audio": "clean excerpt actually scored, relative to the run folder",
     "frames": "frames of the perturbed unit; the curves are aligned on them",
@@ -220,8 +221,9 @@ def analyze_results(results: pd.DataFrame, *,
             skipped.append(_skip(row, "no clean unit with the same " + ", ".join(PAIR_COLUMNS)))
             continue
         onset, length = _optional_int(row["onset_frame"]), _optional_int(row["length_frames"])
-        lead = options.lead_frames if options.lead_frames is not None else delay_lead_frames(
-            num_codebooks=int(row["num_codebooks"]), alignment=str(row["alignment"]))
+        lead = options.lead_frames if options.lead_frames is not None else (
+            int(row["lead_frames"]) if pd.notna(row.get("lead_frames")) else delay_lead_frames(
+                num_codebooks=int(row["num_codebooks"]), alignment=str(row["alignment"])))
         unit = {c: row[c] for c in UNIT_COLUMNS if c in row.index}
         unit.update(clean_key=partner["key"], clean_audio=partner["audio"], lead_frames=lead,
                     family=family_of(row["spec"], kind=row["kind"]),

@@ -23,8 +23,8 @@ _DEFAULTS = ScoringOptions()
 @click.option("--guidance-scale", type=float, default=None,
               help="Score the classifier-free-GUIDED distribution (not a likelihood); needs --text.")
 @click.option("--alignment", type=click.Choice(ALIGNMENTS), default=_DEFAULTS.alignment,
-              show_default=True,
-              help="legacy-undelayed reproduces the paper's scripts; it is NOT MusicGen's likelihood.")
+              help="[default: the model's own factorisation] legacy-undelayed reproduces the "
+                   "paper's MusicGen scripts; it is NOT MusicGen's likelihood.")
 @click.option("--batch-size", type=int, default=None,
               help="Windows per forward [default: the model's].")
 @click.option("--window-frames", type=int, default=None,

@@ -266,7 +266,7 @@ def evaluate(decoder, tokenizer, pieces, codes, *, settings: BuildSettings, seed
     for split in ("validation", "ood"):
         items = [codes[p.piece_id] for p in pieces if p.split == split]
         row = {"tokens": int(sum(c.size for c in items))}
-        options = ScoringOptions(batch_size=8, **settings.window)
+        options = ScoringOptions(batch_size=8, alignment="delayed", **settings.window)
         nll = {name: [r.nll for r in MusicgenScorer(net, tokenizer, name=name, options=options)
                       .score_codes(items)]
                for name, net in (("model", decoder), ("untrained", untrained))}

@@ -24,6 +24,7 @@ class ModelInfo:
         window_frames: Longest window it was trained on, frames (the default window).
         stride_frames: Default stride of windows over longer audio, frames.
         batch_size: Default windows per forward pass.
+        alignment: Its own factorisation (the default layout).
     """
 
     name: str
@@ -31,11 +32,13 @@ class ModelInfo:
     window_frames: int
     stride_frames: int
     batch_size: int
+    alignment: str = "delayed"
 
     def resolve(self, options: ScoringOptions) -> ScoringOptions:
         """``options`` with every None (the model decides) replaced by this model's default."""
         return dataclasses.replace(options, **{
-            name: getattr(self, name) for name in ("window_frames", "stride_frames", "batch_size")
+            name: getattr(self, name)
+            for name in ("alignment", "window_frames", "stride_frames", "batch_size")
             if getattr(options, name) is None})
 
 

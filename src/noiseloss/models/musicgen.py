@@ -14,7 +14,9 @@ from pathlib import Path
 
 from noiseloss.errors import ModelLoadError, ParameterError
 from noiseloss.models.base import Backend, ModelInfo
+from noiseloss.scoring.layouts import musicgen_layouts
 from noiseloss.scoring.options import ScoringOptions, check_device
+from noiseloss.scoring.pattern import musicgen_delays
 from noiseloss.scoring.scorer import Scorer
 from noiseloss.tokenizers.encodec import EncodecTokenizer
 
@@ -143,7 +145,11 @@ class MusicgenScorer(Scorer):
             raise ModelLoadError(
                 f"{name}: decoder has {cfg.num_codebooks} codebooks, tokenizer "
                 f"{tokenizer.num_codebooks}")
-        super().__init__(tokenizer, special_id=int(cfg.pad_token_id), name=name, options=options)
+        channels = int(getattr(cfg, "audio_channels", 1))
+        self.channels = channels
+        layouts = musicgen_layouts(special_id=int(cfg.pad_token_id),
+                                   delays=musicgen_delays(cfg.num_codebooks, channels=channels))
+        super().__init__(tokenizer, layouts=layouts, name=name, options=options)
         self.decoder = decoder.eval()
         self.full_model = full_model.eval() if full_model is not None else None
         self.directory = directory
@@ -172,7 +178,7 @@ class MusicgenScorer(Scorer):
         enc = self._text_tokenizer([text] * batch, return_tensors="pt", padding=True)
         return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
-    def _logits(self, inputs, *, text):
+    def _logits(self, inputs, *, text, conditions=None):
         batch, k_books, steps = inputs.shape
         ids = inputs.to(self.device).reshape(batch * k_books, steps)
         if text is None:
@@ -224,7 +230,8 @@ def load_musicgen(info: ModelInfo, options: ScoringOptions) -> MusicgenScorer:
     model = load_pretrained(MusicgenForConditionalGeneration, directory, options=options,
                             name=info.name)
     # EnCodec runs in float32: its LSTM and convolutions gain nothing from half precision here.
-    tokenizer = EncodecTokenizer(model.audio_encoder.float())
+    tokenizer = EncodecTokenizer(model.audio_encoder.float(),
+                                 channels=int(model.decoder.config.audio_channels))
     return MusicgenScorer(model.decoder, tokenizer, full_model=model, directory=directory,
                           identity=info.identity, name=info.name, options=options)
 

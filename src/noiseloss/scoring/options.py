@@ -33,8 +33,8 @@ class ScoringOptions:
     """How units are scored.
 
     Attributes:
-        alignment: ``"delayed"`` (the model's own factorisation) or ``"legacy-undelayed"`` (the
-            paper's research scripts; not a likelihood).
+        alignment: A layout of the model (``ALIGNMENTS``; each model says which it has); None:
+            the model's own factorisation (MusicGen: ``delayed``; YuE: ``prompted``).
         batch_size: Windows per forward pass; None: the model's default.
         device: ``cpu``, ``auto``, ``mps``, ``cuda`` or ``cuda:N``.
         dtype: Weights dtype; NLL is always computed in float32.
@@ -42,7 +42,7 @@ class ScoringOptions:
         stride_frames: New frames scored per window after the first; None: the model's default.
     """
 
-    alignment: str = "delayed"
+    alignment: str | None = None
     batch_size: int | None = None
     device: str = "cpu"
     dtype: str = "float32"
@@ -50,7 +50,8 @@ class ScoringOptions:
     stride_frames: int | None = None
 
     def __post_init__(self):
-        check_choice("alignment", self.alignment, ALIGNMENTS)
+        if self.alignment is not None:
+            check_choice("alignment", self.alignment, ALIGNMENTS)
         for name in ("batch_size", "window_frames", "stride_frames"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), low=1)

@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# "delayed": MusicGen's factorisation; "legacy-undelayed": the paper's research code (not a likelihood).
-ALIGNMENTS = ("delayed", "legacy-undelayed")
+#: Every alignment a backend may offer (each model says which of them it has):
+#: "delayed": MusicGen's factorisation (delay pattern); "legacy-undelayed": the paper's research
+#: code for MusicGen (not a likelihood); "prompted": YuE's prompted token stream;
+#: "prompted-codec-range": the same, renormalised over the codec ids of the scored codebook.
+ALIGNMENTS = ("delayed", "legacy-undelayed", "prompted", "prompted-codec-range")
 
 
 def codebook_mean(nll: np.ndarray) -> np.ndarray:
@@ -37,7 +40,9 @@ class ScoreResult:
             likelihood: it scores a guided distribution).
         text: The text condition, if any.
         guidance_scale: Classifier-free guidance scale when ``conditioning == "cfg-guided"``.
-        alignment: ``"delayed"`` (MusicGen's factorisation) or ``"legacy-undelayed"``.
+        alignment: The layout that produced it (``ALIGNMENTS``).
+        lead_frames: Frames a change can show before its onset in ``frame_nll()`` (the layout's).
+        channels: Audio channels; with 2 (stereo MusicGen) rows alternate L, R.
         windows: ``(context_start, score_start, end)`` frame windows that produced the NLL.
         num_samples: Length of the scored audio in samples at the model rate (None for codes).
     """
@@ -49,6 +54,8 @@ class ScoreResult:
     text: str | None = None
     guidance_scale: float | None = None
     alignment: str = "delayed"
+    lead_frames: int = 0
+    channels: int = 1
     windows: list[tuple[int, int, int]] = field(default_factory=list)
     num_samples: int | None = None
 
@@ -62,9 +69,16 @@ class ScoreResult:
         """T."""
         return int(self.nll.shape[1])
 
-    def frame_nll(self) -> np.ndarray:
-        """Per-frame curve ``[T]``: mean over codebooks (NaN where no codebook is scored)."""
-        return codebook_mean(self.nll)
+    def frame_nll(self, *, channel: int | None = None) -> np.ndarray:
+        """Per-frame curve ``[T]``: mean over codebooks (NaN where no codebook is scored).
+
+        ``channel``: 0 or 1 for the codebooks of one channel of a stereo model (None: all).
+        """
+        if channel is None:
+            return codebook_mean(self.nll)
+        if not 0 <= channel < self.channels:
+            raise ValueError(f"channel must be in [0, {self.channels}), got {channel!r}")
+        return codebook_mean(self.nll[channel::self.channels])
 
     def loss(self) -> float:
         """MusicGen's ``loss``: mean over codebooks of each codebook's mean NLL (nats)."""
@@ -81,5 +95,7 @@ class ScoreResult:
             "text": self.text,
             "guidance_scale": self.guidance_scale,
             "alignment": self.alignment,
+            "lead_frames": self.lead_frames,
+            "channels": self.channels,
             "windows": [list(w) for w in self.windows],
         }

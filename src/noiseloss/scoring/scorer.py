@@ -1,7 +1,8 @@
-"""The scorer template: audio or codes -> per-token NLL ``[K, T]``.
+"""The scorer template: audio or codes -> per-token NLL ``[R, T]``.
 
-All the alignment, batching, windowing and conditioning logic lives here, once. A backend only
-implements ``_logits`` (one forward pass of its decoder).
+Batching, windowing and conditioning live here, once; the token layout (how codes become decoder
+inputs and where each target is read) is a strategy of the backend (``scoring.layouts``). A
+backend implements ``_logits`` (one forward pass of its decoder) and chooses its layouts.
 """
 
 from __future__ import annotations
@@ -13,35 +14,41 @@ from pathlib import Path
 import numpy as np
 
 from noiseloss.errors import ParameterError, check_choice, check_int
+from noiseloss.scoring.layouts import Layout
 from noiseloss.scoring.options import ScoringOptions
-from noiseloss.scoring.pattern import gather_nll, model_inputs
-from noiseloss.scoring.result import ALIGNMENTS, ScoreResult
+from noiseloss.scoring.result import ScoreResult
 from noiseloss.scoring.windows import Window, plan_windows
-from noiseloss.sources.audio import load_audio, resample, to_mono, validate_audio
+from noiseloss.sources.audio import load_audio, resample, to_mono, to_stereo, validate_audio
 from noiseloss.tokenizers.base import Tokenizer
 
 AudioInput = str | Path | np.ndarray
 
 
 class Scorer(ABC):
-    """A music LM that scores token sequences under the MusicGen delay pattern.
+    """A music LM that scores token sequences under one of its layouts.
 
     Args:
         tokenizer: Turns audio into codes ``[K, T]``.
-        special_id: The special/BOS/pad id (= codebook size for MusicGen).
+        layouts: Alignment name -> ``Layout``; the first is the model's own factorisation.
         name: Model id recorded in results.
-        options: Scoring options resolved by the model (``ModelInfo.resolve``: windows and batch
-            size set); ``alignment`` and ``batch_size`` are the defaults of ``score_codes``.
+        options: Scoring options resolved by the model (``ModelInfo.resolve``: windows, batch
+            size and alignment set); ``alignment`` and ``batch_size`` are the defaults of
+            ``score_codes``.
     """
 
-    def __init__(self, tokenizer: Tokenizer, *, special_id: int, name: str,
+    #: Audio channels the tokenizer encodes (2: stereo, ``[2, samples]``).
+    channels: int = 1
+
+    def __init__(self, tokenizer: Tokenizer, *, layouts: dict[str, Layout], name: str,
                  options: ScoringOptions):
         self.tokenizer = tokenizer
-        self.special_id = special_id
+        self.layouts = dict(layouts)
         self.name = name
-        if None in (options.window_frames, options.stride_frames, options.batch_size):
+        if None in (options.window_frames, options.stride_frames, options.batch_size,
+                    options.alignment):
             raise ParameterError(f"{name}: scoring options must be resolved by the model, got "
                                  f"{options}")
+        check_choice("alignment", options.alignment, self.layouts)
         plan_windows(1, window_frames=options.window_frames,
                      stride_frames=options.stride_frames)  # validate
         self.options = options
@@ -59,7 +66,7 @@ class Scorer(ABC):
 
     @property
     def num_codebooks(self) -> int:
-        """K."""
+        """K, rows of the codes."""
         return self.tokenizer.num_codebooks
 
     @property
@@ -67,12 +74,18 @@ class Scorer(ABC):
         """Whether ``text=`` conditioning is available."""
         return False
 
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """Names of the per-item audio conditions it accepts (``melody`` for MusicGen-Melody)."""
+        return ()
+
     # -- the hook -----------------------------------------------------------------------------
     @abstractmethod
-    def _logits(self, inputs, *, text: str | None):
-        """Logits float ``[B, K, S, V]`` for decoder inputs int64 ``[B, K, S]``.
+    def _logits(self, inputs, *, text: str | None, conditions: list | None):
+        """Logits float ``[B, C, S', V]`` for decoder inputs int64 ``[B, C, S]``.
 
-        ``text=None`` is the unconditional (null-condition) distribution.
+        ``text=None`` is the unconditional (null-condition) distribution; ``conditions`` holds
+        one backend-specific condition per batch item (None: none).
         """
 
     def provenance(self) -> dict:
@@ -81,17 +94,22 @@ class Scorer(ABC):
 
     # -- public API ---------------------------------------------------------------------------
     def load(self, source: AudioInput, *, sample_rate: int | None = None) -> np.ndarray:
-        """Mono float32 audio at the model rate from a path or an array (``sample_rate`` needed)."""
+        """Audio at the model rate from a path or an array (``sample_rate`` needed for arrays).
+
+        Mono float32 ``[samples]``; ``[2, samples]`` for a stereo model (mono is duplicated).
+        """
         if isinstance(source, (str, Path)):
-            return load_audio(source, sample_rate=self.sample_rate, min_samples=1)
+            return load_audio(source, sample_rate=self.sample_rate, min_samples=1,
+                              channels=self.channels)
         if sample_rate is None:
             raise ParameterError("sample_rate is required when scoring an array")
-        audio = resample(to_mono(source), orig_sr=int(sample_rate), target_sr=self.sample_rate)
+        array = to_stereo(source) if self.channels == 2 else to_mono(source)
+        audio = resample(array, orig_sr=int(sample_rate), target_sr=self.sample_rate)
         validate_audio(audio, sample_rate=self.sample_rate, name="audio array")
         return audio
 
     def encode(self, audio: np.ndarray) -> np.ndarray:
-        """Codes int64 ``[K, T]`` of mono audio at the model rate."""
+        """Codes int64 ``[K, T]`` of audio at the model rate."""
         return self.tokenizer.encode(audio)
 
     def perturb_context(self, *, render=None):
@@ -123,16 +141,23 @@ class Scorer(ABC):
         return results[0] if single else results
 
     def check_options(self, *, text: str | None = None, guidance_scale: float | None = None,
-                      alignment: str | None = None, batch_size: int | None = None) -> None:
-        """Raise ``ParameterError`` for scoring options this model cannot honour."""
+                      alignment: str | None = None, batch_size: int | None = None,
+                      condition: str | None = None) -> None:
+        """Raise ``ParameterError`` for scoring options this model cannot honour.
+
+        ``condition``: the name of an audio condition (``melody``) the caller will pass.
+        """
         if alignment is not None:
-            check_choice("alignment", alignment, ALIGNMENTS)
+            check_choice("alignment", alignment, self.layouts)
         if batch_size is not None:
             check_int("batch_size", batch_size, low=1)
         if text is not None and not self.supports_text:
             raise ParameterError(f"model {self.name!r} has no text conditioning; got text={text!r}")
         if guidance_scale is not None and text is None:
             raise ParameterError("guidance_scale (classifier-free guidance) requires text")
+        if condition is not None and condition not in self.conditions:
+            raise ParameterError(f"model {self.name!r} takes no {condition} condition "
+                                 f"(it takes: {list(self.conditions) or 'none'})")
 
     def score_codes(
         self,
@@ -142,6 +167,7 @@ class Scorer(ABC):
         guidance_scale: float | None = None,
         alignment: str | None = None,
         batch_size: int | None = None,
+        conditions: Sequence | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[ScoreResult]:
         """Per-token NLL for a list of code matrices ``[K, T_i]``.
@@ -154,31 +180,40 @@ class Scorer(ABC):
             text: Text condition (None: unconditional, the null condition).
             guidance_scale: If set, score the classifier-free-guided distribution
                 ``log_softmax(u + g (c - u))`` instead of a likelihood; requires ``text``.
-            alignment: ``"delayed"`` (correct) or ``"legacy-undelayed"`` (the authors' scripts);
-                None: ``options.alignment``.
+            alignment: A layout of this model (``layouts``); None: ``options.alignment``.
             batch_size: Windows per forward pass; None: ``options.batch_size``.
+            conditions: One backend condition per item (MusicGen-Melody: chroma features), or
+                None.
             on_batch: Called with the number of windows after each forward pass (progress).
         """
         self.check_options(text=text, guidance_scale=guidance_scale, alignment=alignment,
                            batch_size=batch_size)
-        alignment = alignment or self.options.alignment
+        if conditions is not None and not self.conditions and any(c is not None for c in conditions):
+            raise ParameterError(f"model {self.name!r} takes no audio condition")
+        layout = self.layouts[alignment or self.options.alignment]
         batch_size = batch_size or self.options.batch_size
-        arrays = [self._check_codes(c, alignment) for c in codes]
+        arrays = [self._check_codes(c, layout) for c in codes]
+        conditions = list(conditions) if conditions is not None else [None] * len(arrays)
+        if len(conditions) != len(arrays):
+            raise ParameterError(f"conditions must hold one entry per item ({len(arrays)}), got "
+                                 f"{len(conditions)}")
         import torch
 
-        context = 1 if alignment == "legacy-undelayed" else 0
         plans = [plan_windows(a.shape[1], window_frames=self.options.window_frames,
-                              stride_frames=self.options.stride_frames, min_context_frames=context)
-                 for a in arrays]
+                              stride_frames=self.options.stride_frames,
+                              min_context_frames=layout.context_frames) for a in arrays]
         jobs: list[tuple[int, Window]] = [(i, w) for i, plan in enumerate(plans) for w in plan]
         jobs.sort(key=lambda j: j[1].end - j[1].context_start, reverse=True)
-        nll = [np.full(a.shape, np.nan, dtype=np.float32) for a in arrays]
+        nll: list[np.ndarray | None] = [None] * len(arrays)
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
             segs = [torch.from_numpy(arrays[i][:, w.context_start : w.end]) for i, w in chunk]
-            out = self._score_segments(segs, text=text, guidance_scale=guidance_scale,
-                                       alignment=alignment)
+            out = self._score_segments(segs, layout=layout, text=text,
+                                       guidance_scale=guidance_scale,
+                                       conditions=[conditions[i] for i, _ in chunk])
             for (i, w), seg_nll in zip(chunk, out, strict=True):
+                if nll[i] is None:
+                    nll[i] = np.full((seg_nll.shape[0], arrays[i].shape[1]), np.nan, np.float32)
                 keep = w.score_start - w.context_start
                 nll[i][:, w.score_start : w.end] = seg_nll[:, keep:].numpy()
             if on_batch is not None:
@@ -188,44 +223,45 @@ class Scorer(ABC):
         return [
             ScoreResult(
                 nll=n, codes=a, frame_rate=self.frame_rate, conditioning=conditioning, text=text,
-                guidance_scale=guidance_scale, alignment=alignment,
+                guidance_scale=guidance_scale, alignment=layout.alignment,
+                lead_frames=layout.lead_frames, channels=self.channels,
                 windows=[(w.context_start, w.score_start, w.end) for w in plan],
             )
             for n, a, plan in zip(nll, arrays, plans, strict=True)
         ]
 
     # -- internals ----------------------------------------------------------------------------
-    def _check_codes(self, codes: np.ndarray, alignment: str) -> np.ndarray:
+    def _check_codes(self, codes: np.ndarray, layout: Layout) -> np.ndarray:
         arr = np.asarray(codes)
         if arr.ndim != 2 or arr.shape[0] != self.num_codebooks:
             raise ParameterError(f"codes must be [K={self.num_codebooks}, T], got {arr.shape}")
         if not np.issubdtype(arr.dtype, np.integer):
             raise ParameterError(f"codes must be integers, got dtype {arr.dtype}")
-        if arr.size and (arr.min() < 0 or arr.max() >= self.special_id):
-            raise ParameterError(
-                f"codes must be in [0, {self.special_id}), got [{arr.min()}, {arr.max()}]")
-        min_frames = 2 if alignment == "legacy-undelayed" else 1
-        if arr.shape[1] < min_frames:
-            raise ParameterError(
-                f"need at least {min_frames} frame(s) for alignment {alignment!r}, got {arr.shape[1]}")
+        size = self.tokenizer.codebook_size
+        if arr.size and (arr.min() < 0 or arr.max() >= size):
+            raise ParameterError(f"codes must be in [0, {size}), got [{arr.min()}, {arr.max()}]")
+        if arr.shape[1] < layout.min_frames:
+            raise ParameterError(f"need at least {layout.min_frames} frame(s) for alignment "
+                                 f"{layout.alignment!r}, got {arr.shape[1]}")
         return arr.astype(np.int64)
 
-    def _score_segments(self, segments, *, text, guidance_scale, alignment) -> list:
-        """NLL ``[K, T_i]`` (CPU float32) for a batch of code segments, right-padded."""
+    def _score_segments(self, segments, *, layout: Layout, text, guidance_scale,
+                        conditions) -> list:
+        """NLL ``[R, T_i]`` (CPU float32) for a batch of code segments, right-padded."""
         import torch
 
-        inputs = [model_inputs(s, special_id=self.special_id, alignment=alignment) for s in segments]
+        inputs = [layout.inputs(s) for s in segments]
         width = max(x.shape[1] for x in inputs)
-        batch = torch.full((len(inputs), self.num_codebooks, max(width, 1)), self.special_id,
+        batch = torch.full((len(inputs), inputs[0].shape[0], max(width, 1)), layout.pad_id,
                            dtype=torch.long)
         for b, x in enumerate(inputs):
             batch[b, :, : x.shape[1]] = x
+        conditions = None if all(c is None for c in conditions) else conditions
         with torch.inference_mode():
-            logits = self._logits(batch, text=text)
+            logits = self._logits(batch, text=text, conditions=conditions)
             if guidance_scale is not None:
-                uncond = self._logits(batch, text=None)
+                uncond = self._logits(batch, text=None, conditions=conditions)
                 logits = uncond.float() + guidance_scale * (logits.float() - uncond.float())
-            return [
-                gather_nll(logits[b], seg.to(logits.device), alignment=alignment).cpu()
-                for b, seg in enumerate(segments)
-            ]
+            return [layout.nll(logits[b], seg.to(logits.device)).cpu()
+                    for b, seg in enumerate(segments)]
+

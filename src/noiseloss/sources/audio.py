@@ -1,4 +1,4 @@
-"""Audio input: read any soundfile-supported file, downmix to mono, resample with soxr."""
+"""Audio input: read any soundfile-supported file, downmix to mono (or keep stereo), resample."""
 
 from __future__ import annotations
 
@@ -25,12 +25,28 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     return audio
 
 
+def to_stereo(audio: np.ndarray) -> np.ndarray:
+    """float32 ``[2, samples]`` from ``[2, samples]``, ``[samples, 2]`` or mono (duplicated)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2 and audio.shape[1] == 1:
+        audio = audio[:, 0]
+    if audio.ndim == 1:
+        return np.stack([audio, audio])
+    if audio.ndim == 2 and audio.shape[0] == 2:
+        return audio
+    if audio.ndim == 2 and audio.shape[1] == 2:
+        return np.ascontiguousarray(audio.T)
+    raise ParameterError(f"stereo audio must be [2, samples] or [samples, 2], got {audio.shape}")
+
+
 def resample(audio: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
-    """Resample float32 ``[samples]`` from ``orig_sr`` to ``target_sr`` Hz (soxr, very high quality)."""
+    """Resample float32 ``[samples]`` or ``[channels, samples]`` (soxr, very high quality)."""
     if orig_sr == target_sr:
         return audio
     import soxr
 
+    if audio.ndim == 2:
+        return np.stack([resample(c, orig_sr=orig_sr, target_sr=target_sr) for c in audio])
     return soxr.resample(audio, orig_sr, target_sr, quality="VHQ").astype(np.float32)
 
 
@@ -49,14 +65,15 @@ def validate_audio(audio: np.ndarray, *, sample_rate: int, min_samples: int = 1,
 
 
 def load_audio(
-    path: str | Path, *, sample_rate: int, min_samples: int = 1
+    path: str | Path, *, sample_rate: int, min_samples: int = 1, channels: int = 1
 ) -> np.ndarray:
-    """Read an audio file as mono float32 ``[samples]`` at ``sample_rate`` Hz.
+    """Read an audio file as mono float32 ``[samples]`` (or ``[2, samples]``) at ``sample_rate``.
 
     Args:
         path: wav/flac/ogg/mp3 (anything libsndfile reads).
         sample_rate: Target rate in Hz; the file is resampled with soxr when it differs.
         min_samples: Minimum length after resampling, in samples.
+        channels: 1: downmix to mono; 2: stereo (a mono file is duplicated).
 
     Raises:
         AudioError: The file is missing, unreadable, empty, non-finite or too short.
@@ -70,7 +87,9 @@ def load_audio(
         data, orig_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile raises several types; all mean "unreadable"
         raise AudioError(f"{path}: cannot read audio ({exc})") from exc
-    audio = to_mono(data)
+    if channels == 2 and data.shape[1] > 2:
+        raise AudioError(f"{path}: {data.shape[1]} channels; a stereo model takes 1 or 2")
+    audio = to_stereo(data) if channels == 2 else to_mono(data)
     validate_audio(audio, sample_rate=orig_sr, name=str(path))
     audio = resample(audio, orig_sr=int(orig_sr), target_sr=sample_rate)
     validate_audio(audio, sample_rate=sample_rate, min_samples=min_samples, name=str(path))

@@ -4,8 +4,9 @@
 run never leaves a corrupt part; ``consolidate`` writes ``DIR/results.parquet`` (sorted by key,
 deduplicated) from all parts.
 
-Stores of version 1 named two columns differently (``RENAMED_COLUMNS``); they are read as the
-current version.
+Stores of version 1 named two columns differently (``RENAMED_COLUMNS``) and had no
+``lead_frames`` (null: the analysis derives it from the alignment); they are read as the current
+version.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def results_schema():
         ("onset_frame", pa.int32()), ("length_frames", pa.int32()),
         *((name, pa.type_for_alias(kind)) for name, (kind, _) in RESULT_COLUMNS.items()),
         ("seed", pa.int64()), ("prompt", pa.string()), ("alignment", pa.string()),
+        ("lead_frames", pa.int16()),
         ("num_codebooks", pa.int16()), ("num_frames", pa.int32()), ("frame_rate", pa.float32()),
         ("loss", pa.float64()), ("nll", pa.list_(pa.float32())), ("audio", pa.string()),
     ])
