@@ -40,6 +40,7 @@ from noiseloss.analysis.regions import DetectorOptions
 from noiseloss.errors import (
     ConfigError,
     NoiselossError,
+    check_choice,
     check_int,
     check_keys,
     check_number,
@@ -66,14 +67,24 @@ class Excerpt:
         check_number("offset_seconds", self.offset_seconds, low=0.0)
 
 
+#: Melody (chroma) conditions of MusicGen-Melody: none; the clean excerpt's chroma for the clean
+#: and every perturbed version alike; each version's own chroma (leaks the target).
+MELODY_CONDITIONS = ("none", "reference", "self")
+
+
 @dataclass(frozen=True)
 class Prompt:
-    """A text condition (None: unconditional) and an optional classifier-free guidance scale."""
+    """The conditions of a unit: text, classifier-free guidance, MusicGen-Melody's chroma.
+
+    ``text`` None is unconditional; ``melody`` is one of ``MELODY_CONDITIONS``.
+    """
 
     text: str | None = None
     guidance_scale: float | None = None
+    melody: str = "none"
 
     def __post_init__(self):
+        check_choice("melody", self.melody, MELODY_CONDITIONS)
         if self.text is not None and not isinstance(self.text, str):
             raise ConfigError(f"text must be a string or null, got {self.text!r}")
         if self.guidance_scale is not None:
@@ -84,9 +95,10 @@ class Prompt:
     @property
     def label(self) -> str:
         """Short readable label (the ``prompt`` column of the results)."""
-        if self.text is None:
-            return "unconditional"
-        return f"text={self.text!r}" + (f",cfg={self.guidance_scale}" if self.guidance_scale else "")
+        label = "unconditional" if self.text is None else f"text={self.text!r}" + (
+            f",cfg={self.guidance_scale}" if self.guidance_scale else "")
+        return label + {"none": "", "reference": ",melody=reference",
+                        "self": ",melody=self (leaks the target)"}[self.melody]
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ class Prepared:
     codes: np.ndarray
     audio: np.ndarray | None
     perturbed: object = None  # noiseloss.perturb.Perturbed, None for the clean unit
+    melody: np.ndarray | None = None  # audio whose chroma conditions it (MusicGen-Melody)
 
 
 def plan_groups(config: ExperimentConfig, items: list[Item], hashes: dict[Item, str],
@@ -108,7 +109,8 @@ def plan_groups(config: ExperimentConfig, items: list[Item], hashes: dict[Item, 
                               model=info.identity, text=prompt.text,
                               guidance_scale=prompt.guidance_scale, alignment=options.alignment,
                               window=[options.window_frames, options.stride_frames],
-                              dtype=options.dtype, scoring_version=SCORING_VERSION)
+                              dtype=options.dtype, scoring_version=SCORING_VERSION,
+                              **({"melody": prompt.melody} if prompt.melody != "none" else {}))
                 units = tuple((unit_key(spec=spec, **common), spec) for spec in [None, *specs])
                 groups.append(Group(name, item, hashes[item], prompt, units))
     return groups
@@ -137,10 +139,12 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
         summary.failed[group.label] = str(exc)
         return []
     context = scorer.perturb_context(render=lambda score: cut(render_midi(score, sample_rate=rate)))
+    melody = group.prompt.melody
     prepared = []
     for key, spec in todo:
         if spec is None:
-            prepared.append(Prepared(key, None, clean.codes, clean.audio))
+            prepared.append(Prepared(key, None, clean.codes, clean.audio,
+                                     melody=None if melody == "none" else clean.audio))
             continue
         try:
             variant = apply(clean, {k: v for k, v in spec.items() if k != "seed"},
@@ -148,15 +152,24 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
         except NoiselossError as exc:
             summary.failed[f"{group.label} [{perturbation_label(spec)}]"] = str(exc)
             continue
-        prepared.append(Prepared(key, spec, variant.codes, variant.audio, variant.perturbed))
+        if melody == "self" and variant.audio is None:
+            summary.failed[f"{group.label} [{perturbation_label(spec)}]"] = (
+                "melody=self needs the unit's audio; a token edit has none")
+            continue
+        prepared.append(Prepared(key, spec, variant.codes, variant.audio, variant.perturbed,
+                                 melody={"none": None, "reference": clean.audio,
+                                         "self": variant.audio}[melody]))
     return prepared
 
 
 def score_group(group: Group, prepared: list[Prepared], scorer, summary: RunSummary) -> list:
     """``ScoreResult`` per prepared unit (empty, with the failures recorded, on a scoring error)."""
     try:
+        conditions = None if group.prompt.melody == "none" else [
+            scorer.audio_condition("melody", p.melody) for p in prepared]
         return scorer.score_codes([p.codes for p in prepared], text=group.prompt.text,
-                                  guidance_scale=group.prompt.guidance_scale)
+                                  guidance_scale=group.prompt.guidance_scale,
+                                  conditions=conditions)
     except NoiselossError as exc:
         for p in prepared:
             summary.failed[f"{group.label} [{perturbation_label(p.spec)}]"] = str(exc)

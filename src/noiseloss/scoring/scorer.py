@@ -88,6 +88,10 @@ class Scorer(ABC):
         one backend-specific condition per batch item (None: none).
         """
 
+    def audio_condition(self, name: str, audio: np.ndarray):
+        """The per-item condition ``name`` (one of ``conditions``) of mono audio at the model rate."""
+        raise ParameterError(f"model {self.name!r} takes no {name} condition")
+
     def provenance(self) -> dict:
         """Model identity recorded with results (id, revision or weight hash, dtype, device)."""
         return {"model": self.name, "tokenizer": self.tokenizer.describe()}
