@@ -166,6 +166,17 @@ def test_melody_conditions_are_sliced_off(melody, rng, text):
     assert not np.allclose(plain.nll, res.nll, rtol=0, atol=1e-6)  # the chroma matters
 
 
+def test_melody_right_padded_batch_with_conditions(melody, rng):
+    t = np.arange(SR) / SR
+    items = [codes_of(rng, 4, n) for n in (6, 14, 9)]
+    chroma = [melody.audio_condition("melody", np.sin(2 * np.pi * f * t).astype(np.float32))
+              for f in (262.0, 330.0, 392.0)]
+    batched = melody.score_codes(items, conditions=chroma, batch_size=3)
+    single = melody.score_codes(items, conditions=chroma, batch_size=1)
+    for x, y in zip(batched, single, strict=True):
+        np.testing.assert_allclose(x.nll, y.nll, atol=1e-5, rtol=0)
+
+
 def test_melody_reference_is_shared_and_self_leaks(tmp_path, melody_dir):
     from noiseloss.config import parse_config
     from noiseloss.runner.run import run_experiment

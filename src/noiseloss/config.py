@@ -4,7 +4,7 @@ A config crosses models x data sets x perturbation grids x prompts; each section
 dataclass and ``ExperimentConfig.to_dict()`` writes exactly what ``parse_config`` reads::
 
     name: paper-noise
-    models: [demo]
+    models: [demo]                                # or {name: DIR, backend: yue-s2, codec: DIR}
     datasets:                                     # DatasetSpec, one per name
       train: {source: "demo:train"}               #   built-in demo set
       mine:  {path: "my/folder", glob: "*.wav"}   #   any folder of audio or MIDI
@@ -52,6 +52,51 @@ BUILTIN_PACKAGE = "noiseloss.configs"
 
 #: Keys of earlier versions that were renamed: old -> new.
 RENAMED_KEYS = {"conditionings": "prompts"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model: a registered name, a Hugging Face id in the local cache or a folder.
+
+    ``backend`` None: the registered model's, else MusicGen; ``options``: the backend's own.
+    """
+
+    name: str
+    backend: str | None = None
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"name must be a model name, id or folder, got {self.name!r}")
+        if self.backend is not None:
+            from noiseloss.models import BACKENDS
+
+            BACKENDS.check(self.backend)
+
+    @property
+    def label(self) -> str:
+        """The results' model column: the name, ``backend:name`` when a backend is given."""
+        return self.name if self.backend is None else f"{self.backend}:{self.name}"
+
+    def to_data(self):
+        """The YAML entry: the bare name, or a mapping when a backend or options are set."""
+        if self.backend is None and not self.options:
+            return self.name
+        return {"name": self.name, "backend": self.backend, **self.options}
+
+
+def _model(i: int, raw) -> ModelSpec:
+    where = f"models[{i}]"
+    if isinstance(raw, str):
+        return ModelSpec(raw)
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise ConfigError(f"{where} must be a model name or a mapping with a 'name' (and "
+                          f"'backend' and its options), got {raw!r}")
+    options = {k: v for k, v in raw.items() if k not in ("name", "backend")}
+    try:
+        return ModelSpec(raw["name"], raw.get("backend"), options)
+    except NoiselossError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -116,7 +161,7 @@ class ExperimentConfig:
     """A validated experiment; ``perturbation_specs()`` expands the grids."""
 
     name: str
-    models: tuple[str, ...]
+    models: tuple[ModelSpec, ...]
     datasets: tuple[DatasetSpec, ...]
     description: str = ""
     version: int = 1
@@ -145,7 +190,7 @@ class ExperimentConfig:
         """The config as the YAML mapping that ``parse_config`` reads back to an equal config."""
         return {
             "name": self.name, "description": self.description, "version": self.version,
-            "models": list(self.models),
+            "models": [m.to_data() for m in self.models],
             "datasets": {d.name: d.to_dict() for d in self.datasets},
             "excerpt": dataclasses.asdict(self.excerpt),
             "prompts": [dataclasses.asdict(p) for p in self.prompts],
@@ -217,7 +262,7 @@ def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
             raise ConfigError(f"{name}: the key {old!r} is now called {new!r}")
     check_keys(raw, {f.name for f in dataclasses.fields(ExperimentConfig)}, where=name)
     models = raw.get("models")
-    if not models or not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+    if not models or not isinstance(models, list):
         raise ConfigError(f"models must be a non-empty list of model names/paths, got {models!r}")
     datasets = raw.get("datasets")
     if not datasets or not isinstance(datasets, dict):
@@ -235,7 +280,7 @@ def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
         name=str(raw.get("name", name)),
         description=str(raw.get("description", "")),
         version=version,
-        models=tuple(models),
+        models=tuple(_model(i, m) for i, m in enumerate(models)),
         datasets=tuple(_section(DatasetSpec, spec, f"datasets.{key}", name=str(key))
                        for key, spec in datasets.items()),
         excerpt=_section(Excerpt, raw.get("excerpt"), "excerpt"),

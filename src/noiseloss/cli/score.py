@@ -17,6 +17,12 @@ _DEFAULTS = ScoringOptions()
 @click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", "model_name", required=True,
               help="Registered name (demo), Hugging Face id in the local cache, or directory.")
+@click.option("--backend", default=None,
+              help="Model backend when the folder does not say (yue-s1, yue-s2); see "
+                   "`noiseloss models`.")
+@click.option("--model-option", "-m", "model_option_items", multiple=True, metavar="KEY=VALUE",
+              help="An option of the backend (YuE: codec=DIR, text_tokenizer=DIR, genres=...); "
+                   "repeatable.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Output folder for nll.parquet and provenance.json.")
 @click.option("--text", default=None, help="Text condition (default: unconditional).")
@@ -34,18 +40,25 @@ _DEFAULTS = ScoringOptions()
 @click.option("--device", default=_DEFAULTS.device, show_default=True,
               help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--dtype", type=click.Choice(DTYPES), default=_DEFAULTS.dtype, show_default=True)
-def score(audio, model_name, out_dir, text, guidance_scale, **options):
-    """Score AUDIO files; a file that cannot be read is reported and skipped (exit code 1).
+def score(audio, model_name, backend, model_option_items, out_dir, text, guidance_scale,
+          **options):
+    """Score AUDIO files or .npy codes [K, T]; unreadable files are reported and skipped (exit 1).
 
     Example: noiseloss score a.wav b.flac --model demo --out runs/score
     """
     from noiseloss import provenance
-    from noiseloss.errors import NoiselossError
+    from noiseloss.errors import NoiselossError, ParameterError
     from noiseloss.models import load_model
     from noiseloss.store.io import write_json, write_parquet
     from noiseloss.store.tables import nll_table
 
-    model = load_model(model_name, **options)
+    model_options = {}
+    for item in model_option_items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"--model-option must look like key=value, got {item!r}")
+        model_options[key.strip().replace("-", "_")] = value
+    model = load_model(model_name, backend=backend, model_options=model_options, **options)
     # one error up front, not one skipped file per input
     model.check_options(text=text, guidance_scale=guidance_scale)
     done, failed = [], {}
@@ -73,9 +86,11 @@ def score(audio, model_name, out_dir, text, guidance_scale, **options):
 
 @click.command()
 def models():
-    """List the registered model names (loads nothing)."""
-    from noiseloss.models import MODELS
+    """List the registered models and the backends with what each needs (loads nothing)."""
+    from noiseloss.models import BACKENDS, MODELS
 
     for name in MODELS:
         click.echo(f"{name}\t{MODELS.describe(name)}")
-    click.echo("(any other name: a MusicGen id in the local Hugging Face cache, or a directory)")
+    click.echo("backends (--backend / backend: in a config; any other name: musicgen):")
+    for name in BACKENDS:
+        click.echo(f"  {name}\t{BACKENDS.describe(name)}")

@@ -1,7 +1,9 @@
-"""Model registry: named built-in models; any other name is a MusicGen id or directory.
+"""Model registries: named built-in models (``MODELS``) and model families (``BACKENDS``).
 
-``model_info(name)`` answers a model's identity and defaults without loading weights;
-``load_model(name, **options)`` loads its scorer.
+A name is a registered model (``demo``), or a Hugging Face id in the local cache or a folder,
+scored by the backend given, else by MusicGen (MusicGen, MusicGen-Melody, stereo: the checkpoint
+says which). ``model_info(name)`` answers a model's identity and defaults without loading
+weights; ``load_model(name, **options)`` loads its scorer.
 """
 
 from __future__ import annotations
@@ -18,35 +20,54 @@ MODELS: Registry = Registry("model")
 MODELS.register("demo", "noiseloss.models.demo:BACKEND",
                 help="built-in demo music LM (MusicGen decoder architecture, spectral RVQ tokens)")
 
+BACKENDS: Registry = Registry("model backend")
+BACKENDS.register("musicgen", "noiseloss.models.musicgen:BACKEND",
+                  help="MusicGen, MusicGen-Melody, stereo MusicGen (transformers checkpoints: a "
+                       "Hugging Face id in the local cache or a save_pretrained folder); the "
+                       "default for unregistered names")
+BACKENDS.register("yue-s1", "noiseloss.models.yue:STAGE1",
+                  help="YuE stage 1 (LlamaForCausalLM folder); options: codec (XcodecModel "
+                       "folder; else .npy codes only), text_tokenizer (needed for its prompt), "
+                       "genres, lyrics, vocal (silence | mixture)")
+BACKENDS.register("yue-s2", "noiseloss.models.yue:STAGE2",
+                  help="YuE stage 2, the paper's 'YuE (1B)' (LlamaForCausalLM folder); options: "
+                       "codec (XcodecModel folder; else .npy codes only)")
 
-def backend(name_or_path: str) -> Backend:
-    """The backend of a registered name, else MusicGen (a Hugging Face id or a directory)."""
+
+def backend_of(name_or_path: str, *, backend: str | None = None) -> Backend:
+    """The backend given, else the registered model's, else MusicGen (an id or a directory)."""
+    if backend is not None:
+        return BACKENDS.get(backend)
     if name_or_path in MODELS:
         return MODELS.get(name_or_path)
-    from noiseloss.models.musicgen import BACKEND
-
-    return BACKEND
+    return BACKENDS.get("musicgen")
 
 
-def model_info(name_or_path: str) -> ModelInfo:
-    """Identity and defaults of a model, read from its files (no weights loaded)."""
-    return backend(name_or_path).info(name_or_path)
+def model_info(name_or_path: str, *, backend: str | None = None, **model_options) -> ModelInfo:
+    """Identity and defaults of a model, read from its files (no weights loaded).
+
+    ``model_options`` are the backend's own (``noiseloss models`` lists them).
+    """
+    return backend_of(name_or_path, backend=backend).describe(name_or_path, **model_options)
 
 
-def load_model(name_or_path: str, **options) -> Scorer:
+def load_model(name_or_path: str, *, backend: str | None = None,
+               model_options: dict | None = None, **options) -> Scorer:
     """Load a scorer by registered name (``demo``), Hugging Face id (local cache) or directory.
 
     Args:
         name_or_path: ``"demo"``, ``"facebook/musicgen-small"`` or a ``save_pretrained`` folder.
+        backend: A ``BACKENDS`` name (``yue-s1``, ``yue-s2``); None: registered model or MusicGen.
+        model_options: The backend's own options (YuE: ``codec``, ``text_tokenizer``, ...).
         **options: Fields of ``noiseloss.scoring.options.ScoringOptions`` (``device``, ``dtype``,
             ``alignment``, ``batch_size``, ``window_frames``, ``stride_frames``); the ones left
             out take its defaults, and None means the model's own default.
     """
     from noiseloss.scoring.options import ScoringOptions
 
-    entry = backend(name_or_path)
-    info = entry.info(name_or_path)
+    entry = backend_of(name_or_path, backend=backend)
+    info = entry.describe(name_or_path, **(model_options or {}))
     return entry.load(info, info.resolve(ScoringOptions(**options)))
 
 
-__all__ = ["MODELS", "backend", "load_model", "model_info"]
+__all__ = ["BACKENDS", "MODELS", "backend_of", "load_model", "model_info"]

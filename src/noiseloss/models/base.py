@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from noiseloss.errors import ParameterError
 from noiseloss.scoring.options import ScoringOptions
 
 if TYPE_CHECKING:  # the scorer imports torch lazily; listing models must not import it
@@ -25,6 +26,7 @@ class ModelInfo:
         stride_frames: Default stride of windows over longer audio, frames.
         batch_size: Default windows per forward pass.
         alignment: Its own factorisation (the default layout).
+        details: What its loader needs beyond the name (not part of the identity).
     """
 
     name: str
@@ -33,6 +35,7 @@ class ModelInfo:
     stride_frames: int
     batch_size: int
     alignment: str = "delayed"
+    details: dict = field(default_factory=dict)
 
     def resolve(self, options: ScoringOptions) -> ScoringOptions:
         """``options`` with every None (the model decides) replaced by this model's default."""
@@ -44,7 +47,20 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class Backend:
-    """A model family: ``info(name)`` reads no weights; ``load(info, options)`` builds its scorer."""
+    """A model family: ``info`` reads no weights, ``load`` builds its scorer.
 
-    info: Callable[[str], ModelInfo]
+    ``info(name, **model_options)`` takes the backend's own ``options`` (YuE: codec, ...);
+    ``load(info, scoring_options)`` returns the scorer.
+    """
+
+    info: Callable[..., ModelInfo]
     load: Callable[[ModelInfo, ScoringOptions], Scorer]
+    options: tuple[str, ...] = ()
+
+    def describe(self, name: str, **model_options) -> ModelInfo:
+        """``info(name, **model_options)``; an option it does not take is a ``ParameterError``."""
+        unknown = sorted(set(model_options) - set(self.options))
+        if unknown:
+            raise ParameterError(f"unknown model option(s) {unknown}; this backend takes "
+                                 f"{list(self.options) or 'none'}")
+        return self.info(name, **model_options)

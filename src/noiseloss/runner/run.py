@@ -232,10 +232,10 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *,
     items = [it for ds in config.datasets for it in resolve_items(ds)]
     hashes = {it: it.content_hash() for it in items}
     examples = _example_items(items, config.report.audio_examples)
-    models = {}
-    for name in config.models:
-        info = model_info(name)
-        models[name] = (info, info.resolve(config.scoring))
+    models, specs = {}, {spec.label: spec for spec in config.models}
+    for spec in config.models:
+        info = model_info(spec.name, backend=spec.backend, **spec.options)
+        models[spec.label] = (info, info.resolve(config.scoring))
     records = {name: info.identity for name, (info, _) in models.items()}
     scorers = {}
     groups = plan_groups(config, items, hashes, models)
@@ -244,7 +244,9 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *,
         summary.skipped += len(group.units) - len(todo)
         if todo:
             if group.model not in scorers:
-                scorers[group.model] = load_model(group.model,
+                spec = specs[group.model]
+                scorers[group.model] = load_model(spec.name, backend=spec.backend,
+                                                  model_options=spec.options,
                                                   **dataclasses.asdict(models[group.model][1]))
                 records[group.model] = scorers[group.model].provenance()
             scorer = scorers[group.model]

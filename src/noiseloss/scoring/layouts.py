@@ -28,9 +28,11 @@ class Layout(ABC):
         context_frames: Context frames every later window keeps (``plan_windows``).
         min_frames: Shortest sequence it can score.
         pad_id: Id that right-pads a batch (never read).
+        scored_rows: The code rows the NLL rows score (None: all, in order).
     """
 
     alignment: str
+    scored_rows: tuple[int, ...] | None = None
     lead_frames: int = 0
     context_frames: int = 0
     min_frames: int = 1

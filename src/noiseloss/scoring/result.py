@@ -9,8 +9,9 @@ import numpy as np
 #: Every alignment a backend may offer (each model says which of them it has):
 #: "delayed": MusicGen's factorisation (delay pattern); "legacy-undelayed": the paper's research
 #: code for MusicGen (not a likelihood); "prompted": YuE's prompted token stream;
-#: "prompted-codec-range": the same, renormalised over the codec ids of the scored codebook.
-ALIGNMENTS = ("delayed", "legacy-undelayed", "prompted", "prompted-codec-range")
+#: "prompted-codec-range": the same, renormalised over the codec ids of the scored codebook;
+#: "legacy-flat": the paper's research code for YuE stage 2 (flattened ids, no prompt).
+ALIGNMENTS = ("delayed", "legacy-undelayed", "prompted", "prompted-codec-range", "legacy-flat")
 
 
 def codebook_mean(nll: np.ndarray) -> np.ndarray:
@@ -43,6 +44,8 @@ class ScoreResult:
         alignment: The layout that produced it (``ALIGNMENTS``).
         lead_frames: Frames a change can show before its onset in ``frame_nll()`` (the layout's).
         channels: Audio channels; with 2 (stereo MusicGen) rows alternate L, R.
+        scored_rows: The rows of ``codes`` that the rows of ``nll`` score (None: all; YuE stage
+            2 scores codebooks 1-7 of 8).
         windows: ``(context_start, score_start, end)`` frame windows that produced the NLL.
         num_samples: Length of the scored audio in samples at the model rate (None for codes).
     """
@@ -56,6 +59,7 @@ class ScoreResult:
     alignment: str = "delayed"
     lead_frames: int = 0
     channels: int = 1
+    scored_rows: tuple[int, ...] | None = None
     windows: list[tuple[int, int, int]] = field(default_factory=list)
     num_samples: int | None = None
 
@@ -68,6 +72,11 @@ class ScoreResult:
     def num_frames(self) -> int:
         """T."""
         return int(self.nll.shape[1])
+
+    @property
+    def targets(self) -> np.ndarray:
+        """The codes that the NLL rows score, ``[R, T]``."""
+        return self.codes if self.scored_rows is None else self.codes[list(self.scored_rows)]
 
     def frame_nll(self, *, channel: int | None = None) -> np.ndarray:
         """Per-frame curve ``[T]``: mean over codebooks (NaN where no codebook is scored).

@@ -135,13 +135,19 @@ class Scorer(ABC):
         sample_rate: int | None = None,
         **options,
     ) -> ScoreResult | list[ScoreResult]:
-        """Score one item or a list of items (paths or arrays); see ``score_codes`` for options."""
+        """Score one item or a list of items; see ``score_codes`` for options.
+
+        An item is an audio file, an audio array (``sample_rate`` needed) or a ``.npy`` file of
+        codes ``[K, T]`` (scored as they are).
+        """
         single = isinstance(audio, (str, Path, np.ndarray))
         items = [audio] if single else list(audio)
-        signals = [self.load(a, sample_rate=sample_rate) for a in items]
-        results = self.score_codes([self.encode(s) for s in signals], **options)
+        signals = [None if _is_codes(a) else self.load(a, sample_rate=sample_rate) for a in items]
+        codes = [load_codes(a) if s is None else self.encode(s) for a, s in zip(items, signals,
+                                                                              strict=True)]
+        results = self.score_codes(codes, **options)
         for res, sig in zip(results, signals, strict=True):
-            res.num_samples = int(sig.shape[-1])
+            res.num_samples = None if sig is None else int(sig.shape[-1])
         return results[0] if single else results
 
     def check_options(self, *, text: str | None = None, guidance_scale: float | None = None,
@@ -229,6 +235,7 @@ class Scorer(ABC):
                 nll=n, codes=a, frame_rate=self.frame_rate, conditioning=conditioning, text=text,
                 guidance_scale=guidance_scale, alignment=layout.alignment,
                 lead_frames=layout.lead_frames, channels=self.channels,
+                scored_rows=layout.scored_rows,
                 windows=[(w.context_start, w.score_start, w.end) for w in plan],
             )
             for n, a, plan in zip(nll, arrays, plans, strict=True)
@@ -269,3 +276,25 @@ class Scorer(ABC):
             return [layout.nll(logits[b], seg.to(logits.device)).cpu()
                     for b, seg in enumerate(segments)]
 
+
+
+def _is_codes(item) -> bool:
+    return isinstance(item, (str, Path)) and Path(item).suffix.lower() == ".npy"
+
+
+def load_codes(path: str | Path) -> np.ndarray:
+    """Integer codes ``[K, T]`` from a ``.npy`` file (no pickles).
+
+    Raises:
+        AudioError: The file is missing or unreadable, or does not hold a 2-D integer array.
+    """
+    from noiseloss.errors import AudioError
+
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot read codes ({exc})") from exc
+    if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
+        raise AudioError(f"{path}: codes must be a 2-D integer array [K, T], got "
+                         f"{codes.dtype} {codes.shape}")
+    return codes

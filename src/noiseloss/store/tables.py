@@ -10,7 +10,8 @@ from noiseloss.scoring.result import ScoreResult
 def nll_table(results: list[tuple[str, ScoreResult]]):
     """Long ``pyarrow.Table`` with one row per token.
 
-    Columns: ``item, codebook, frame, time_s, code, nll`` (nll in nats, NaN where unscored).
+    Columns: ``item, codebook, frame, time_s, code, nll`` (nll in nats, NaN where unscored;
+    ``codebook`` counts the scored rows, ``code`` is the code each scores).
     """
     import pyarrow as pa
 
@@ -22,7 +23,7 @@ def nll_table(results: list[tuple[str, ScoreResult]]):
         cols["codebook"].append(cb.ravel().astype(np.int16))
         cols["frame"].append(fr.ravel().astype(np.int32))
         cols["time_s"].append((fr.ravel() / res.frame_rate).astype(np.float32))
-        cols["code"].append(res.codes.ravel().astype(np.int32))
+        cols["code"].append(res.targets.ravel().astype(np.int32))
         cols["nll"].append(res.nll.ravel().astype(np.float32))
     schema = pa.schema([("item", pa.string()), ("codebook", pa.int16()), ("frame", pa.int32()),
                         ("time_s", pa.float32()), ("code", pa.int32()), ("nll", pa.float32())])
