@@ -138,7 +138,7 @@ class LegacyFlatLayout(Layout):
     """The paper's research script for stage 2: flattened ids, no prompt (not a likelihood).
 
     The 8 codebook ids of each frame in a row, every id predicted from the ids before it (the
-    very first one unscored: NaN). Not YuE's training factorisation; offered to compare with the published numbers.
+    very first one unscored: NaN). Offered to compare with the published numbers.
     """
 
     alignment = "legacy-flat"
