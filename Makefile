@@ -7,6 +7,11 @@ TORCH  := torch==2.13.0
 # test, driven by Playwright).
 APT_PACKAGES := fluidsynth fluid-soundfont-gm chromium
 DEMO_OUT ?= runs/demo
+# The oldest transformers the model backends are tested with (pyproject's floor), installed
+# beside the venv's own and run on the backend tests.
+FLOOR       := .floor
+FLOOR_PKGS  := transformers==4.56.2 tokenizers==0.22.2 huggingface-hub==0.36.2
+FLOOR_TESTS := tests/test_backends.py tests/test_yue.py tests/test_scoring.py
 
 .PHONY: demo test system clean
 
@@ -30,12 +35,17 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q -e ".[test]"
 	touch $@
 
+$(FLOOR)/.installed: | $(VENV)/.installed
+	$(PIP) install -q --target $(FLOOR) --no-deps $(FLOOR_PKGS)
+	touch $@
+
 demo: system $(VENV)/.installed
 	$(VENV)/bin/noiseloss run paper-noise --out $(DEMO_OUT)
 
-test: system $(VENV)/.installed-test
+test: system $(VENV)/.installed-test $(FLOOR)/.installed
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/python -m pytest -q
+	PYTHONPATH=$(FLOOR) $(VENV)/bin/python -m pytest -q -p no:cacheprovider $(FLOOR_TESTS)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR) runs .pytest_cache .ruff_cache

@@ -29,7 +29,9 @@ def tiny_musicgen(seed: int = 0, *, codebook_size: int = CODEBOOK_SIZE):
                                     pad_token_id=codebook_size, bos_token_id=codebook_size,
                                     decoder_start_token_id=codebook_size,
                                     max_position_embeddings=256)
-    config = MusicgenConfig(text_encoder=text, audio_encoder=codec, decoder=decoder)
+    # sub-configs as dicts: the form every supported transformers version takes
+    config = MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=codec.to_dict(),
+                            decoder=decoder.to_dict())
     return MusicgenForConditionalGeneration(config).eval()
 
 

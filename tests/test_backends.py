@@ -36,7 +36,8 @@ def stereo_dir(tmp_path_factory):
     torch.manual_seed(1)
     text, codec, decoder = tiny_configs(stereo=True)
     model = MusicgenForConditionalGeneration(MusicgenConfig(
-        text_encoder=text, audio_encoder=codec, decoder=MusicgenDecoderConfig(**decoder))).eval()
+        text_encoder=text.to_dict(), audio_encoder=codec.to_dict(),
+        decoder=MusicgenDecoderConfig(**decoder).to_dict())).eval()
     directory = tmp_path_factory.mktemp("stereo")
     model.save_pretrained(str(directory))
     return directory
@@ -54,8 +55,8 @@ def melody_dir(tmp_path_factory):
     text, codec, decoder = tiny_configs()
     decoder.pop("audio_channels")
     model = MusicgenMelodyForConditionalGeneration(MusicgenMelodyConfig(
-        text_encoder=text, audio_encoder=codec, decoder=MusicgenMelodyDecoderConfig(**decoder),
-        chroma_length=20)).eval()
+        text_encoder=text.to_dict(), audio_encoder=codec.to_dict(),
+        decoder=MusicgenMelodyDecoderConfig(**decoder).to_dict(), chroma_length=20)).eval()
     directory = tmp_path_factory.mktemp("melody")
     model.save_pretrained(str(directory))
     save_text_tokenizer(directory)
