@@ -178,6 +178,22 @@ def test_yue_runs_end_to_end_on_a_10_s_clip(folders, tmp_path):
     assert len(sequence) == 4 and (tmp_path / "run" / "report" / "index.html").is_file()
 
 
+def test_a_mixture_and_separated_stems(stage1):
+    t = np.arange(2 * SR) / SR
+    vocal = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    instrumental = (0.2 * np.sin(2 * np.pi * 110 * t)).astype(np.float32)
+    tok = stage1.tokenizer
+    silence = tok._codes(np.zeros_like(vocal), 0.5)[0]
+    mixture = stage1.encode(vocal + instrumental)
+    assert mixture.shape == (2, 100)
+    np.testing.assert_array_equal(mixture[0], silence)  # the documented vocal stream
+    np.testing.assert_array_equal(mixture[1], tok._codes(vocal + instrumental, 0.5)[0])
+    stems = tok.encode_stems(vocal, instrumental)
+    np.testing.assert_array_equal(stems[0], tok._codes(vocal, 0.5)[0])
+    np.testing.assert_array_equal(stems[1], tok._codes(instrumental, 0.5)[0])
+    assert stage1.score_codes([stems])[0].nll.shape == (2, 100)
+
+
 def test_codes_files_and_clear_errors(folders, tmp_path, rng, capsys):
     from noiseloss.cli.main import main
     from noiseloss.errors import ModelLoadError, ParameterError

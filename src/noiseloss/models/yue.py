@@ -22,7 +22,8 @@ No classifier-free guidance and no logit restriction (YuE's generation settings)
 Inputs: audio (through an X-Codec model in ``transformers`` format: ``XcodecModel``) or codes as
 ``.npy``. Audio is one mixture: stage 1 treats it as the instrumental stem, and its vocal stem is
 the codes of digital silence by default (``vocal: mixture`` uses the mixture's codes for both);
-two separated stems can be scored as stage-1 codes ``[2, T]`` (vocal, instrumental).
+two separated stems give stage-1 codes ``[2, T]`` with ``XcodecTokenizer.encode_stems`` (or as
+a ``.npy`` of codes).
 """
 
 from __future__ import annotations
@@ -198,6 +199,14 @@ class XcodecTokenizer(Tokenizer):
         mix = self._codes(audio, 0.5)[0]
         vocal = mix if self.vocal == "mixture" else self._codes(np.zeros_like(audio), 0.5)[0]
         return np.stack([vocal, mix])
+
+    def encode_stems(self, vocal: np.ndarray, instrumental: np.ndarray) -> np.ndarray:
+        """Stage-1 codes ``[2, T]`` of two separated stems (mono float32 at 16 kHz, equal length)."""
+        if self.stage != 1 or np.shape(vocal) != np.shape(instrumental):
+            raise ParameterError(f"encode_stems takes two stems of one length for stage 1, got "
+                                 f"{np.shape(vocal)} and {np.shape(instrumental)} (stage "
+                                 f"{self.stage})")
+        return np.stack([self.encode(vocal)[1], self.encode(instrumental)[1]])
 
     def describe(self) -> dict:
         """Parameters recorded in provenance."""
