@@ -25,7 +25,7 @@ class PipelineResult:
 
 
 def run_pipeline(config: ExperimentConfig | str | Path, run_dir: str | Path, *,
-                 report: bool = True,
+                 report: bool = True, executor=None,
                  on_progress: Callable[[str, int, int], None] | None = None) -> PipelineResult:
     """Run (or resume) an experiment into ``run_dir``, then analyse, draw and report it.
 
@@ -33,6 +33,8 @@ def run_pipeline(config: ExperimentConfig | str | Path, run_dir: str | Path, *,
         config: An ``ExperimentConfig``, a built-in config name or a YAML file.
         run_dir: Run folder; rerunning into it computes only the missing units.
         report: False: score only (no tables, figures or report).
+        executor: Where the units run: None (this process) or a
+            ``noiseloss.runner.ray_executor.RayExecutor``.
         on_progress: ``on_progress(description, done, total)`` after each group of units.
     """
     from noiseloss.analysis import analyze_run
@@ -42,7 +44,8 @@ def run_pipeline(config: ExperimentConfig | str | Path, run_dir: str | Path, *,
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     run_dir = Path(run_dir)
-    result = PipelineResult(run_experiment(config, run_dir, on_progress=on_progress))
+    result = PipelineResult(run_experiment(config, run_dir, executor=executor,
+                                           on_progress=on_progress))
     if report:
         result.tables = analyze_run(run_dir, options=config.analysis)
         result.figures = draw_all(run_dir, result.tables)

@@ -15,7 +15,16 @@ from noiseloss.cli.progress import console, progress_bar
               help="Run folder; rerunning into the same folder computes only what is missing.")
 @click.option("--device", default=None, help="Override scoring.device (cpu, cuda, cuda:N, auto).")
 @click.option("--no-report", is_flag=True, help="Only score; skip analysis, figures and report.")
-def run(config, out_dir, device, no_report):
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: an actor pool of model replicas on a Ray cluster "
+                   "(the noiseloss[ray] extra).")
+@click.option("--address", default=None,
+              help="Ray: auto (the cluster of this machine) or HOST:PORT [default: a local Ray].")
+@click.option("--replicas", type=int, default=None,
+              help="Ray: model replicas [default: one per GPU, else one per CPU slot but one].")
+@click.option("--gpus-per-replica", type=float, default=None,
+              help="Ray: GPUs per replica [default: 1 when the cluster has GPUs, else 0].")
+def run(config, out_dir, device, no_report, executor, address, replicas, gpus_per_replica):
     """Run CONFIG (a built-in name such as paper-noise, or a YAML file such as DIR/config.yaml).
 
     Then analyse the results, draw the figures and write DIR/report/index.html. The exit code is
@@ -27,10 +36,22 @@ def run(config, out_dir, device, no_report):
 
     from noiseloss.cli.analyze import print_analysis
     from noiseloss.config import load_config
+    from noiseloss.errors import DependencyError, ParameterError
     from noiseloss.pipeline import run_pipeline
     from noiseloss.scoring.options import check_device
 
     cfg = load_config(config)
+    ray_options = {"address": address, "replicas": replicas, "gpus_per_replica": gpus_per_replica}
+    if executor == "local" and any(v is not None for v in ray_options.values()):
+        raise ParameterError("--address, --replicas and --gpus-per-replica need --executor ray")
+    if executor == "ray":
+        try:
+            from noiseloss.runner.ray_executor import RayExecutor
+        except ImportError as exc:
+            raise DependencyError("--executor ray needs Ray: pip install 'noiseloss[ray]'") from exc
+        executor = RayExecutor(**ray_options)
+    else:
+        executor = None
     if device is not None:
         check_device(device, cfg.scoring.dtype)
         cfg = dataclasses.replace(cfg, scoring=dataclasses.replace(cfg.scoring, device=device))
@@ -40,7 +61,8 @@ def run(config, out_dir, device, no_report):
         def on_progress(desc, done, total):
             bar.update(task, completed=done, total=total, description=f"run {cfg.name}")
 
-        result = run_pipeline(cfg, out_dir, report=not no_report, on_progress=on_progress)
+        result = run_pipeline(cfg, out_dir, report=not no_report, executor=executor,
+                              on_progress=on_progress)
     summary = result.summary
     console.print(f"units: {summary.done} done, {summary.skipped} skipped (already stored), "
                   f"{len(summary.failed)} failed", markup=False)

@@ -11,7 +11,9 @@ atomic store part::
     score_group     codes                                     -> ScoreResult per unit
     build_rows      results + what was done                   -> rows of the results store
 
-A model is loaded only when one of its units is missing.
+``execute_group`` (prepare, score, build rows) is the unit of work an executor runs: here
+(``LocalExecutor``) or on a Ray cluster (``noiseloss.runner.ray``); this process alone writes
+the store. A model is loaded only when one of its units is missing.
 """
 
 from __future__ import annotations
@@ -117,8 +119,8 @@ def plan_groups(config: ExperimentConfig, items: list[Item], hashes: dict[Item, 
 
 
 def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
-                  summary: RunSummary) -> list[Prepared]:
-    """Codes (and audio) of the missing units ``todo`` of ``group``; failures go to ``summary``."""
+                  failed: dict[str, str]) -> list[Prepared]:
+    """Codes (and audio) of the missing units ``todo`` of ``group``; failures go to ``failed``."""
     from noiseloss.perturb import Clean, apply
     from noiseloss.sources.midi import render_midi
 
@@ -136,7 +138,7 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
                                  f"(source is {full.size / rate:.2f} s long)")
         clean = Clean(audio, scorer.encode(audio), midi, label=group.label)
     except NoiselossError as exc:
-        summary.failed[group.label] = str(exc)
+        failed[group.label] = str(exc)
         return []
     context = scorer.perturb_context(render=lambda score: cut(render_midi(score, sample_rate=rate)))
     melody = group.prompt.melody
@@ -150,10 +152,10 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
             variant = apply(clean, {k: v for k, v in spec.items() if k != "seed"},
                             context=context, seed=item_seed(spec["seed"], group.content_hash))
         except NoiselossError as exc:
-            summary.failed[f"{group.label} [{perturbation_label(spec)}]"] = str(exc)
+            failed[f"{group.label} [{perturbation_label(spec)}]"] = str(exc)
             continue
         if melody == "self" and variant.audio is None:
-            summary.failed[f"{group.label} [{perturbation_label(spec)}]"] = (
+            failed[f"{group.label} [{perturbation_label(spec)}]"] = (
                 "melody=self needs the unit's audio; a token edit has none")
             continue
         prepared.append(Prepared(key, spec, variant.codes, variant.audio, variant.perturbed,
@@ -162,7 +164,7 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
     return prepared
 
 
-def score_group(group: Group, prepared: list[Prepared], scorer, summary: RunSummary) -> list:
+def score_group(group: Group, prepared: list[Prepared], scorer, failed: dict[str, str]) -> list:
     """``ScoreResult`` per prepared unit (empty, with the failures recorded, on a scoring error)."""
     try:
         conditions = None if group.prompt.melody == "none" else [
@@ -172,22 +174,26 @@ def score_group(group: Group, prepared: list[Prepared], scorer, summary: RunSumm
                                   conditions=conditions)
     except NoiselossError as exc:
         for p in prepared:
-            summary.failed[f"{group.label} [{perturbation_label(p.spec)}]"] = str(exc)
+            failed[f"{group.label} [{perturbation_label(p.spec)}]"] = str(exc)
         return []
 
 
-def build_rows(group: Group, prepared: list[Prepared], results: list, scorer, *,
-               audio_dir: Path | None) -> list[dict]:
-    """Store rows (``noiseloss.store.results.results_schema``); audio saved under ``audio_dir``."""
-    from noiseloss.perturb import PERTURBATIONS
-    from noiseloss.sources.audio import write_audio
+def build_rows(group: Group, prepared: list[Prepared], results: list, *,
+               save_audio: bool) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Store rows (``noiseloss.store.results.results_schema``) and the audio they name.
 
-    rows = []
+    Returns:
+        ``(rows, audio)``: ``audio`` maps a path relative to the run folder to the excerpt to
+        write there (items chosen as report examples only).
+    """
+    from noiseloss.perturb import PERTURBATIONS
+
+    rows, audio = [], {}
     for p, res in zip(prepared, results, strict=True):
         audio_rel = None
-        if audio_dir is not None and p.audio is not None:
-            audio_rel = f"{audio_dir.name}/{p.key[:20]}.ogg"
-            write_audio(audio_dir.parent / audio_rel, p.audio, sample_rate=scorer.sample_rate)
+        if save_audio and p.audio is not None:
+            audio_rel = f"audio/{p.key[:20]}.ogg"
+            audio[audio_rel] = p.audio
         spec, out = p.spec or {}, p.perturbed
         span = out.span_frames if out is not None else None
         recorded = out.params if out is not None else {}
@@ -205,24 +211,86 @@ def build_rows(group: Group, prepared: list[Prepared], results: list, scorer, *,
             "frame_rate": res.frame_rate, "loss": res.loss(),
             "nll": np.asarray(res.nll, dtype=np.float32).ravel(), "audio": audio_rel,
         })
-    return rows
+    return rows, audio
 
 
-def run_experiment(config: ExperimentConfig, run_dir: str | Path, *,
+@dataclass
+class GroupResult:
+    """What the unit of work of one group produced: rows, their audio, failures by label."""
+
+    group: Group
+    rows: list[dict]
+    audio: dict[str, np.ndarray]
+    failed: dict[str, str]
+    sample_rate: int
+
+
+def execute_group(group: Group, todo, scorer, config: ExperimentConfig, *,
+                  save_audio: bool) -> GroupResult:
+    """The unit of work: prepare, score and build the rows of the missing units ``todo``.
+
+    A pure function of its inputs (no files written), so that any executor can run it.
+    """
+    failed: dict[str, str] = {}
+    prepared = prepare_group(group, todo, scorer, config, failed)
+    results = score_group(group, prepared, scorer, failed) if prepared else []
+    rows, audio = build_rows(group, prepared, results, save_audio=save_audio) if results \
+        else ([], {})
+    return GroupResult(group, rows, audio, failed, scorer.sample_rate)
+
+
+@dataclass(frozen=True)
+class Work:
+    """A group with missing units, as handed to an executor."""
+
+    group: Group
+    todo: tuple[tuple[str, dict | None], ...]
+    save_audio: bool
+
+
+class LocalExecutor:
+    """Runs the groups one after the other in this process; each model is loaded on first use."""
+
+    def __init__(self):
+        self.records: dict[str, dict] = {}
+
+    def run(self, work: list[Work], *, config: ExperimentConfig, models: dict):
+        """Yield a ``GroupResult`` per work item (``models``: label -> (spec, info, options))."""
+        from noiseloss.models import load_model
+
+        scorers = {}
+        for item in work:
+            label = item.group.model
+            if label not in scorers:
+                spec, _, options = models[label]
+                scorers[label] = load_model(spec.name, backend=spec.backend,
+                                            model_options=spec.options,
+                                            **dataclasses.asdict(options))
+                self.records[label] = scorers[label].provenance()
+            yield execute_group(item.group, list(item.todo), scorers[label], config,
+                                save_audio=item.save_audio)
+
+
+def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, executor=None,
                    on_progress: Callable[[str, int, int], None] | None = None) -> RunSummary:
     """Score (or resume) ``config`` into ``run_dir``; see the module docstring.
 
     Writes ``config.yaml`` (which reruns the experiment), the store, ``results.parquet``,
-    ``provenance.json`` and ``failed.json``.
+    ``provenance.json`` and ``failed.json``. Only this process writes them, whatever the
+    executor: a killed worker loses at most the groups it was scoring.
 
     Args:
         config: A validated experiment.
         run_dir: Output folder; existing results there are reused.
+        executor: ``LocalExecutor()`` (default) or ``noiseloss.runner.ray.RayExecutor``: it runs
+            ``execute_group`` on each group with missing units and yields the results.
         on_progress: Called as ``on_progress(description, done, total)`` after each group.
     """
     from noiseloss import provenance
-    from noiseloss.models import load_model, model_info
+    from noiseloss.models import model_info
+    from noiseloss.sources.audio import write_audio
 
+    executor = executor or LocalExecutor()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(config.to_yaml(), run_dir / "config.yaml")
@@ -232,35 +300,31 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *,
     items = [it for ds in config.datasets for it in resolve_items(ds)]
     hashes = {it: it.content_hash() for it in items}
     examples = _example_items(items, config.report.audio_examples)
-    models, specs = {}, {spec.label: spec for spec in config.models}
+    models = {}
     for spec in config.models:
         info = model_info(spec.name, backend=spec.backend, **spec.options)
-        models[spec.label] = (info, info.resolve(config.scoring))
-    records = {name: info.identity for name, (info, _) in models.items()}
-    scorers = {}
-    groups = plan_groups(config, items, hashes, models)
-    for finished, group in enumerate(groups, start=1):
-        todo = [(k, s) for k, s in group.units if k not in done_keys]
+        models[spec.label] = (spec, info, info.resolve(config.scoring))
+    groups = plan_groups(config, items, hashes,
+                         {label: (info, options) for label, (_, info, options) in models.items()})
+    work = []
+    for group in groups:
+        todo = tuple((k, s) for k, s in group.units if k not in done_keys)
         summary.skipped += len(group.units) - len(todo)
         if todo:
-            if group.model not in scorers:
-                spec = specs[group.model]
-                scorers[group.model] = load_model(spec.name, backend=spec.backend,
-                                                  model_options=spec.options,
-                                                  **dataclasses.asdict(models[group.model][1]))
-                records[group.model] = scorers[group.model].provenance()
-            scorer = scorers[group.model]
-            prepared = prepare_group(group, todo, scorer, config, summary)
-            results = score_group(group, prepared, scorer, summary) if prepared else []
-            rows = build_rows(group, prepared, results, scorer,
-                              audio_dir=run_dir / "audio" if group.item in examples else None
-                              ) if results else []
-            store.append(rows)
-            done_keys.update(r["key"] for r in rows)
-            summary.done += len(rows)
+            work.append(Work(group, todo, save_audio=group.item in examples))
+    finished = len(groups) - len(work)
+    for result in executor.run(work, config=config, models=models):
+        for rel, audio in result.audio.items():
+            write_audio(run_dir / rel, audio, sample_rate=result.sample_rate)
+        store.append(result.rows)
+        summary.done += len(result.rows)
+        summary.failed.update(result.failed)
+        finished += 1
         if on_progress is not None:
-            on_progress(f"{group.model} {group.label}", finished, len(groups))
+            on_progress(f"{result.group.model} {result.group.label}", finished, len(groups))
     store.consolidate()
+    records = {label: executor.records.get(label, info.identity)
+               for label, (_, info, _) in models.items()}
     write_json(provenance.collect(
         None, command="run", config=config.name, models=records, seeds=list(config.seeds),
         device=config.scoring.device, dtype=config.scoring.dtype,

@@ -1,0 +1,143 @@
+"""`--executor ray` on a local Ray started in the test: same store as the local executor."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
+
+from noiseloss.config import parse_config  # noqa: E402
+from noiseloss.runner.ray_executor import RayExecutor, Replica  # noqa: E402
+from noiseloss.runner.run import run_experiment  # noqa: E402
+
+SR = 32000
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """4 CPU slots: two 1-CPU replicas and room for the driver's tasks (2 slots hang)."""
+    from pathlib import Path
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    here = str(Path(__file__).resolve().parent)  # the workers import FailingReplica from here
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": here}})
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory, tiny_model_dir):
+    data = tmp_path_factory.mktemp("clips")
+    rng = np.random.default_rng(5)
+    t = np.arange(SR + 4000) / SR
+    for i in range(6):
+        tone = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t) + 0.01 * rng.standard_normal(t.size)
+        sf.write(data / f"c{i}.wav", tone.astype(np.float32), SR)
+    return parse_config({
+        "name": "ray", "models": [str(tiny_model_dir)], "datasets": {"d": {"path": str(data)}},
+        "excerpt": {"seconds": 1.0},
+        "perturbations": [{"kind": "noise", "onset_frames": 10, "level_db": -10.0,
+                           "level_ref": "signal", "grid": {"length_frames": [2, 5, 10]}}]})
+
+
+@pytest.fixture(scope="module")
+def local_store(tmp_path_factory, config):
+    out = tmp_path_factory.mktemp("local")
+    assert not run_experiment(config, out).failed
+    return pq.read_table(out / "results.parquet")
+
+
+def stored_keys(run_dir):
+    return [k for part in sorted((run_dir / "store").glob("part-*.parquet"))
+            for k in pq.read_table(part, columns=["key"]).column("key").to_pylist()]
+
+
+def test_two_replicas_give_the_local_store(cluster, config, local_store, tmp_path):
+    executor = RayExecutor(replicas=2)
+    summary = run_experiment(config, tmp_path / "ray", executor=executor)
+    assert summary.done == 24 and not summary.failed
+    table = pq.read_table(tmp_path / "ray" / "results.parquet")
+    assert table.column("key").to_pylist() == local_store.column("key").to_pylist()
+    assert table.drop(["audio"]).equals(local_store.drop(["audio"]))  # NLL bit for bit
+    assert sorted(stored_keys(tmp_path / "ray")) == sorted(table.column("key").to_pylist())
+    assert executor.records[config.models[0].label]["worker_pid"] != os.getpid()
+
+
+def test_a_killed_replica_is_restarted_and_nothing_is_lost(cluster, config, local_store,
+                                                           tmp_path):
+    executor = RayExecutor(replicas=2)
+    killed = []
+
+    def on_progress(desc, done, total):  # after the first stored group: kill a busy replica
+        if not killed:
+            killed.append(executor.actors[0])
+            ray.kill(executor.actors[0], no_restart=False)
+
+    summary = run_experiment(config, tmp_path / "ray", executor=executor, on_progress=on_progress)
+    assert killed and summary.done == 24 and not summary.failed
+    table = pq.read_table(tmp_path / "ray" / "results.parquet")
+    assert table.drop(["audio"]).equals(local_store.drop(["audio"]))
+    keys = stored_keys(tmp_path / "ray")
+    assert len(keys) == len(set(keys)) == 24
+
+
+class FailingReplica(Replica):
+    """Fails every group of one clip with an error that is not noiseloss's."""
+
+    def run(self, work):
+        if work.group.item.item_id == "c3.wav":
+            raise RuntimeError("GPU fell off the bus")
+        return super().run(work)
+
+
+def test_a_worker_error_fails_its_group_not_the_run(cluster, config, tmp_path):
+    summary = run_experiment(config, tmp_path / "ray",
+                             executor=RayExecutor(replicas=2, replica_class=FailingReplica))
+    assert summary.done == 20
+    assert list(summary.failed) == ["d/c3.wav"]
+    assert "worker error" in summary.failed["d/c3.wav"]
+    assert "GPU fell off the bus" in summary.failed["d/c3.wav"]
+    # the rerun computes what is missing only
+    again = run_experiment(config, tmp_path / "ray", executor=RayExecutor(replicas=2))
+    assert again.done == 4 and again.skipped == 20 and not again.failed
+
+
+def test_a_model_that_does_not_load_fails_its_groups(cluster, config, tmp_path):
+    class Broken(Replica):
+        def __init__(self, *args):
+            raise OSError("no such weights on this node")
+
+    summary = run_experiment(config, tmp_path / "ray",
+                             executor=RayExecutor(replicas=1, replica_class=Broken))
+    assert summary.done == 0 and len(summary.failed) == 6
+    assert all("no such weights on this node" in r for r in summary.failed.values())
+
+
+def test_the_cli_and_its_options(cluster, config, tmp_path, capsys):
+    import yaml
+
+    from noiseloss.cli.main import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--executor", "ray",
+                 "--replicas", "2", "--no-report"]) == 0
+    assert "units: 24 done, 0 skipped" in capsys.readouterr().err
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--replicas", "2"]) == 2
+    assert "need --executor ray" in capsys.readouterr().err
+
+
+def test_the_local_executor_imports_no_ray(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from noiseloss.pipeline import run_pipeline; "
+            "import noiseloss.runner.run; print('ray' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
