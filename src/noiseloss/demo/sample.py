@@ -30,7 +30,8 @@ def sample_codes(decoder, *, num_frames: int, top_k: int, batch_size: int,
         temperature: Logit temperature.
     """
     import torch
-    from transformers import DynamicCache
+
+    from noiseloss.scoring.cache import cached_forward
 
     check_range("top_k", top_k, low=1)
     check_range("num_frames", num_frames, low=1)
@@ -40,11 +41,10 @@ def sample_codes(decoder, *, num_frames: int, top_k: int, batch_size: int,
     k_books, special = cfg.num_codebooks, int(cfg.pad_token_id)
     codes = np.zeros((batch_size, k_books, num_frames), dtype=np.int64)
     column = torch.full((batch_size * k_books, 1), special, dtype=torch.long)
-    cache = DynamicCache()
+    cache = None
     with torch.inference_mode():
         for step in range(num_frames + k_books - 1):
-            out = decoder(input_ids=column, past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
+            out, cache = cached_forward(decoder, cache, input_ids=column)
             logits = out.logits[:, -1, :].double().reshape(batch_size, k_books, -1) / temperature
             drawn = _top_k_draw(logits.numpy(), top_k=top_k, rng=rng)  # [B, K]
             column = torch.full((batch_size, k_books), special, dtype=torch.long)

@@ -190,6 +190,15 @@ class MusicgenScorer(Scorer):
             logits = self.full_model(decoder_input_ids=ids, **self._text_inputs(text, batch)).logits
         return logits.reshape(batch, k_books, steps, -1)
 
+    def _cached_logits(self, inputs, cache):
+        """The decoder alone (unconditional), continuing ``cache`` (batch dimension B)."""
+        from noiseloss.scoring.cache import cached_forward
+
+        batch, k_books, steps = inputs.shape
+        out, cache = cached_forward(self.decoder, cache,
+                                    input_ids=inputs.to(self.device).reshape(batch * k_books, steps))
+        return out.logits.reshape(batch, k_books, steps, -1), cache
+
     def provenance(self) -> dict:
         """Model id, revision or weight hash, dtype, device, tokenizer."""
         param = next(self.decoder.parameters())

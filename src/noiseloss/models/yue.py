@@ -225,6 +225,14 @@ class YueScorer(Scorer):
         device = next(self.model.parameters()).device
         return self.model(input_ids=inputs[:, 0].to(device)).logits[:, None]
 
+    def _cached_logits(self, inputs, cache):
+        """The flat stream continuing ``cache``."""
+        from noiseloss.scoring.cache import cached_forward
+
+        device = next(self.model.parameters()).device
+        out, cache = cached_forward(self.model, cache, input_ids=inputs[:, 0].to(device))
+        return out.logits[:, None], cache
+
     def provenance(self) -> dict:
         """Model identity, dtype, device, windows."""
         param = next(self.model.parameters())

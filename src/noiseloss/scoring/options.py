@@ -40,6 +40,9 @@ class ScoringOptions:
         dtype: Weights dtype; NLL is always computed in float32.
         window_frames: Longest window fed to the decoder; None: the model's trained length.
         stride_frames: New frames scored per window after the first; None: the model's default.
+        shared_prefix: Run the longest common prefix of a batch's decoder inputs once and score
+            only the suffixes from its cache (same NLL within float rounding); False: every
+            sequence in full (the reference for benchmarks).
     """
 
     alignment: str | None = None
@@ -48,8 +51,11 @@ class ScoringOptions:
     dtype: str = "float32"
     window_frames: int | None = None
     stride_frames: int | None = None
+    shared_prefix: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.shared_prefix, bool):
+            raise ParameterError(f"shared_prefix must be true or false, got {self.shared_prefix!r}")
         if self.alignment is not None:
             check_choice("alignment", self.alignment, ALIGNMENTS)
         for name in ("batch_size", "window_frames", "stride_frames"):

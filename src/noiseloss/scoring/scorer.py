@@ -52,6 +52,8 @@ class Scorer(ABC):
         plan_windows(1, window_frames=options.window_frames,
                      stride_frames=options.stride_frames)  # validate
         self.options = options
+        #: Decoder positions computed so far (a shared prefix counts once): the work done.
+        self.positions_computed = 0
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -87,6 +89,13 @@ class Scorer(ABC):
         ``text=None`` is the unconditional (null-condition) distribution; ``conditions`` holds
         one backend-specific condition per batch item (None: none).
         """
+
+    def _cached_logits(self, inputs, cache):
+        """``(logits [B, C, S, V], cache)``: unconditional, continuing ``cache`` (None: start).
+
+        ``NotImplemented`` when the backend has no cached forward (full scoring is used).
+        """
+        return NotImplemented
 
     def audio_condition(self, name: str, audio: np.ndarray):
         """The per-item condition ``name`` (one of ``conditions``) of mono audio at the model rate."""
@@ -269,13 +278,65 @@ class Scorer(ABC):
             batch[b, :, : x.shape[1]] = x
         conditions = None if all(c is None for c in conditions) else conditions
         with torch.inference_mode():
-            logits = self._logits(batch, text=text, conditions=conditions)
+            shared = None
+            if self.options.shared_prefix and text is None and conditions is None:
+                shared = self._shared_logits(batch, common_prefix(inputs))
+            if shared is not None:
+                logits = shared
+            else:
+                logits = self._logits(batch, text=text, conditions=conditions)
+                self.positions_computed += len(inputs) * batch.shape[2]
             if guidance_scale is not None:
                 uncond = self._logits(batch, text=None, conditions=conditions)
                 logits = uncond.float() + guidance_scale * (logits.float() - uncond.float())
             return [layout.nll(logits[b], seg.to(logits.device)).cpu()
                     for b, seg in enumerate(segments)]
 
+    def _shared_logits(self, batch, prefix: int):
+        """Logits of a batch ``[B, C, S]`` whose rows share their first ``prefix`` inputs.
+
+        The prefix runs once, its cache is repeated over the batch, the suffixes follow.
+
+        ::
+
+            row 0   [ shared prefix (once) | suffix 0 ... ]
+            row 1   [ shared prefix  ----> | suffix 1 ... ]     logits[:, :, :prefix] are the
+            row 2   [ shared prefix  ----> | suffix 2 ... ]     prefix's, broadcast
+
+        None when the backend has no cached forward or nothing is shared.
+        """
+        import torch
+
+        from noiseloss.scoring.cache import repeat_cache
+
+        rows, _, steps = batch.shape
+        if rows < 2 or prefix < 1:
+            return None
+        head = self._cached_logits(batch[:1, :, :prefix], None)
+        if head is NotImplemented:
+            return None
+        head_logits, cache = head
+        self.positions_computed += prefix
+        parts = [head_logits.expand(rows, -1, -1, -1)]
+        if steps > prefix:
+            tail_logits, _ = self._cached_logits(batch[:, :, prefix:], repeat_cache(cache, rows))
+            self.positions_computed += rows * (steps - prefix)
+            parts.append(tail_logits)
+        return torch.cat(parts, dim=2)
+
+
+
+def common_prefix(inputs) -> int:
+    """Length of the longest prefix that the decoder inputs ``[C, S_i]`` of a batch share."""
+    import torch
+
+    shortest = min(x.shape[1] for x in inputs)
+    first = inputs[0][:, :shortest]
+    same = torch.ones(shortest, dtype=torch.bool)
+    for x in inputs[1:]:
+        same &= (x[:, :shortest] == first).all(dim=0)
+    differs = torch.nonzero(~same)
+    return int(differs[0, 0]) if len(differs) else shortest
 
 
 def _is_codes(item) -> bool:

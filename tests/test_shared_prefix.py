@@ -1,0 +1,110 @@
+"""Shared-prefix scoring equals full scoring, and computes each distinct position once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+SR = 32000
+
+
+def variants(rng, base, onsets, *, special):
+    """The base codes and copies changed from each onset on (different prefixes)."""
+    out = [base]
+    for onset in onsets:
+        edited = base.copy()
+        edited[:, onset:] = rng.integers(0, special, size=edited[:, onset:].shape)
+        out.append(edited)
+    return out
+
+
+def both(scorer, items, **options):
+    shared = scorer.score_codes(items, **options)
+    full_scorer = scorer
+    previous = scorer.options
+    scorer.options = dataclasses.replace(previous, shared_prefix=False)
+    try:
+        full = full_scorer.score_codes(items, **options)
+    finally:
+        scorer.options = previous
+    return shared, full
+
+
+def check(shared, full):
+    for a, b in zip(shared, full, strict=True):
+        assert a.nll.shape == b.nll.shape
+        np.testing.assert_allclose(a.nll, b.nll, atol=1e-4, rtol=0, equal_nan=True)
+
+
+def test_mono_musicgen_windows_and_mixed_groups(tiny_scorer, rng):
+    base = rng.integers(0, 2048, size=(4, 40))
+    other = rng.integers(0, 2048, size=(4, 33))
+    items = variants(rng, base, (5, 12, 30), special=2048) + [base.copy()] + \
+        variants(rng, other, (9,), special=2048)
+    before = tiny_scorer.positions_computed
+    shared, full = both(tiny_scorer, items, batch_size=7)
+    check(shared, full)
+    np.testing.assert_array_equal(shared[4].nll, shared[0].nll)  # an unchanged variant
+    assert tiny_scorer.positions_computed > before
+    # windows: each window of each item shares its own prefix
+    windowed = dataclasses.replace(tiny_scorer.options, window_frames=16, stride_frames=8)
+    tiny_scorer.options, saved = windowed, tiny_scorer.options
+    try:
+        check(*both(tiny_scorer, items[:4], batch_size=4))
+    finally:
+        tiny_scorer.options = saved
+
+
+def test_stereo_and_yue_layouts(rng, tmp_path_factory):
+    pytest.importorskip("transformers")
+    import test_backends
+    import test_yue
+    from noiseloss import load_model
+
+    stereo_dir = test_backends.stereo_dir.__wrapped__(tmp_path_factory)
+    stereo = load_model(str(stereo_dir))
+    check(*both(stereo, variants(rng, rng.integers(0, 2048, size=(8, 20)), (3, 11), special=2048),
+                batch_size=3))
+    folders = test_yue.folders.__wrapped__(tmp_path_factory)
+    for stage, rows in ((1, 2), (2, 8)):
+        model = load_model(str(folders / "llama"), backend=f"yue-s{stage}",
+                           model_options=test_yue.options(folders, stage))
+        items = variants(rng, rng.integers(0, 1024, size=(rows, 14)), (4, 9), special=1024)
+        check(*both(model, items, batch_size=3))
+        check(*both(model, items, batch_size=3, alignment="prompted-codec-range"))
+
+
+def test_the_paper_grid_computes_each_distinct_position_once():
+    """Onset frame 250 of 750, six lengths, on the demo model: the clean sequence in full, each
+    variant from its first differing input step on."""
+    import torch
+
+    from noiseloss.demo.data import dataset_files
+    from noiseloss.models import load_model
+    from noiseloss.perturb import Clean, apply
+    from noiseloss.sources.audio import load_audio
+
+    demo = load_model("demo")
+    audio = load_audio(dataset_files("train")[0], sample_rate=SR)[: 15 * SR]
+    clean = Clean(audio, demo.encode(audio))
+    context = demo.perturb_context()
+    items = [clean.codes] + [apply(clean, {"kind": "noise", "onset_frames": 250,
+                                           "length_frames": n, "level_db": -12.0,
+                                           "level_ref": "signal"}, context=context, seed=0).codes
+                             for n in (5, 10, 50, 100, 150, 200)]
+    layout = demo.layouts["delayed"]
+    inputs = [layout.inputs(torch.from_numpy(c)).numpy() for c in items]
+    steps = inputs[0].shape[1]
+    first_difference = min(int(np.flatnonzero((x != inputs[0]).any(axis=0))[0]) for x in inputs[1:])
+    unique = first_difference + len(items) * (steps - first_difference)
+    before = demo.positions_computed
+    shared = demo.score_codes(items, batch_size=7)
+    assert demo.positions_computed - before == unique
+    # the codec looks a frame ahead (frame 249 may change), and equal codes may follow the onset
+    assert first_difference >= 250
+    naive = len(items) * steps
+    assert naive / unique == pytest.approx(5250 / 3750, abs=0.01)
+    demo.options = dataclasses.replace(demo.options, shared_prefix=False)
+    check(shared, demo.score_codes(items, batch_size=7))
