@@ -1,0 +1,194 @@
+"""Scoring speed, measured against simple references in the same run (not a test).
+
+    python benchmarks/scoring.py [--clips 1] [--layers 24] [--device cpu|cuda]
+
+Prints, from one run on this machine:
+  (a) the paper grid (onset frame 250 of 750, six noise lengths + the clean clip) on a
+      MusicGen-small-shaped random decoder: seconds with every sequence in full vs with the shared
+      prefix, and the ratio of the shared run to the unique-work bound (positions it must compute,
+      timed at the full run's rate);
+  (b) achieved GFLOP/s of the decoder against a same-process float32 matmul;
+  (c) bfloat16 vs float32 (time and max |delta NLL|) where the CPU has native bf16, else why not;
+  (d) encode time of an EnCodec-32 kHz-shaped random codec per 15 s of audio;
+  (e) with --device cuda: MusicGen-large shape in bfloat16, tokens/s and model FLOPs utilisation.
+Nothing is downloaded: the models are random, built here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import time
+
+import numpy as np
+import torch
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+def matmul_gflops(device: str, dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    a @ b
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def decoder(*, layers: int, hidden: int, heads: int, ffn: int, device: str, dtype):
+    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+
+    torch.manual_seed(0)
+    cfg = MusicgenDecoderConfig(vocab_size=2048, hidden_size=hidden, num_hidden_layers=layers,
+                                num_attention_heads=heads, ffn_dim=ffn, num_codebooks=4,
+                                pad_token_id=2048, bos_token_id=2048, decoder_start_token_id=2048,
+                                max_position_embeddings=2048)
+    return MusicgenForCausalLM(cfg).to(device=device, dtype=dtype).eval()
+
+
+class FixedTokenizer:
+    """Codes given directly (the benchmark scores codes)."""
+
+    name, sample_rate, hop_length, num_codebooks, codebook_size = "codes", 32000, 640, 4, 2048
+    frame_rate = 50.0
+
+    def describe(self):
+        return {"name": self.name}
+
+
+def scorer_for(model, *, shared: bool, batch: int):
+    from noiseloss.models.musicgen import MusicgenScorer
+    from noiseloss.scoring.options import ScoringOptions
+
+    options = ScoringOptions(window_frames=1500, stride_frames=750, batch_size=batch,
+                             alignment="delayed", shared_prefix=shared,
+                             device=str(next(model.parameters()).device))
+    return MusicgenScorer(model, FixedTokenizer(), name="bench", options=options)
+
+
+def paper_grid(rng, clips: int) -> list[np.ndarray]:
+    """Per clip: clean codes and six variants that differ from frame 250 on."""
+    items = []
+    for _ in range(clips):
+        clean = rng.integers(0, 2048, size=(4, 750))
+        items.append(clean)
+        for length in (5, 10, 50, 100, 150, 200):
+            noisy = clean.copy()
+            noisy[:, 250:250 + length] = rng.integers(0, 2048, size=(4, length))
+            items.append(noisy)
+    return items
+
+
+def timed(scorer, items, device):
+    sync(device)
+    start = time.perf_counter()
+    before = scorer.positions_computed
+    results = scorer.score_codes(items, batch_size=7)
+    sync(device)
+    return time.perf_counter() - start, scorer.positions_computed - before, results
+
+
+def flops_per_position(model) -> float:
+    """2 x (parameters touched per position): embeddings and heads of 4 codebooks, the layers."""
+    return 2.0 * sum(p.numel() for p in model.parameters())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=1)
+    parser.add_argument("--layers", type=int, default=24)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    device = args.device
+    flags = cpu_flags()
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+          f"torch threads, torch {torch.__version__}, device {device}")
+    rng = np.random.default_rng(0)
+
+    # (a) naive vs shared prefix on the paper grid
+    model = decoder(layers=args.layers, hidden=1024, heads=16, ffn=4096, device=device,
+                    dtype=torch.float32)
+    items = paper_grid(rng, args.clips)
+    naive_s, naive_pos, naive = timed(scorer_for(model, shared=False, batch=7), items, device)
+    shared_s, shared_pos, shared = timed(scorer_for(model, shared=True, batch=7), items, device)
+    bound_s = naive_s * shared_pos / naive_pos
+    diff = max(float(np.nanmax(np.abs(a.nll - b.nll))) for a, b in zip(naive, shared, strict=True))
+    print(f"(a) paper grid, {args.clips} clip(s) x 7 sequences x 750 frames, "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.0f} M parameters: "
+          f"full {naive_s:.1f} s ({naive_pos} positions), shared prefix {shared_s:.1f} s "
+          f"({shared_pos} positions); speed-up {naive_s / shared_s:.2f}x "
+          f"(unique-work bound {naive_pos / shared_pos:.2f}x); shared / bound = "
+          f"{shared_s / bound_s:.2f}; max |delta NLL| {diff:.1e}")
+
+    # (b) achieved throughput
+    peak = matmul_gflops(device)
+    achieved = flops_per_position(model) * naive_pos / naive_s / 1e9
+    print(f"(b) decoder {achieved:.0f} GFLOP/s at batch 7 vs float32 matmul peak {peak:.0f} "
+          f"GFLOP/s: {100 * achieved / peak:.0f} %")
+
+    # (c) bfloat16 on CPU where native
+    if device == "cpu" and not ({"avx512_bf16", "amx_bf16"} & flags):
+        print("(c) bfloat16: skipped, this CPU has no native bf16 (neither avx512_bf16 nor "
+              "amx_bf16 in /proc/cpuinfo)")
+    else:
+        half = model.to(torch.bfloat16)
+        scorer = scorer_for(half, shared=True, batch=7)
+        scorer.options = dataclasses.replace(scorer.options, dtype="bfloat16")
+        bf_s, _, bf = timed(scorer, items, device)
+        delta = [float(np.nanmean(np.abs(a.nll - b.nll))) for a, b in zip(shared, bf, strict=True)]
+        print(f"(c) bfloat16 {bf_s:.1f} s vs float32 {shared_s:.1f} s: {shared_s / bf_s:.2f}x; "
+              f"mean |delta NLL| {np.mean(delta):.3f}")
+        model = model.float()
+
+    # (d) EnCodec-32k-shaped encode
+    from transformers import EncodecConfig, EncodecModel
+
+    from noiseloss.tokenizers.encodec import EncodecTokenizer
+
+    codec = EncodecModel(EncodecConfig(sampling_rate=32000, upsampling_ratios=[8, 5, 4, 4],
+                                       target_bandwidths=[2.2], codebook_size=2048,
+                                       num_filters=64, hidden_size=128,
+                                       use_causal_conv=False)).eval()
+    tok = EncodecTokenizer(codec)
+    audio = (0.1 * rng.standard_normal(15 * 32000)).astype(np.float32)
+    tok.encode(audio)
+    start = time.perf_counter()
+    tok.encode(audio)
+    print(f"(d) EnCodec-32k-shaped encode: {time.perf_counter() - start:.2f} s per 15 s of audio")
+
+    # (e) GPU: MusicGen-large shape in bf16
+    if device.startswith("cuda"):
+        large = decoder(layers=48, hidden=2048, heads=32, ffn=8192, device=device,
+                        dtype=torch.bfloat16)
+        scorer = scorer_for(large, shared=True, batch=7)
+        scorer.options = dataclasses.replace(scorer.options, dtype="bfloat16")
+        grid = paper_grid(rng, max(args.clips, 4))
+        timed(scorer, grid[:7], device)  # warm-up
+        seconds, positions, _ = timed(scorer, grid, device)
+        tokens = 4 * positions
+        mfu = flops_per_position(large) * positions / seconds / (
+            matmul_gflops(device, torch.bfloat16, n=8192) * 1e9)
+        print(f"(e) MusicGen-large shape, bf16: {tokens / seconds:.0f} tokens/s, model FLOPs "
+              f"utilisation {100 * mfu:.0f} % of this GPU's bf16 matmul")
+    else:
+        print("(e) GPU: skipped (--device cuda)")
+
+
+if __name__ == "__main__":
+    main()
