@@ -44,7 +44,7 @@ demo: system $(VENV)/.installed
 	$(VENV)/bin/noiseloss run paper-noise --out $(DEMO_OUT)
 
 test: system $(VENV)/.installed-test $(FLOOR)/.installed
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/python -m pytest -q
 	PYTHONPATH=$(FLOOR) $(VENV)/bin/python -m pytest -q -p no:cacheprovider $(FLOOR_TESTS)
 

@@ -25,16 +25,8 @@ import numpy as np
 import torch
 
 
-def cpu_flags() -> set[str]:
-    try:
-        text = open("/proc/cpuinfo", encoding="utf-8").read()
-    except OSError:
-        return set()
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return set(line.split(":", 1)[-1].split())
-
-
 def matmul_gflops(device: str, dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an ``n x n`` matrix product in this process (the peak to compare with)."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
@@ -47,11 +39,13 @@ def matmul_gflops(device: str, dtype=torch.float32, n: int = 2048, repeats: int 
 
 
 def sync(device: str) -> None:
+    """Wait for queued GPU work (timings)."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
 def decoder(*, layers: int, hidden: int, heads: int, ffn: int, device: str, dtype):
+    """A random MusicGen decoder of the given shape (4 x 2048 codes), eval mode."""
     from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
 
     torch.manual_seed(0)
@@ -69,10 +63,12 @@ class FixedTokenizer:
     frame_rate = 50.0
 
     def describe(self):
+        """Provenance of the stand-in."""
         return {"name": self.name}
 
 
 def scorer_for(model, *, shared: bool, batch: int):
+    """The noiseloss scorer of ``model``, with or without the shared prefix."""
     from noiseloss.models.musicgen import MusicgenScorer
     from noiseloss.scoring.options import ScoringOptions
 
@@ -96,6 +92,7 @@ def paper_grid(rng, clips: int) -> list[np.ndarray]:
 
 
 def timed(scorer, items, device):
+    """``(seconds, positions computed, results)`` of scoring ``items``."""
     sync(device)
     start = time.perf_counter()
     before = scorer.positions_computed
@@ -110,12 +107,15 @@ def flops_per_position(model) -> float:
 
 
 def main() -> None:
+    """Run (a) to (e) and print one line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=1)
     parser.add_argument("--layers", type=int, default=24)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = args.device
+    from noiseloss.scoring.options import NATIVE_BF16_FLAGS, cpu_flags
+
     flags = cpu_flags()
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
           f"torch threads, torch {torch.__version__}, device {device}")
@@ -143,12 +143,11 @@ def main() -> None:
           f"GFLOP/s: {100 * achieved / peak:.0f} %")
 
     # (c) bfloat16 on CPU where native
-    if device == "cpu" and not ({"avx512_bf16", "amx_bf16"} & flags):
-        print("(c) bfloat16: skipped, this CPU has no native bf16 (neither avx512_bf16 nor "
-              "amx_bf16 in /proc/cpuinfo)")
+    if device == "cpu" and not set(NATIVE_BF16_FLAGS) & flags:
+        print(f"(c) bfloat16: skipped, this CPU has no native bf16 (none of {NATIVE_BF16_FLAGS} "
+              "in /proc/cpuinfo)")
     else:
-        half = model.to(torch.bfloat16)
-        scorer = scorer_for(half, shared=True, batch=7)
+        scorer = scorer_for(model.to(torch.bfloat16), shared=True, batch=7)
         scorer.options = dataclasses.replace(scorer.options, dtype="bfloat16")
         bf_s, _, bf = timed(scorer, items, device)
         delta = [float(np.nanmean(np.abs(a.nll - b.nll))) for a, b in zip(shared, bf, strict=True)]

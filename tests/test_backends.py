@@ -94,6 +94,11 @@ def test_stereo_layout_is_transformers_pattern_and_its_loss(stereo, rng):
     np.testing.assert_array_equal(mask.numpy(), layout.numpy())
     res = stereo.score_codes([codes.numpy()])[0]
     out = stereo.decoder(input_ids=layout[:, :-1], labels=layout[None, :, 1:].transpose(1, 2))
+    logits = out.logits.reshape(8, -1, out.logits.shape[-1])
+    delays = (0, 0, 1, 1, 2, 2, 3, 3)
+    entropy = [[torch.distributions.Categorical(logits=logits[k, t + delays[k]].double())
+                .entropy().item() for t in range(frames)] for k in range(8)]
+    np.testing.assert_allclose(res.entropy, entropy, atol=1e-5, rtol=0)
     assert res.nll.shape == (8, frames) and res.lead_frames == 2 and res.channels == 2
     assert res.loss() == pytest.approx(out.loss.item(), abs=1e-5)
     np.testing.assert_allclose(res.frame_nll(channel=1), res.nll[1::2].mean(axis=0), rtol=1e-6)
@@ -163,6 +168,10 @@ def test_melody_conditions_are_sliced_off(melody, rng, text):
         chroma[None]), labels=layout[None, :, 1:].transpose(1, 2), **extra)
     assert res.nll.shape == (4, 15)
     assert res.loss() == pytest.approx(out.loss.item(), abs=1e-5)
+    logits = out.logits.reshape(4, -1, out.logits.shape[-1])[:, -layout.shape[1] + 1:]
+    entropy = [[torch.distributions.Categorical(logits=logits[k, t + k].double()).entropy().item()
+                for t in range(15)] for k in range(4)]
+    np.testing.assert_allclose(res.entropy, entropy, atol=1e-5, rtol=0)
     plain = melody.score_codes([codes], text=text)[0]
     assert not np.allclose(plain.nll, res.nll, rtol=0, atol=1e-6)  # the chroma matters
 

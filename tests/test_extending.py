@@ -97,3 +97,4 @@ def test_a_model(follow):
     result = scorer.score(audio, sample_rate=32000)
     assert result.nll.shape == (4, 1000)
     np.testing.assert_allclose(result.nll, math.log(512), rtol=1e-6)
+    np.testing.assert_allclose(result.entropy, math.log(512), rtol=1e-6)  # uniform: log V

@@ -183,3 +183,33 @@ def test_model_id_resolves_from_the_local_hf_cache(tiny_model_dir, tmp_path, mon
     codes = random_codes(rng, 9)
     reference = load_model(str(tiny_model_dir)).score_codes([codes])[0].nll
     np.testing.assert_array_equal(model.score_codes([codes])[0].nll, reference)
+
+
+def test_entropy_is_that_of_the_logits_read_for_each_target(tiny_scorer, rng):
+    codes = random_codes(rng, 9)
+    res = tiny_scorer.score_codes([codes])[0]
+    layout = delay_codes(torch.from_numpy(codes)[None], special_id=SPECIAL)[..., :-1]
+    with torch.inference_mode():
+        logits = tiny_scorer.decoder(input_ids=layout.reshape(K, -1)).logits  # [K, S, V]
+    expected = np.array([[torch.distributions.Categorical(logits=logits[k, t + k].double())
+                          .entropy().item() for t in range(9)] for k in range(K)])
+    assert res.entropy.shape == res.nll.shape and res.entropy.dtype == np.float32
+    np.testing.assert_allclose(res.entropy, expected, atol=1e-5, rtol=0)
+    legacy = tiny_scorer.score_codes([codes], alignment="legacy-undelayed")[0]
+    assert np.isnan(legacy.entropy[:, 0]).all() and np.isfinite(legacy.entropy[:, 1:]).all()
+
+
+def test_bfloat16_on_cpu_needs_native_bf16(tiny_model_dir, tiny_scorer, rng, monkeypatch):
+    from noiseloss import load_model
+    from noiseloss.scoring import options
+
+    monkeypatch.setattr(options, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    with pytest.raises(ParameterError, match=r"needs native bf16 \(avx512_bf16 or amx_bf16"):
+        options.ScoringOptions(dtype="bfloat16")
+    monkeypatch.setattr(options, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    half = load_model(str(tiny_model_dir), dtype="bfloat16")
+    assert str(next(half.decoder.parameters()).dtype) == "torch.bfloat16"
+    codes = random_codes(rng, 12)
+    low, ref = half.score_codes([codes])[0], tiny_scorer.score_codes([codes])[0]
+    assert low.nll.dtype == np.float32 and np.isfinite(low.nll).all()
+    assert np.abs(low.nll - ref.nll).mean() < 0.05

@@ -63,11 +63,17 @@ def codes_of(rng, rows, frames):
 
 def cross_entropy(model, ids, targets):
     """Plain CrossEntropyLoss of a hand-built id sequence at the given target positions."""
+    return loss_and_entropy(model, ids, targets)[0]
+
+
+def loss_and_entropy(model, ids, targets):
+    """The cross-entropy and the mean predictive entropy at the given target positions."""
     with torch.inference_mode():
         logits = model(input_ids=torch.tensor([ids])).logits[0]
     positions = torch.tensor(targets)
-    return torch.nn.functional.cross_entropy(logits[positions - 1].float(),
-                                             torch.tensor(ids)[positions]).item()
+    picked = logits[positions - 1].double()
+    entropy = torch.distributions.Categorical(logits=picked).entropy().mean().item()
+    return torch.nn.functional.cross_entropy(picked, torch.tensor(ids)[positions]).item(), entropy
 
 
 def test_stage1_nll_is_the_cross_entropy_of_the_prompted_stream(stage1, rng):
@@ -85,8 +91,9 @@ def test_stage1_nll_is_the_cross_entropy_of_the_prompted_stream(stage1, rng):
     first = len(ids)
     for t in range(30):
         ids += [CODEC_OFFSET + codes[0, t], CODEC_OFFSET + codes[1, t]]  # vocal, instrumental
-    expected = cross_entropy(stage1.model, ids, list(range(first, len(ids))))
+    expected, entropy = loss_and_entropy(stage1.model, ids, list(range(first, len(ids))))
     assert float(res.nll.mean(dtype=np.float64)) == pytest.approx(expected, abs=1e-5)
+    assert float(res.entropy.mean(dtype=np.float64)) == pytest.approx(entropy, abs=1e-5)
 
 
 def test_stage2_nll_is_the_cross_entropy_of_the_teacher_forced_stream(stage2, rng):
@@ -100,8 +107,9 @@ def test_stage2_nll_is_the_cross_entropy_of_the_teacher_forced_stream(stage2, rn
             if k:
                 targets.append(len(ids))
             ids.append(CODEC_OFFSET + 1024 * k + codes[k, t])
-    expected = cross_entropy(stage2.model, ids, targets)
+    expected, entropy = loss_and_entropy(stage2.model, ids, targets)
     assert float(res.nll.mean(dtype=np.float64)) == pytest.approx(expected, abs=1e-5)
+    assert float(res.entropy.mean(dtype=np.float64)) == pytest.approx(entropy, abs=1e-5)
 
 
 def test_causality_of_both_streams(stage1, stage2, rng):

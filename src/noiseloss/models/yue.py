@@ -38,6 +38,7 @@ from noiseloss.errors import ModelLoadError, ParameterError, check_choice
 from noiseloss.models.base import Backend, ModelInfo
 from noiseloss.scoring.layouts import Layout
 from noiseloss.scoring.options import ScoringOptions
+from noiseloss.scoring.pattern import token_scores
 from noiseloss.scoring.scorer import Scorer
 from noiseloss.tokenizers.base import Tokenizer
 
@@ -53,8 +54,8 @@ def codec_ids(codes, codebook):
     return codes + CODEC_OFFSET + CODEBOOK_SIZE * codebook
 
 
-def _nll_at(logits, positions, targets, *, codec_range: bool, codebooks):
-    """``-log p(target)`` (float32) from the logits at ``positions``.
+def _scores_at(logits, positions, targets, *, codec_range: bool, codebooks):
+    """``(nll, entropy)`` (float32) from the logits at ``positions``.
 
     Args:
         logits: ``[S', V]`` of one item.
@@ -65,13 +66,13 @@ def _nll_at(logits, positions, targets, *, codec_range: bool, codebooks):
     """
     import torch
 
-    picked = logits[positions].float()  # [..., V]
+    picked = logits[positions]  # [..., V]
     if codec_range:
         low = CODEC_OFFSET + CODEBOOK_SIZE * codebooks
         window = low[..., None] + torch.arange(CODEBOOK_SIZE, device=logits.device)
         picked = torch.gather(picked, -1, window)
         targets = targets - low
-    return -torch.log_softmax(picked, dim=-1).gather(-1, targets[..., None])[..., 0]
+    return token_scores(picked, targets)
 
 
 class Stage1Layout(Layout):
@@ -92,15 +93,15 @@ class Stage1Layout(Layout):
         audio = codec_ids(codes, 0).T.reshape(-1)  # v0 i0 v1 i1 ...
         return torch.cat([torch.tensor(self.prompt, dtype=torch.long), audio])[None, :-1]
 
-    def nll(self, logits, codes):
-        """``nll[s, t]`` from the logits at ``P + 2t + s - 1``."""
+    def scores(self, logits, codes):
+        """``[s, t]`` from the logits at ``P + 2t + s - 1``."""
         import torch
 
         stems, frames = codes.shape
         pos = len(self.prompt) - 1 + 2 * torch.arange(frames, device=codes.device)[None, :] + \
             torch.arange(stems, device=codes.device)[:, None]
-        return _nll_at(logits[0], pos, codec_ids(codes, 0), codec_range=self.codec_range,
-                       codebooks=torch.zeros_like(codes))
+        return _scores_at(logits[0], pos, codec_ids(codes, 0), codec_range=self.codec_range,
+                          codebooks=torch.zeros_like(codes))
 
 
 class Stage2Layout(Layout):
@@ -123,16 +124,16 @@ class Stage2Layout(Layout):
         head = torch.tensor([IDS["soa"], IDS["stage_1"]], dtype=torch.long)
         return torch.cat([head, ids[0], torch.tensor([IDS["stage_2"]]), ids.T.reshape(-1)])[None, :-1]
 
-    def nll(self, logits, codes):
-        """``nll[k - 1, t]`` for codebooks ``k = 1 .. 7`` from the logits at ``P + 8t + k - 1``."""
+    def scores(self, logits, codes):
+        """``[k - 1, t]`` for codebooks ``k = 1 .. 7`` from the logits at ``P + 8t + k - 1``."""
         import torch
 
         books, frames = codes.shape
         start = frames + 3  # <SOA> <stage_1> T ids <stage_2>
         k = torch.arange(1, books, device=codes.device)[:, None]
         pos = start + books * torch.arange(frames, device=codes.device)[None, :] + k - 1
-        return _nll_at(logits[0], pos, codec_ids(codes[1:], k), codec_range=self.codec_range,
-                       codebooks=k.expand(-1, frames))
+        return _scores_at(logits[0], pos, codec_ids(codes[1:], k), codec_range=self.codec_range,
+                          codebooks=k.expand(-1, frames))
 
 
 class LegacyFlatLayout(Layout):
@@ -153,16 +154,17 @@ class LegacyFlatLayout(Layout):
         books = torch.arange(codes.shape[0], device=codes.device)[:, None]
         return codec_ids(codes, books).T.reshape(-1)[None, :-1]
 
-    def nll(self, logits, codes):
-        """``nll[k, t]`` from the logits at ``8t + k - 1``; ``nll[0, 0]`` NaN."""
+    def scores(self, logits, codes):
+        """``[k, t]`` from the logits at ``8t + k - 1``; ``[0, 0]`` NaN."""
         import torch
 
         books, frames = codes.shape
         k = torch.arange(books, device=codes.device)[:, None]
         pos = (books * torch.arange(frames, device=codes.device)[None, :] + k - 1).clamp(min=0)
-        out = _nll_at(logits[0], pos, codec_ids(codes, k), codec_range=False, codebooks=None)
-        out[0, 0] = float("nan")
-        return out
+        nll, entropy = _scores_at(logits[0], pos, codec_ids(codes, k), codec_range=False,
+                                  codebooks=None)
+        nll[0, 0] = entropy[0, 0] = float("nan")
+        return nll, entropy
 
 
 class XcodecTokenizer(Tokenizer):

@@ -209,7 +209,8 @@ def build_rows(group: Group, prepared: list[Prepared], results: list, *,
             "lead_frames": res.lead_frames,
             "num_codebooks": res.num_codebooks, "num_frames": res.num_frames,
             "frame_rate": res.frame_rate, "loss": res.loss(),
-            "nll": np.asarray(res.nll, dtype=np.float32).ravel(), "audio": audio_rel,
+            "nll": np.asarray(res.nll, dtype=np.float32).ravel(),
+            "entropy": np.asarray(res.entropy, dtype=np.float32).ravel(), "audio": audio_rel,
         })
     return rows, audio
 

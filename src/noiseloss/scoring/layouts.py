@@ -3,11 +3,12 @@
 A backend chooses its layouts (one per ``alignment`` it offers); the scorer batches, windows and
 conditions, and asks the layout for the two index-shifting steps::
 
-    codes [K, T] --inputs--> decoder ids [C, S] --model--> logits [C, S', V] --nll--> [R, T]
+    codes [K, T] --inputs--> decoder ids [C, S] --model--> logits [C, S', V] --scores--> [R, T]
 
 ``C`` parallel input streams (K for MusicGen, 1 for a flat stream), ``S' >= S`` when a batch is
 right-padded (positions past an item's own inputs are never read), ``R`` scored rows (the
-codebooks a model predicts). NLL is always computed in float32 from the logits.
+codebooks a model predicts). NLL and predictive entropy are always computed in float32 from the
+logits, at the same positions (``pattern.token_scores``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from noiseloss.scoring.pattern import gather_nll, model_inputs
+from noiseloss.scoring.pattern import gather_scores, model_inputs
 
 
 class Layout(ABC):
@@ -43,8 +44,8 @@ class Layout(ABC):
         """Decoder input ids int64 ``[C, S]`` for the codes int64 ``[K, T]`` of one window."""
 
     @abstractmethod
-    def nll(self, logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """Per-token NLL float32 ``[R, T]`` from logits ``[C, S', V]`` of one window."""
+    def scores(self, logits: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token ``(nll, entropy)`` float32 ``[R, T]`` from logits ``[C, S', V]`` of a window."""
 
 
 class DelayLayout(Layout):
@@ -65,9 +66,9 @@ class DelayLayout(Layout):
         """The delayed layout minus its last step: ``[K, T + D]``."""
         return model_inputs(codes, special_id=self.pad_id, alignment="delayed", delays=self.delays)
 
-    def nll(self, logits, codes):
-        """``nll[k, t]`` from the logits at step ``t + d[k]``."""
-        return gather_nll(logits, codes, alignment="delayed", delays=self.delays)
+    def scores(self, logits, codes):
+        """``nll[k, t]`` and ``entropy[k, t]`` from the logits at step ``t + d[k]``."""
+        return gather_scores(logits, codes, alignment="delayed", delays=self.delays)
 
 
 class LegacyUndelayedLayout(Layout):
@@ -84,9 +85,9 @@ class LegacyUndelayedLayout(Layout):
         """``codes[:, :-1]``."""
         return model_inputs(codes, special_id=self.pad_id, alignment="legacy-undelayed")
 
-    def nll(self, logits, codes):
-        """``nll[k, t]`` from the logits at position ``t - 1``; frame 0 NaN."""
-        return gather_nll(logits, codes, alignment="legacy-undelayed")
+    def scores(self, logits, codes):
+        """From the logits at position ``t - 1``; frame 0 NaN."""
+        return gather_scores(logits, codes, alignment="legacy-undelayed")
 
 
 def musicgen_layouts(*, special_id: int, delays: tuple[int, ...]) -> dict[str, Layout]:

@@ -6,8 +6,10 @@ Importing this module imports no torch.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from noiseloss.errors import ParameterError, check_choice, check_int
 from noiseloss.scoring.result import ALIGNMENTS
@@ -16,16 +18,37 @@ DTYPES = ("float32", "float16", "bfloat16")
 DEVICE_PATTERN = re.compile(r"cpu|auto|mps|cuda(:\d+)?")
 
 
-def check_device(device, dtype) -> None:
-    """``ParameterError`` for a device string torch would not understand or half precision on CPU.
+#: CPU features that execute bfloat16 matrix products natively (x86: AVX512-BF16 or AMX).
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
-    Whether CUDA is actually available is checked when the model is loaded.
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The feature flags of this machine's CPU (``/proc/cpuinfo``; empty where unreadable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return frozenset(line.partition(":")[2].split())
+
+
+def check_device(device, dtype) -> None:
+    """``ParameterError`` for an unknown device string or a dtype the device cannot run.
+
+    float16 needs a GPU; bfloat16 on CPU needs native bf16 (``NATIVE_BF16_FLAGS``). Whether
+    CUDA is actually available is checked when the model is loaded.
     """
     if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
         raise ParameterError(f"device must be cpu, auto, mps, cuda or cuda:N, got {device!r}")
     check_choice("dtype", dtype, DTYPES)
-    if device == "cpu" and dtype != "float32":
-        raise ParameterError(f"dtype {dtype!r} is only supported on GPU; use float32 on CPU")
+    if device == "cpu" and dtype == "float16":
+        raise ParameterError("dtype 'float16' is only supported on GPU; use float32 or (with "
+                             "native bf16) bfloat16 on CPU")
+    if device == "cpu" and dtype == "bfloat16" and not set(NATIVE_BF16_FLAGS) & cpu_flags():
+        needs = " or ".join(NATIVE_BF16_FLAGS)
+        raise ParameterError(f"dtype 'bfloat16' on CPU needs native bf16 ({needs} in "
+                             "/proc/cpuinfo), which this CPU lacks; use float32")
 
 
 @dataclass(frozen=True)

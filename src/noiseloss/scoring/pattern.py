@@ -63,9 +63,25 @@ def model_inputs(codes: torch.Tensor, *, special_id: int, alignment: str,
     return codes[..., :-1]
 
 
-def gather_nll(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
-               delays=None) -> torch.Tensor:
-    """Per-token NLL ``[K, T]`` (float32) from logits ``[K, S, V]`` of one item and its codes.
+def token_scores(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(nll, entropy)`` float32 of next-token distributions: the one place both are computed.
+
+    Args:
+        logits: ``[..., V]`` at the positions that predict ``targets`` (any float dtype).
+        targets: ``[...]`` ids in ``[0, V)``.
+
+    Returns:
+        ``nll = -log p(target)`` and ``entropy = -sum_v p(v) log p(v)``, nats, shape ``[...]``.
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    nll = -torch.gather(logp, -1, targets[..., None]).squeeze(-1)
+    entropy = -(logp.exp() * logp).sum(dim=-1)
+    return nll, entropy
+
+
+def gather_scores(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
+                  delays=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token ``(nll, entropy)`` ``[K, T]`` (float32) from logits ``[K, S, V]`` of one item.
 
     ``S`` may exceed the item's own input length (right padding of a batch): the extra positions
     are never read. Legacy alignment leaves frame 0 as NaN.
@@ -79,8 +95,13 @@ def gather_nll(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
     else:
         pos = (frame_idx[None, :] - 1).clamp(min=0).expand(k_books, frames)
     picked = torch.gather(logits, 1, pos[..., None].expand(-1, -1, logits.shape[-1]))
-    logp = torch.log_softmax(picked.float(), dim=-1)
-    nll = -torch.gather(logp, 2, codes[..., None]).squeeze(-1)
+    nll, entropy = token_scores(picked, codes)
     if alignment != "delayed":
-        nll[:, 0] = float("nan")
-    return nll
+        nll[:, 0] = entropy[:, 0] = float("nan")
+    return nll, entropy
+
+
+def gather_nll(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
+               delays=None) -> torch.Tensor:
+    """The NLL of ``gather_scores`` (training and its tests need no entropy)."""
+    return gather_scores(logits, codes, alignment=alignment, delays=delays)[0]

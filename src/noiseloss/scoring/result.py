@@ -36,6 +36,9 @@ class ScoreResult:
         nll: float32 ``[K codebooks, T frames]`` in nats; NaN where a token has no prediction
             (frame 0 under the legacy alignment).
         codes: int64 ``[K, T]``, the tokens that were scored.
+        entropy: float32 ``[K, T]``, nats: the entropy of each predictive distribution, from the
+            same logits at the same positions as ``nll``; None when not computed (results
+            stored by earlier versions).
         frame_rate: Frames per second.
         conditioning: ``"unconditional"``, ``"text"`` or ``"cfg-guided"`` (the latter is *not* a
             likelihood: it scores a guided distribution).
@@ -53,6 +56,7 @@ class ScoreResult:
     nll: np.ndarray
     codes: np.ndarray
     frame_rate: float
+    entropy: np.ndarray | None = None
     conditioning: str = "unconditional"
     text: str | None = None
     guidance_scale: float | None = None

@@ -224,30 +224,35 @@ class Scorer(ABC):
         jobs: list[tuple[int, Window]] = [(i, w) for i, plan in enumerate(plans) for w in plan]
         jobs.sort(key=lambda j: j[1].end - j[1].context_start, reverse=True)
         nll: list[np.ndarray | None] = [None] * len(arrays)
+        entropy: list[np.ndarray | None] = [None] * len(arrays)
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
             segs = [torch.from_numpy(arrays[i][:, w.context_start : w.end]) for i, w in chunk]
             out = self._score_segments(segs, layout=layout, text=text,
                                        guidance_scale=guidance_scale,
                                        conditions=[conditions[i] for i, _ in chunk])
-            for (i, w), seg_nll in zip(chunk, out, strict=True):
+            for (i, w), (seg_nll, seg_entropy) in zip(chunk, out, strict=True):
                 if nll[i] is None:
-                    nll[i] = np.full((seg_nll.shape[0], arrays[i].shape[1]), np.nan, np.float32)
+                    shape = (seg_nll.shape[0], arrays[i].shape[1])
+                    nll[i] = np.full(shape, np.nan, np.float32)
+                    entropy[i] = np.full(shape, np.nan, np.float32)
                 keep = w.score_start - w.context_start
                 nll[i][:, w.score_start : w.end] = seg_nll[:, keep:].numpy()
+                entropy[i][:, w.score_start : w.end] = seg_entropy[:, keep:].numpy()
             if on_batch is not None:
                 on_batch(len(chunk))
         conditioning = "unconditional" if text is None else (
             "text" if guidance_scale is None else "cfg-guided")
         return [
             ScoreResult(
-                nll=n, codes=a, frame_rate=self.frame_rate, conditioning=conditioning, text=text,
+                nll=n, entropy=e, codes=a, frame_rate=self.frame_rate, conditioning=conditioning,
+                text=text,
                 guidance_scale=guidance_scale, alignment=layout.alignment,
                 lead_frames=layout.lead_frames, channels=self.channels,
                 scored_rows=layout.scored_rows,
                 windows=[(w.context_start, w.score_start, w.end) for w in plan],
             )
-            for n, a, plan in zip(nll, arrays, plans, strict=True)
+            for n, e, a, plan in zip(nll, entropy, arrays, plans, strict=True)
         ]
 
     # -- internals ----------------------------------------------------------------------------
@@ -267,7 +272,7 @@ class Scorer(ABC):
 
     def _score_segments(self, segments, *, layout: Layout, text, guidance_scale,
                         conditions) -> list:
-        """NLL ``[R, T_i]`` (CPU float32) for a batch of code segments, right-padded."""
+        """``(nll, entropy)`` ``[R, T_i]`` (CPU float32) per code segment of a right-padded batch."""
         import torch
 
         inputs = [layout.inputs(s) for s in segments]
@@ -289,7 +294,7 @@ class Scorer(ABC):
             if guidance_scale is not None:
                 uncond = self._logits(batch, text=None, conditions=conditions)
                 logits = uncond.float() + guidance_scale * (logits.float() - uncond.float())
-            return [layout.nll(logits[b], seg.to(logits.device)).cpu()
+            return [tuple(x.cpu() for x in layout.scores(logits[b], seg.to(logits.device)))
                     for b, seg in enumerate(segments)]
 
     def _shared_logits(self, batch, prefix: int):

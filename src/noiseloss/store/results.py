@@ -5,8 +5,8 @@ run never leaves a corrupt part; ``consolidate`` writes ``DIR/results.parquet`` 
 deduplicated) from all parts.
 
 Stores of version 1 named two columns differently (``RENAMED_COLUMNS``) and had no
-``lead_frames`` (null: the analysis derives it from the alignment); they are read as the current
-version.
+``lead_frames`` (null: the analysis derives it from the alignment) and no ``entropy`` (null:
+missing, never zero); they are read as the current version.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def results_schema():
         ("seed", pa.int64()), ("prompt", pa.string()), ("alignment", pa.string()),
         ("lead_frames", pa.int16()),
         ("num_codebooks", pa.int16()), ("num_frames", pa.int32()), ("frame_rate", pa.float32()),
-        ("loss", pa.float64()), ("nll", pa.list_(pa.float32())), ("audio", pa.string()),
+        ("loss", pa.float64()), ("nll", pa.list_(pa.float32())),
+        ("entropy", pa.list_(pa.float32())), ("audio", pa.string()),
     ])
 
 

@@ -10,12 +10,14 @@ from noiseloss.scoring.result import ScoreResult
 def nll_table(results: list[tuple[str, ScoreResult]]):
     """Long ``pyarrow.Table`` with one row per token.
 
-    Columns: ``item, codebook, frame, time_s, code, nll`` (nll in nats, NaN where unscored;
-    ``codebook`` counts the scored rows, ``code`` is the code each scores).
+    Columns: ``item, codebook, frame, time_s, code, nll, entropy`` (nll and the predictive
+    entropy in nats, NaN where unscored; ``codebook`` counts the scored rows, ``code`` is the code
+    each scores).
     """
     import pyarrow as pa
 
-    cols: dict[str, list] = {k: [] for k in ("item", "codebook", "frame", "time_s", "code", "nll")}
+    cols: dict[str, list] = {k: [] for k in ("item", "codebook", "frame", "time_s", "code", "nll",
+                                              "entropy")}
     for item, res in results:
         k_books, frames = res.nll.shape
         cb, fr = np.meshgrid(np.arange(k_books), np.arange(frames), indexing="ij")
@@ -25,8 +27,11 @@ def nll_table(results: list[tuple[str, ScoreResult]]):
         cols["time_s"].append((fr.ravel() / res.frame_rate).astype(np.float32))
         cols["code"].append(res.targets.ravel().astype(np.int32))
         cols["nll"].append(res.nll.ravel().astype(np.float32))
+        entropy = res.entropy if res.entropy is not None else np.full(res.nll.shape, np.nan)
+        cols["entropy"].append(entropy.ravel().astype(np.float32))
     schema = pa.schema([("item", pa.string()), ("codebook", pa.int16()), ("frame", pa.int32()),
-                        ("time_s", pa.float32()), ("code", pa.int32()), ("nll", pa.float32())])
+                        ("time_s", pa.float32()), ("code", pa.int32()), ("nll", pa.float32()),
+                        ("entropy", pa.float32())])
     arrays = [pa.array(np.concatenate(v) if v else [], type=schema.field(k).type)
               for k, v in cols.items()]
     return pa.Table.from_arrays(arrays, schema=schema)
