@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 
-def matmul_gflops(device: str, dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
+def matmul_gflops(device: str, dtype=torch.float32, n: int = 4096, repeats: int = 4) -> float:
     """GFLOP/s of an ``n x n`` matrix product in this process (the peak to compare with)."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
