@@ -47,6 +47,22 @@ def save_text_tokenizer(directory):
     fast.save_pretrained(str(directory))
 
 
+def write_tones(folder, *, count: int, seconds: float, base_hz: float, step_hz: float,
+                amplitude: float = 0.3, noise: float = 0.02, seed: int = 0, prefix: str = "c",
+                sample_rate: int = 32000):
+    """``count`` WAV files of seeded noisy sine tones (``{prefix}{i}.wav``); returns the folder."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    for i in range(count):
+        tone = amplitude * np.sin(2 * np.pi * (base_hz + step_hz * i) * t)
+        sf.write(folder / f"{prefix}{i}.wav",
+                 (tone + noise * rng.standard_normal(t.size)).astype(np.float32), sample_rate)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny MusicGen saved with ``save_pretrained`` plus a text tokenizer."""

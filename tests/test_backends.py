@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import save_text_tokenizer
+from conftest import save_text_tokenizer, write_tones
 
 SPECIAL, SR = 2048, 32000
 
@@ -192,13 +192,8 @@ def test_melody_reference_is_shared_and_self_leaks(tmp_path, melody_dir):
     from noiseloss.runner.run import run_experiment
     from noiseloss.store.results import ResultsStore
 
-    rng = np.random.default_rng(4)
-    data = tmp_path / "clips"
-    data.mkdir()
-    t = np.arange(2 * SR) / SR
-    for i in range(2):
-        tone = 0.3 * np.sin(2 * np.pi * (262 + 60 * i) * t) + 0.02 * rng.standard_normal(t.size)
-        sf.write(data / f"m{i}.wav", tone.astype(np.float32), SR)
+    data = write_tones(tmp_path / "clips", count=2, seconds=2.0, base_hz=262, step_hz=60,
+                       seed=4, prefix="m")
     raw = {"models": [str(melody_dir)], "datasets": {"d": {"path": str(data)}},
            "excerpt": {"seconds": 2.0},
            "prompts": [{"melody": "reference"}, {"melody": "self"}],

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
+from conftest import write_tones
 from noiseloss.analysis import DetectorOptions
 from noiseloss.cli.main import main
 from noiseloss.config import builtin_configs, load_config, parse_config
@@ -26,6 +27,12 @@ def test_the_written_config_reads_back_equal(name, tmp_path):
     assert load_config(tmp_path / "config.yaml") == config
     assert parse_config(config.to_dict()) == config
     assert builtin_configs()[name] == config.description != ""
+
+
+def test_configs_command_lists_the_builtin_experiments(capsys):
+    assert main(["configs"]) == 0
+    lines = dict(line.split("\t", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines == builtin_configs()
 
 
 def test_defaults_have_one_home():
@@ -86,14 +93,8 @@ def test_device_and_dtype_are_checked_when_the_config_is_read():
 
 @pytest.fixture
 def clips(tmp_path):
-    rng = np.random.default_rng(3)
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    t = np.arange(2 * SR) / SR
-    for i in range(6):
-        tone = 0.2 * np.sin(2 * np.pi * (200 + 30 * i) * t) + 0.02 * rng.standard_normal(t.size)
-        sf.write(folder / f"c{i}.wav", tone.astype(np.float32), SR)
-    return folder
+    return write_tones(tmp_path / "clips", count=6, seconds=2.0, base_hz=200, step_hz=30,
+                       amplitude=0.2, seed=3)
 
 
 def test_the_run_folder_config_reruns_the_experiment(tmp_path, tiny_model_dir, clips, monkeypatch):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import soundfile as sf
+
+from conftest import write_tones
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
 
@@ -33,12 +33,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory, tiny_model_dir):
-    data = tmp_path_factory.mktemp("clips")
-    rng = np.random.default_rng(5)
-    t = np.arange(SR + 4000) / SR
-    for i in range(6):
-        tone = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t) + 0.01 * rng.standard_normal(t.size)
-        sf.write(data / f"c{i}.wav", tone.astype(np.float32), SR)
+    data = write_tones(tmp_path_factory.mktemp("clips"), count=6, seconds=1.125, base_hz=200,
+                       step_hz=50, noise=0.01, seed=5)
     return parse_config({
         "name": "ray", "models": [str(tiny_model_dir)], "datasets": {"d": {"path": str(data)}},
         "excerpt": {"seconds": 1.0},
@@ -90,10 +86,10 @@ def test_a_killed_replica_is_restarted_and_nothing_is_lost(cluster, config, loca
 class FailingReplica(Replica):
     """Fails every group of one clip with an error that is not noiseloss's."""
 
-    def run(self, work):
+    def run(self, work, source=None):
         if work.group.item.item_id == "c3.wav":
             raise RuntimeError("GPU fell off the bus")
-        return super().run(work)
+        return super().run(work, source)
 
 
 def test_a_worker_error_fails_its_group_not_the_run(cluster, config, tmp_path):
@@ -106,6 +102,21 @@ def test_a_worker_error_fails_its_group_not_the_run(cluster, config, tmp_path):
     # the rerun computes what is missing only
     again = run_experiment(config, tmp_path / "ray", executor=RayExecutor(replicas=2))
     assert again.done == 4 and again.skipped == 20 and not again.failed
+
+
+def test_an_unreadable_source_read_by_a_task_fails_its_item(cluster, config, tmp_path):
+    import dataclasses
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for item in sorted(__import__("pathlib").Path(config.datasets[0].path).iterdir())[:2]:
+        (folder / item.name).write_bytes(item.read_bytes())
+    (folder / "broken.wav").write_bytes(b"not audio")
+    broken = dataclasses.replace(config, datasets=(dataclasses.replace(
+        config.datasets[0], path=str(folder)),))
+    summary = run_experiment(broken, tmp_path / "ray", executor=RayExecutor(replicas=2))
+    assert summary.done == 8 and list(summary.failed) == ["d/broken.wav"]
+    assert "cannot read audio" in summary.failed["d/broken.wav"]
 
 
 def test_a_model_that_does_not_load_fails_its_groups(cluster, config, tmp_path):

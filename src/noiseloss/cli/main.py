@@ -21,6 +21,7 @@ COMMANDS = {
     "perturb": "noiseloss.cli.perturb:perturb",
     "demo-model": "noiseloss.cli.demo:demo_model",
     "run": "noiseloss.cli.run:run",
+    "configs": "noiseloss.cli.run:configs",
     "report": "noiseloss.cli.report:report",
 }
 

@@ -74,3 +74,12 @@ def run(config, out_dir, device, no_report, executor, address, replicas, gpus_pe
         console.print(f"report  -> {result.report}", markup=False)
     if summary.failed:
         raise click.exceptions.Exit(1)
+
+
+@click.command()
+def configs():
+    """List the built-in experiment configs with their descriptions."""
+    from noiseloss.config import builtin_configs
+
+    for name, description in builtin_configs().items():
+        click.echo(f"{name}\t{description}")

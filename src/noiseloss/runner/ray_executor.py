@@ -3,12 +3,15 @@
 ::
 
     driver (this process)                 Ray cluster
-      plan groups, skip stored units  ->    replica 1 (model on GPU 0): execute_group(g1), ...
-      append each result to the store <-    replica 2 (model on GPU 1): execute_group(g2), ...
-      (the only writer; atomic parts)       ...  one replica per GPU, or per CPU slot
+      plan groups, skip stored units  ->    CPU tasks: read_source(item) (decode, resample, render)
+                                                 | object store
+      append each result to the store <-    replica 1 (model on GPU 0): execute_group(g1, source)
+      (the only writer; atomic parts)       replica 2 (model on GPU 1): execute_group(g2, source)
+                                            ...  one replica per GPU, or per CPU slot
 
-Each replica loads its model once and runs ``execute_group`` (prepare, score, build rows) on
-whole groups, so the clean excerpt and its perturbations stay together on one replica. Results
+Sources are read by CPU tasks, ahead of the replicas; each replica loads its model once and runs
+``execute_group`` (perturb, encode with the model's codec, score, build rows) on whole groups,
+so the clean excerpt and its perturbations stay together on one replica. Results
 stream back as groups finish (``ray.wait``) and are appended at once: a killed driver loses only
 the groups in flight, and a rerun computes only what is missing. A killed replica is restarted
 by Ray and its groups are retried; a group whose worker fails for good is listed as failed
@@ -27,7 +30,7 @@ import os
 import ray
 
 from noiseloss.errors import ParameterError
-from noiseloss.runner.run import GroupResult, Work, execute_group
+from noiseloss.runner.run import GroupResult, Work, execute_group, read_source
 
 
 class Replica:
@@ -46,13 +49,14 @@ class Replica:
                                  **dataclasses.asdict(options))
 
     def provenance(self) -> dict:
-        """The model's provenance, as the local executor records it."""
-        return {**self.scorer.provenance(), "worker_pid": os.getpid()}
+        """The model's provenance, as the local executor records it, and its sample rate."""
+        return {**self.scorer.provenance(), "worker_pid": os.getpid(),
+                "sample_rate": self.scorer.sample_rate}
 
-    def run(self, work: Work) -> GroupResult:
-        """``execute_group`` on one group."""
+    def run(self, work: Work, source=None) -> GroupResult:
+        """``execute_group`` on one group (``source``: its ``read_source``, read by a task)."""
         return execute_group(work.group, list(work.todo), self.scorer, self.config,
-                             save_audio=work.save_audio)
+                             save_audio=work.save_audio, source=source)
 
 
 class RayExecutor:
@@ -121,19 +125,21 @@ class RayExecutor:
                     for item in queue:
                         yield _failure(item, exc)
                     continue
-                yield from self._drain(queue)
+                yield from self._drain(queue, sample_rate=self.records[label]["sample_rate"])
             finally:
                 for actor in self.actors:
                     ray.kill(actor)
                 self.actors = []
 
-    def _drain(self, queue: list[Work]):
+    def _drain(self, queue: list[Work], *, sample_rate: int):
         pending = {}
+        read = ray.remote(num_cpus=1)(read_source)
 
         def submit(actor):
             if queue:
                 item = queue.pop(0)
-                pending[actor.run.remote(item)] = (item, actor)
+                source = read.remote(item.group.item, sample_rate=sample_rate)
+                pending[actor.run.remote(item, source)] = (item, actor)
 
         for actor in self.actors:
             for _ in range(self.in_flight):

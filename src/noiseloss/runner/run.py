@@ -118,9 +118,23 @@ def plan_groups(config: ExperimentConfig, items: list[Item], hashes: dict[Item, 
     return groups
 
 
+def read_source(item: Item, *, sample_rate: int):
+    """``(audio, midi)`` of an item at ``sample_rate``, or ``(None, reason)`` if unreadable.
+
+    Decoding, resampling and MIDI rendering: the preparation an executor may run anywhere.
+    """
+    try:
+        return load_source(item, sample_rate=sample_rate)
+    except NoiselossError as exc:
+        return None, str(exc)
+
+
 def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
-                  failed: dict[str, str]) -> list[Prepared]:
-    """Codes (and audio) of the missing units ``todo`` of ``group``; failures go to ``failed``."""
+                  failed: dict[str, str], *, source=None) -> list[Prepared]:
+    """Codes (and audio) of the missing units ``todo`` of ``group``; failures go to ``failed``.
+
+    ``source``: the item's ``read_source`` result when it was read elsewhere (None: read here).
+    """
     from noiseloss.perturb import Clean, apply
     from noiseloss.sources.midi import render_midi
 
@@ -130,8 +144,11 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
         return excerpt(audio, sample_rate=rate, seconds=config.excerpt.seconds,
                        offset_seconds=config.excerpt.offset_seconds)
 
+    full, midi = source if source is not None else read_source(group.item, sample_rate=rate)
+    if full is None:
+        failed[group.label] = midi
+        return []
     try:
-        full, midi = load_source(group.item, sample_rate=rate)
         audio = cut(full)
         if audio.size == 0:
             raise NoiselossError(f"excerpt at {config.excerpt.offset_seconds} s is empty "
@@ -227,13 +244,14 @@ class GroupResult:
 
 
 def execute_group(group: Group, todo, scorer, config: ExperimentConfig, *,
-                  save_audio: bool) -> GroupResult:
+                  save_audio: bool, source=None) -> GroupResult:
     """The unit of work: prepare, score and build the rows of the missing units ``todo``.
 
-    A pure function of its inputs (no files written), so that any executor can run it.
+    A pure function of its inputs (no files written), so that any executor can run it;
+    ``source`` is the item's ``read_source`` result when it was read elsewhere.
     """
     failed: dict[str, str] = {}
-    prepared = prepare_group(group, todo, scorer, config, failed)
+    prepared = prepare_group(group, todo, scorer, config, failed, source=source)
     results = score_group(group, prepared, scorer, failed) if prepared else []
     rows, audio = build_rows(group, prepared, results, save_audio=save_audio) if results \
         else ([], {})
