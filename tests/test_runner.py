@@ -178,3 +178,36 @@ def test_midi_items_are_keyed_by_their_renderer_too(tmp_path, monkeypatch):
         assert symbolic.content_hash() != first
     finally:
         midi.renderer_identity.cache_clear()
+
+
+def test_the_next_group_is_prepared_while_one_scores(tmp_path, tiny_model_dir, data_dir,
+                                                    monkeypatch):
+    """While group i scores, the preparation of group i + 1 has begun (observed, not timed:
+    without the overlap each wait below would run out)."""
+    import threading
+
+    from noiseloss.runner import run as runner
+
+    order = [f"clips/clip{i}.wav" for i in range(6)]
+    entered = {label: threading.Event() for label in order}
+    real_prepare, real_score = runner.prepare_group, runner.score_group
+
+    def prepare(group, *args, **kwargs):
+        entered[group.label].set()
+        return real_prepare(group, *args, **kwargs)
+
+    overlapped = []
+
+    def score(group, *args, **kwargs):
+        following = order.index(group.label) + 1
+        if following < len(order):
+            overlapped.append(entered[order[following]].wait(timeout=120))
+        return real_score(group, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "prepare_group", prepare)
+    monkeypatch.setattr(runner, "score_group", score)
+    from noiseloss.runner.run import LocalExecutor
+
+    summary = run_experiment(parse_config(base_config(tiny_model_dir, data_dir)), tmp_path / "run",
+                             executor=LocalExecutor(prefetch=True))
+    assert overlapped == [True] * 5 and summary.done == 36 and not summary.failed
