@@ -27,6 +27,12 @@ def test_the_written_config_reads_back_equal(name, tmp_path):
     assert load_config(tmp_path / "config.yaml") == config
     assert parse_config(config.to_dict()) == config
     assert builtin_configs()[name] == config.description != ""
+    shared = [1, 2]  # one list object in two places: written out twice, read back equal
+    raw = {"models": ["demo"], "datasets": {"d": {"path": "x"}},
+           "perturbations": [{"kind": "noise", "onset_frames": 5, "grid": {"length_frames": shared}},
+                             {"kind": "swap", "onset_frames": 5, "grid": {"block_frames": shared}}]}
+    (tmp_path / "shared.yaml").write_text(parse_config(raw).to_yaml())
+    assert load_config(tmp_path / "shared.yaml") == parse_config(raw)
 
 
 def test_configs_command_lists_the_builtin_experiments(capsys):

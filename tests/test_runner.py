@@ -63,7 +63,8 @@ def test_builtin_configs_parse_and_expand():
 @pytest.mark.parametrize("change, message", [
     ({"modles": ["demo"]}, r"unknown key 'modles'; .* Did you mean 'models'\?"),
     ({"excerpt": {"seconds": -1}}, r"excerpt.seconds must be in \(0.0, inf\), got -1"),
-    ({"seeds": [1.5]}, "seeds must be a non-empty list of non-negative integers"),
+    ({"seeds": [1.5]}, r"seeds must be a non-empty list of integers in \[0, 2\*\*63\)"),
+    ({"seeds": [10**20]}, r"seeds must be a non-empty list of integers in \[0, 2\*\*63\)"),
     ({"scoring": {"alignment": "shifted"}}, "scoring.alignment must be one of"),
     ({"alignment": "delayed"}, r"config: unknown key 'alignment'"),
     ({"conditionings": [{"text": None}]}, "'conditionings' is now called 'prompts'"),
@@ -86,6 +87,27 @@ def test_config_errors_name_the_key(change, message, tmp_path):
     raw.update(change)
     with pytest.raises(ConfigError, match=message):
         parse_config(raw)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: a\nname: b\n", "line 2: duplicate key 'name'"),
+    ("models: [demo]\ndatasets: {x: {path: a}, x: {path: b}}\n", "line 2: duplicate key 'x'"),
+    ("a: &a [1, 2]\nb: *a\n", r"line 2: YAML aliases \(\*a\) are not allowed"),
+    ("a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b, *b]\n", "YAML aliases"),
+    ("models: [demo\n", "invalid YAML"),
+])
+def test_config_files_refuse_duplicates_aliases_and_bad_yaml(text, message, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_a_config_that_is_not_utf8_is_a_clear_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match="cannot read the config as UTF-8 text"):
+        load_config(path)
 
 
 def test_run_skips_an_unreadable_file_and_scores_the_others(tmp_path, tiny_model_dir, data_dir):

@@ -202,8 +202,16 @@ class ExperimentConfig:
         }
 
     def to_yaml(self) -> str:
-        """``to_dict()`` as YAML text."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        """``to_dict()`` as YAML text (never with aliases: ``load_config`` refuses them)."""
+        return yaml.dump(self.to_dict(), Dumper=_NoAliasDumper, sort_keys=False,
+                         allow_unicode=True)
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """A safe dumper that writes a value shared twice in full, twice."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
 
 
 def _section(cls, raw, where: str, **extra):
@@ -268,8 +276,8 @@ def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
     if not datasets or not isinstance(datasets, dict):
         raise ConfigError(f"datasets must be a non-empty mapping name -> source, got {datasets!r}")
     seeds = _list(raw.get("seeds"), "seeds", default=[0])
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ConfigError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in seeds):
+        raise ConfigError(f"seeds must be a non-empty list of integers in [0, 2**63), got {seeds!r}")
     perturbations = raw.get("perturbations") or []
     if not isinstance(perturbations, list):
         raise ConfigError(f"perturbations must be a list, got {perturbations!r}")
@@ -304,13 +312,40 @@ def _builtin_names() -> list[str]:
                   if p.name.endswith(".yaml"))
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """Safe YAML without duplicate keys or aliases.
+
+    A duplicate key would silently win over the first; an alias bomb expands a few hundred
+    bytes into hundreds of millions of nodes.
+    """
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise ConfigError(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) "
+                              "are not allowed in a config; write the value out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(name_or_path: str | Path) -> ExperimentConfig:
     """Load a built-in config by name (``paper-noise``) or a YAML file (``DIR/config.yaml``)."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        text, label = path.read_text(encoding="utf-8"), str(path)
+        try:
+            text, label = path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the config as UTF-8 text ({exc})") from exc
     elif str(name_or_path) in _builtin_names():
         text = resources.files(BUILTIN_PACKAGE).joinpath(f"{name_or_path}.yaml").read_text("utf-8")
         label = str(name_or_path)
@@ -318,7 +353,9 @@ def load_config(name_or_path: str | Path) -> ExperimentConfig:
         raise ConfigError(f"{name_or_path!r} is neither a YAML file nor a built-in config; "
                           f"built-in: {_builtin_names()}")
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{label}: invalid YAML ({exc})") from exc
     return parse_config(raw, name=label)
