@@ -83,3 +83,13 @@ def test_text_on_a_model_without_text_fails_once_before_any_file(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("has no text conditioning") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_an_out_that_is_a_file_fails_before_scoring(tmp_path, capsys):
+    from noiseloss.cli.main import main
+
+    (tmp_path / "taken").write_text("x")
+    assert main(["score", str(tmp_path / "missing.wav"), "--model", "demo", "--out",
+                 str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert "exists and is not a folder" in err and "missing.wav" not in err

@@ -52,6 +52,8 @@ def score(audio, model_name, backend, model_option_items, out_dir, text, guidanc
     from noiseloss.store.io import write_json, write_parquet
     from noiseloss.store.tables import nll_table
 
+    if out_dir.exists() and not out_dir.is_dir():  # checked before any scoring
+        raise ParameterError(f"--out {out_dir} exists and is not a folder")
     model_options = {}
     for item in model_option_items:
         key, sep, value = item.partition("=")
