@@ -52,13 +52,15 @@ def model_info(name_or_path: str, *, backend: str | None = None, **model_options
 
 
 def load_model(name_or_path: str, *, backend: str | None = None,
-               model_options: dict | None = None, **options) -> Scorer:
+               model_options: dict | None = None, info: ModelInfo | None = None,
+               **options) -> Scorer:
     """Load a scorer by registered name (``demo``), Hugging Face id (local cache) or directory.
 
     Args:
         name_or_path: ``"demo"``, ``"facebook/musicgen-small"`` or a ``save_pretrained`` folder.
         backend: A ``BACKENDS`` name (``yue-s1``, ``yue-s2``); None: registered model or MusicGen.
         model_options: The backend's own options (YuE: ``codec``, ``text_tokenizer``, ...).
+        info: Its ``model_info`` when the caller has it already (not read again).
         **options: Fields of ``noiseloss.scoring.options.ScoringOptions`` (``device``, ``dtype``,
             ``alignment``, ``batch_size``, ``window_frames``, ``stride_frames``); the ones left
             out take its defaults, and None means the model's own default.
@@ -66,7 +68,7 @@ def load_model(name_or_path: str, *, backend: str | None = None,
     from noiseloss.scoring.options import ScoringOptions
 
     entry = backend_of(name_or_path, backend=backend)
-    info = entry.describe(name_or_path, **(model_options or {}))
+    info = info or entry.describe(name_or_path, **(model_options or {}))
     return entry.load(info, info.resolve(ScoringOptions(**options)))
 
 

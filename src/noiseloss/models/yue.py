@@ -245,8 +245,8 @@ class YueScorer(Scorer):
                 "stride_frames": self.options.stride_frames}
 
 
-def _text_ids(tokenizer_path: str | None, text: str) -> list[int]:
-    """YuE's text tokenisation of ``text`` (no special tokens) with a local tokenizer."""
+def _text_ids(tokenizer_path: str | None, *texts: str) -> list[int]:
+    """YuE's text tokenisation of ``texts``, each on its own (no special tokens), concatenated."""
     if tokenizer_path is None:
         raise ModelLoadError("YuE stage 1 needs its text tokenizer to build the prompt: give "
                              "text_tokenizer (a transformers tokenizer folder, e.g. YuE's "
@@ -257,7 +257,7 @@ def _text_ids(tokenizer_path: str | None, text: str) -> list[int]:
         tok = AutoTokenizer.from_pretrained(str(tokenizer_path), local_files_only=True)
     except Exception as exc:
         raise ModelLoadError(f"text_tokenizer {tokenizer_path}: cannot load ({exc})") from exc
-    return list(tok.encode(text, add_special_tokens=False))
+    return [i for text in texts for i in tok.encode(text, add_special_tokens=False)]
 
 
 def stage1_prompt(*, genres: str, lyrics: str) -> tuple[str, str]:
@@ -291,8 +291,7 @@ def yue_info(name: str, *, stage: int, codec: str | None = None, text_tokenizer:
     prompt = []
     if stage == 1:
         head, section = stage1_prompt(genres=genres, lyrics=lyrics)
-        prompt = (_text_ids(text_tokenizer, head) + _text_ids(text_tokenizer, "[start_of_segment]")
-                  + _text_ids(text_tokenizer, section))
+        prompt = _text_ids(text_tokenizer, head, "[start_of_segment]", section)
     codec_hash = weights_sha256(Path(codec)) if codec else None
     identity = {"model_id": name, **identity, "backend": f"yue-s{stage}",
                 "prompt_sha256": hashlib.sha256(json.dumps(prompt).encode()).hexdigest(),

@@ -26,9 +26,8 @@ import numpy as np
 
 from noiseloss.errors import ParameterError
 from noiseloss.sources.audio import AUDIO_EXTENSIONS
+from noiseloss.sources.codes import CODES_EXTENSIONS, is_codes_file, load_codes
 from noiseloss.sources.midi import MIDI_EXTENSIONS
-
-CODES_EXTENSIONS = (".npy",)
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,8 @@ class PerturbContext:
 
     def arguments(self) -> dict:
         """The fields a perturbation function may accept by name (``render`` is the domain's)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name != "render" and getattr(self, f.name) is not None}
+        return {name: getattr(self, name) for name in CONTEXT_FIELDS
+                if getattr(self, name) is not None}
 
     def need(self, name: str, *, why: str):
         """The field ``name``, or ``ParameterError`` saying that ``why`` needs it."""
@@ -93,7 +92,6 @@ class Domain:
     """
 
     name: str
-    reads: tuple[str, ...]
     writes: tuple[str, ...]
     take: Callable[[Clean], Any]
     finish: Callable[[Any, PerturbContext], tuple[np.ndarray | None, np.ndarray]]
@@ -126,9 +124,9 @@ def _read_audio(path: Path, context: PerturbContext) -> np.ndarray:
 
 
 def _read_codes(path: Path, context: PerturbContext) -> np.ndarray:
-    if path.suffix.lower() not in CODES_EXTENSIONS:
+    if not is_codes_file(path):
         raise ParameterError(f"token kinds read codes [K, T] from a .npy file, got {path}")
-    return np.load(path, allow_pickle=False)
+    return load_codes(path)
 
 
 def _read_midi(path: Path, context: PerturbContext):
@@ -161,17 +159,17 @@ def _write_midi(midi, path: Path, context: PerturbContext) -> bool:
 
 DOMAINS: dict[str, Domain] = {
     "audio": Domain(
-        "audio", reads=(*AUDIO_EXTENSIONS, *MIDI_EXTENSIONS), writes=AUDIO_EXTENSIONS,
+        "audio", writes=AUDIO_EXTENSIONS,
         take=lambda clean: clean.audio,
         finish=lambda audio, ctx: _encoded(audio, ctx, "scoring perturbed audio"),
         read=_read_audio, write=_write_audio),
     "tokens": Domain(
-        "tokens", reads=CODES_EXTENSIONS, writes=CODES_EXTENSIONS,
+        "tokens", writes=CODES_EXTENSIONS,
         take=lambda clean: clean.codes,
         finish=lambda codes, ctx: (None, codes),
         read=_read_codes, write=_write_codes),
     "midi": Domain(
-        "midi", reads=MIDI_EXTENSIONS, writes=(*MIDI_EXTENSIONS, *AUDIO_EXTENSIONS),
+        "midi", writes=(*MIDI_EXTENSIONS, *AUDIO_EXTENSIONS),
         take=_take_midi,
         finish=lambda midi, ctx: _encoded(ctx.need("render", why="a MIDI edit")(midi), ctx,
                                           "scoring a rendered MIDI edit"),

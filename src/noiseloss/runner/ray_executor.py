@@ -36,7 +36,7 @@ from noiseloss.runner.run import GroupResult, Work, execute_group, read_source
 class Replica:
     """One model replica: loads the model once and runs the unit of work on groups."""
 
-    def __init__(self, spec, options, config, threads: int):
+    def __init__(self, spec, info, options, config, threads: int):
         import dataclasses
 
         import torch
@@ -45,7 +45,7 @@ class Replica:
 
         torch.set_num_threads(max(int(threads), 1))
         self.config = config
-        self.scorer = load_model(spec.name, backend=spec.backend, model_options=spec.options,
+        self.scorer = load_model(spec.name, backend=spec.backend, info=info,
                                  **dataclasses.asdict(options))
 
     def provenance(self) -> dict:
@@ -111,13 +111,13 @@ class RayExecutor:
         self._connect()
         count, gpus = self._shape()
         remote = ray.remote(self.replica_class)
-        for label, (spec, _, options) in models.items():
+        for label, (spec, info, options) in models.items():
             queue = [w for w in work if w.group.model == label]
             if not queue:
                 continue
             self.actors = [remote.options(num_cpus=self.cpus_per_replica, num_gpus=gpus,
                                           max_restarts=-1, max_task_retries=3).remote(
-                spec, options, config, self.cpus_per_replica) for _ in range(count)]
+                spec, info, options, config, self.cpus_per_replica) for _ in range(count)]
             try:
                 try:
                     self.records[label] = ray.get(self.actors[0].provenance.remote())

@@ -12,7 +12,7 @@ atomic store part::
     build_rows      results + what was done                   -> rows of the results store
 
 ``execute_group`` (prepare, score, build rows) is the unit of work an executor runs: here
-(``LocalExecutor``) or on a Ray cluster (``noiseloss.runner.ray``); this process alone writes
+(``LocalExecutor``) or on a Ray cluster (``noiseloss.runner.ray_executor``); this process alone writes
 the store. A model is loaded only when one of its units is missing.
 """
 
@@ -250,9 +250,15 @@ def execute_group(group: Group, todo, scorer, config: ExperimentConfig, *,
     A pure function of its inputs (no files written), so that any executor can run it;
     ``source`` is the item's ``read_source`` result when it was read elsewhere.
     """
+    return finish_group(group, *start_group(group, todo, scorer, config, source=source), scorer,
+                        save_audio=save_audio)
+
+
+def start_group(group: Group, todo, scorer, config: ExperimentConfig, *,
+                source=None) -> tuple[list[Prepared], dict[str, str]]:
+    """``(prepared units, failures)``: the first half of ``execute_group``."""
     failed: dict[str, str] = {}
-    prepared = prepare_group(group, todo, scorer, config, failed, source=source)
-    return finish_group(group, prepared, failed, scorer, save_audio=save_audio)
+    return prepare_group(group, list(todo), scorer, config, failed, source=source), failed
 
 
 def finish_group(group: Group, prepared: list[Prepared], failed: dict[str, str], scorer, *,
@@ -306,22 +312,20 @@ class LocalExecutor:
         def scorer_of(item: Work):
             label = item.group.model
             if label not in scorers:
-                spec, _, options = models[label]
-                scorers[label] = load_model(spec.name, backend=spec.backend,
-                                            model_options=spec.options,
+                spec, info, options = models[label]
+                scorers[label] = load_model(spec.name, backend=spec.backend, info=info,
                                             **dataclasses.asdict(options))
                 self.records[label] = scorers[label].provenance()
             return scorers[label]
 
         def prepare(item: Work, scorer):
-            failed: dict[str, str] = {}
-            return prepare_group(item.group, list(item.todo), scorer, config, failed), failed
+            return start_group(item.group, item.todo, scorer, config)
 
         if not work:
             return
         first = scorer_of(work[0])
         overlap = self.prefetch if self.prefetch is not None else \
-            str(first.provenance().get("device", "cpu")) != "cpu"
+            str(self.records[work[0].group.model].get("device", "cpu")) != "cpu"
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="noiseloss-prepare") as pool:
             ahead = pool.submit(prepare, work[0], first) if overlap else None
             for i, item in enumerate(work):
@@ -343,7 +347,7 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, executor=No
     Args:
         config: A validated experiment.
         run_dir: Output folder; existing results there are reused.
-        executor: ``LocalExecutor()`` (default) or ``noiseloss.runner.ray.RayExecutor``: it runs
+        executor: ``LocalExecutor()`` (default) or ``ray_executor.RayExecutor``: it runs
             ``execute_group`` on each group with missing units and yields the results.
         on_progress: Called as ``on_progress(description, done, total)`` after each group.
     """

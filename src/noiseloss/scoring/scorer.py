@@ -1,4 +1,4 @@
-"""The scorer template: audio or codes -> per-token NLL ``[R, T]``.
+"""The scorer template: audio or codes -> per-token NLL and entropy ``[R, T]``.
 
 Batching, windowing and conditioning live here, once; the token layout (how codes become decoder
 inputs and where each target is read) is a strategy of the backend (``scoring.layouts``). A
@@ -19,6 +19,7 @@ from noiseloss.scoring.options import ScoringOptions
 from noiseloss.scoring.result import ScoreResult
 from noiseloss.scoring.windows import Window, plan_windows
 from noiseloss.sources.audio import load_audio, resample, to_mono, to_stereo, validate_audio
+from noiseloss.sources.codes import is_codes_file, load_codes
 from noiseloss.tokenizers.base import Tokenizer
 
 AudioInput = str | Path | np.ndarray
@@ -151,7 +152,8 @@ class Scorer(ABC):
         """
         single = isinstance(audio, (str, Path, np.ndarray))
         items = [audio] if single else list(audio)
-        signals = [None if _is_codes(a) else self.load(a, sample_rate=sample_rate) for a in items]
+        signals = [None if is_codes_file(a) else self.load(a, sample_rate=sample_rate)
+                   for a in items]
         codes = [load_codes(a) if s is None else self.encode(s) for a, s in zip(items, signals,
                                                                               strict=True)]
         results = self.score_codes(codes, **options)
@@ -189,7 +191,7 @@ class Scorer(ABC):
         conditions: Sequence | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[ScoreResult]:
-        """Per-token NLL for a list of code matrices ``[K, T_i]``.
+        """Per-token NLL and predictive entropy for a list of code matrices ``[K, T_i]``.
 
         Windows of all items are sorted by length and scored in right-padded batches of
         ``batch_size`` (no attention mask needed: attention is causal).
@@ -330,7 +332,6 @@ class Scorer(ABC):
         return torch.cat(parts, dim=2)
 
 
-
 def common_prefix(inputs) -> int:
     """Length of the longest prefix that the decoder inputs ``[C, S_i]`` of a batch share."""
     import torch
@@ -342,25 +343,3 @@ def common_prefix(inputs) -> int:
         same &= (x[:, :shortest] == first).all(dim=0)
     differs = torch.nonzero(~same)
     return int(differs[0, 0]) if len(differs) else shortest
-
-
-def _is_codes(item) -> bool:
-    return isinstance(item, (str, Path)) and Path(item).suffix.lower() == ".npy"
-
-
-def load_codes(path: str | Path) -> np.ndarray:
-    """Integer codes ``[K, T]`` from a ``.npy`` file (no pickles).
-
-    Raises:
-        AudioError: The file is missing or unreadable, or does not hold a 2-D integer array.
-    """
-    from noiseloss.errors import AudioError
-
-    try:
-        codes = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot read codes ({exc})") from exc
-    if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
-        raise AudioError(f"{path}: codes must be a 2-D integer array [K, T], got "
-                         f"{codes.dtype} {codes.shape}")
-    return codes
