@@ -110,3 +110,69 @@ def trend_tables(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
                          **length_trend(part["perturbation_frames"], part["mean"])})
         tables[name] = pd.DataFrame(rows, columns=[*keys, "lengths", *TREND_KEYS])
     return tables
+
+
+#: Bootstrap defaults: resamples and confidence level of every interval ``noiseloss`` reports.
+BOOTSTRAP_RESAMPLES = 1000
+CONFIDENCE = 0.95
+
+
+def bootstrap_interval(samples, statistic, *, seed: int, paired: bool = True,
+                       n_resamples: int = BOOTSTRAP_RESAMPLES,
+                       confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(*samples)`` (``scipy.stats.bootstrap``).
+
+    Args:
+        samples: Tuple of 1-D arrays: one (clip values), two paired (metric, rating) or two
+            independent (positives, negatives; ``paired=False`` resamples each on its own).
+        statistic: Function of the resampled arrays returning a float (NaN allowed).
+        seed: Seeds the resampling (the interval is reproducible).
+        paired: Resample the arrays' rows together.
+        n_resamples: Bootstrap resamples.
+        confidence: Coverage of the interval.
+
+    Returns:
+        ``(low, high)``; NaN, NaN when a sample has fewer than 2 values or the statistic is
+        undefined on most resamples.
+    """
+    arrays = tuple(np.asarray(s, dtype=np.float64) for s in samples)
+    if any(a.size < 2 for a in arrays):
+        return np.nan, np.nan
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        result = stats.bootstrap(arrays, statistic, n_resamples=n_resamples,
+                                 confidence_level=confidence, method="percentile",
+                                 vectorized=False, paired=paired and len(arrays) > 1,
+                                 rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+def auroc(positives, negatives) -> float:
+    """Area under the ROC curve of scores where ``positives`` should be higher; ties count 1/2.
+
+    Equals the Mann-Whitney U of the positives divided by ``n_pos * n_neg`` (scipy). NaN
+    values are dropped; NaN when either side is empty.
+    """
+    pos = np.asarray(positives, dtype=np.float64)
+    neg = np.asarray(negatives, dtype=np.float64)
+    pos, neg = pos[np.isfinite(pos)], neg[np.isfinite(neg)]
+    if not pos.size or not neg.size:
+        return np.nan
+    return float(stats.mannwhitneyu(pos, neg).statistic / (pos.size * neg.size))
+
+
+CORRELATIONS = {"spearman": stats.spearmanr, "pearson": stats.pearsonr,
+                "kendall": stats.kendalltau}
+
+
+def correlation(x, y, *, method: str) -> float:
+    """``CORRELATIONS[method]`` statistic of the finite pairs; NaN below 3 pairs or if constant."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(CORRELATIONS[method](a, b).statistic)

@@ -25,7 +25,10 @@ def demo_model():
               help="Write the assets here instead (default: package assets; WORK/assets if --tiny).")
 @click.option("--steps", "train_steps", type=int, default=None,
               help="Override the number of training steps (default: 1700 full, 12 tiny).")
-def build(tiny, work_dir, seed, assets_dir, train_steps):
+@click.option("--checkpoint-every", type=int, default=None,
+              help="Keep the weights every N steps in WORK/checkpoints/*/steps/ (a multiple of "
+                   "the evaluation interval; default: 250 full, 3 tiny).")
+def build(tiny, work_dir, seed, assets_dir, train_steps, checkpoint_every):
     """Regenerate corpus, tokenizer, weights, data sets and MODEL_CARD.md end to end.
 
     Example: noiseloss demo-model build --tiny --work build/demo-tiny
@@ -33,7 +36,7 @@ def build(tiny, work_dir, seed, assets_dir, train_steps):
     from noiseloss.demo.build import build as run_build
 
     metrics = run_build(work_dir, tiny=tiny, seed=seed, assets_dir=assets_dir,
-                        train_steps=train_steps,
+                        train_steps=train_steps, checkpoint_every=checkpoint_every,
                         log=lambda line: console.print(line, markup=False, highlight=False))
     gates = metrics["evaluation"]["gates"]
     summary = ", ".join(f"{name} {'pass' if g['passed'] else 'FAIL'} ({g['margin_nats']:+.3f})"

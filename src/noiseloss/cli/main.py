@@ -23,6 +23,8 @@ COMMANDS = {
     "run": "noiseloss.cli.run:run",
     "configs": "noiseloss.cli.run:configs",
     "report": "noiseloss.cli.report:report",
+    "profile": "noiseloss.cli.profile:profile",
+    "correlate": "noiseloss.cli.profile:correlate",
 }
 
 

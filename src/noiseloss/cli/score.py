@@ -54,13 +54,8 @@ def score(audio, model_name, backend, model_option_items, out_dir, text, guidanc
 
     if out_dir.exists() and not out_dir.is_dir():  # checked before any scoring
         raise ParameterError(f"--out {out_dir} exists and is not a folder")
-    model_options = {}
-    for item in model_option_items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ParameterError(f"--model-option must look like key=value, got {item!r}")
-        model_options[key.strip().replace("-", "_")] = value
-    model = load_model(model_name, backend=backend, model_options=model_options, **options)
+    model = load_model(model_name, backend=backend,
+                       model_options=parse_model_options(model_option_items), **options)
     # one error up front, not one skipped file per input
     model.check_options(text=text, guidance_scale=guidance_scale)
     done, failed = [], {}
@@ -84,6 +79,19 @@ def score(audio, model_name, backend, model_option_items, out_dir, text, guidanc
     console.print(f"scored {len(done)} file(s), {len(failed)} failed -> {out_dir}", markup=False)
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def parse_model_options(items) -> dict:
+    """``KEY=VALUE`` strings of ``--model-option`` as a mapping (dashes in keys become _)."""
+    from noiseloss.errors import ParameterError
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"--model-option must look like key=value, got {item!r}")
+        options[key.strip().replace("-", "_")] = value
+    return options
 
 
 @click.command()

@@ -54,21 +54,22 @@ FULL = BuildSettings(
                     "joplin": 1, "verdi": 1, "beach": 1, "liliuokalani": 1, "ciconia": 1,
                     "luca": 1, "lusitano": 1, "trecento": 4},
     max_seconds=60.0, codebook_size=512, fit_frames=60000, kmeans_iterations=20,
-    model=ModelSize(), train=TrainConfig(steps=1700, eval_every=50),
+    model=ModelSize(), train=TrainConfig(steps=1700, eval_every=50, checkpoint_every=250),
     clips_per_set=15, clip_seconds=15.0, griffin_lim_iterations=32)
 TINY = BuildSettings(
     per_collection={"bach": 6, "corelli": 1, "cpebach": 1},
     max_seconds=12.0, codebook_size=32, fit_frames=5000, kmeans_iterations=5,
     model=ModelSize(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, ffn_dim=64,
                     max_position_embeddings=256),
-    train=TrainConfig(steps=12, batch_size=2, crop_frames=100, warmup_steps=3, eval_every=6),
+    train=TrainConfig(steps=12, batch_size=2, crop_frames=100, warmup_steps=3, eval_every=3,
+                      checkpoint_every=3),
     clips_per_set=2, clip_seconds=4.0, griffin_lim_iterations=4, sample_batch=2,
     window={"window_frames": 100, "stride_frames": 50})
 
 
 def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
           assets_dir: str | Path | None = None, train_steps: int | None = None,
-          log: Callable[[str], None] = print) -> dict:
+          checkpoint_every: int | None = None, log: Callable[[str], None] = print) -> dict:
     """Run the whole recipe; return the metrics written to ``metrics.json``.
 
     Args:
@@ -77,13 +78,15 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
         seed: Seeds selection, tokenizer fit, initialisation, training and sampling.
         assets_dir: Where to write the assets (default: package assets, or ``work_dir/assets``).
         train_steps: Override the number of training steps of the chosen settings.
+        checkpoint_every: Override the interval of the kept intermediate checkpoints (steps).
         log: Receives progress lines.
     """
     import torch
 
     settings = TINY if tiny else FULL
-    if train_steps is not None:
-        settings = replace(settings, train=replace(settings.train, steps=int(train_steps)))
+    for key, value in (("steps", train_steps), ("checkpoint_every", checkpoint_every)):
+        if value is not None:
+            settings = replace(settings, train=replace(settings.train, **{key: int(value)}))
     work = Path(work_dir)
     out = Path(assets_dir) if assets_dir else (work / "assets" if tiny else ASSETS)
     started = time.monotonic()
@@ -128,7 +131,7 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
     log(f"tokenizer: {json.dumps(metrics['tokenizer'])}")
 
     decoder, curve, metrics["training"] = train_decoder(
-        pieces, codes, settings=settings, seed=seed, log=log,
+        pieces, codes, tokenizer, settings=settings, seed=seed, log=log,
         checkpoint=work / "checkpoints" / _checkpoint_key(settings, seed, tokenizer))
     metrics["evaluation"] = evaluate(decoder, tokenizer, pieces, codes, settings=settings,
                                      seed=seed)
@@ -201,11 +204,13 @@ def render_corpus(folder: Path, *, settings: BuildSettings, seed: int,
     return pieces, audio
 
 
-def train_decoder(pieces, codes, *, settings: BuildSettings, seed: int, log, checkpoint: Path):
+def train_decoder(pieces, codes, tokenizer, *, settings: BuildSettings, seed: int, log,
+                  checkpoint: Path):
     """Initialise and train the decoder; return it (eval mode), its curve and a summary.
 
     A finished training is saved in ``checkpoint`` and reused by a rerun with the same settings,
-    seed and tokenizer.
+    seed and tokenizer. Every ``checkpoint_every`` steps the weights are also kept in
+    ``checkpoint/steps/step-NNNNN/``, a folder the demo backend loads (``-m assets=DIR``).
     """
     from transformers import MusicgenForCausalLM
 
@@ -223,8 +228,16 @@ def train_decoder(pieces, codes, *, settings: BuildSettings, seed: int, log, che
     val_crops = np.stack([codes[p.piece_id][:, :crop] for p in pieces
                           if p.split == "validation" and codes[p.piece_id].shape[1] >= crop])
     t0 = time.monotonic()
+
+    def keep(model, record: dict) -> None:
+        folder = checkpoint / "steps" / f"step-{record['step']:05d}"
+        model.save_pretrained(str(folder / "model"), safe_serialization=True)
+        tokenizer.save(folder / "tokenizer")
+        write_json({"settings": {"window": settings.window}, "training": record},
+                   folder / "metrics.json")
+
     curve = train(decoder, train_codes, val_crops, config=settings.train, seed=seed,
-                  log=lambda r: log(f"train: {json.dumps(r)}"))
+                  log=lambda r: log(f"train: {json.dumps(r)}"), keep=keep)
     summary = {
         "parameters": int(sum(p.numel() for p in decoder.parameters())),
         "train_frames": int(sum(c.shape[1] for c in train_codes)),

@@ -43,6 +43,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     eval_every: int = 100
+    #: Keep a copy of the weights every this many steps (a multiple of ``eval_every``; 0: none).
+    checkpoint_every: int = 0
 
 
 def build_decoder(*, codebook_size: int, num_codebooks: int, size: ModelSize, seed: int):
@@ -104,7 +106,8 @@ def learning_rate(step: int, *, config: TrainConfig) -> float:
 
 
 def train(decoder, train_codes: Sequence[np.ndarray], validation_crops: np.ndarray, *,
-          config: TrainConfig, seed: int, log: Callable[[dict], None] = print) -> list[dict]:
+          config: TrainConfig, seed: int, log: Callable[[dict], None] = print,
+          keep: Callable[[object, dict], None] | None = None) -> list[dict]:
     """Train ``decoder`` in place on random crops; return the logged curve (one dict per eval).
 
     Args:
@@ -115,8 +118,14 @@ def train(decoder, train_codes: Sequence[np.ndarray], validation_crops: np.ndarr
         config: Optimisation settings.
         seed: Seeds the crop sampler and dropout.
         log: Receives each curve record (step, train_loss, validation_loss, lr, elapsed_s).
+        keep: Called as ``keep(decoder, record)`` every ``config.checkpoint_every`` steps (the
+            intermediate checkpoints of the model-level validation).
     """
     import torch
+
+    if config.checkpoint_every and config.checkpoint_every % config.eval_every:
+        raise ParameterError(f"checkpoint_every ({config.checkpoint_every}) must be a multiple "
+                             f"of eval_every ({config.eval_every})")
 
     torch.manual_seed(seed)
     special_id = int(decoder.config.pad_token_id)
@@ -144,6 +153,9 @@ def train(decoder, train_codes: Sequence[np.ndarray], validation_crops: np.ndarr
             running = []
             curve.append(record)
             log(record)
+            if keep is not None and config.checkpoint_every and (
+                    (step + 1) % config.checkpoint_every == 0):
+                keep(decoder, record)
     decoder.eval()
     return curve
 

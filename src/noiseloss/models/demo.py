@@ -22,6 +22,9 @@ ASSETS = Path(__file__).resolve().parent.parent / "demo" / "assets"
 def demo_info(name: str = "demo", *, assets: str | Path = ASSETS) -> ModelInfo:
     """Identity of the demo model from its asset files (no weights loaded).
 
+    ``assets`` (model option ``-m assets=DIR``) is another folder of the same layout: a rebuilt
+    model or an intermediate checkpoint of ``noiseloss demo-model build``.
+
     Windows are the ones its build evaluated with (``metrics.json``: the training crop length,
     750 frames for the shipped model), so that positions stay within the trained range.
 
@@ -34,12 +37,14 @@ def demo_info(name: str = "demo", *, assets: str | Path = ASSETS) -> ModelInfo:
         raise ModelLoadError(
             f"the demo model assets are missing in {assets}; build them with "
             "`noiseloss demo-model build` (about an hour on a CPU)")
-    identity = {"model_id": "demo", "source": "package-assets",
+    shipped = Path(assets).resolve() == ASSETS
+    identity = {"model_id": "demo", "source": "package-assets" if shipped else "folder",
                 "weights_sha256": weights_sha256(model_dir),
                 "tokenizer_sha256": SpectralTokenizer.load(tok_dir).sha256()}
     window = json.loads(metrics.read_text(encoding="utf-8"))["settings"]["window"]
     return ModelInfo(name, identity, window_frames=int(window["window_frames"]),
-                     stride_frames=int(window["stride_frames"]), batch_size=8)
+                     stride_frames=int(window["stride_frames"]), batch_size=8,
+                     details={"assets": str(assets)})
 
 
 def load_demo(info: ModelInfo | None = None, options: ScoringOptions | None = None, *,
@@ -47,7 +52,7 @@ def load_demo(info: ModelInfo | None = None, options: ScoringOptions | None = No
     """Load the demo scorer from the package assets (no network).
 
     Args:
-        info: ``demo_info(assets=assets)`` when None.
+        info: ``demo_info(assets=assets)`` when None; else its assets are loaded.
         options: Scoring options (None: the defaults, windows of 750 frames).
         assets: Folder holding ``model/`` and ``tokenizer/`` (default: the package assets).
 
@@ -55,6 +60,7 @@ def load_demo(info: ModelInfo | None = None, options: ScoringOptions | None = No
         ModelLoadError: The assets are missing.
     """
     info = info or demo_info(assets=assets)
+    assets = Path(info.details["assets"])
     options = info.resolve(options or ScoringOptions())
     from transformers import MusicgenForCausalLM
 
@@ -65,4 +71,4 @@ def load_demo(info: ModelInfo | None = None, options: ScoringOptions | None = No
                           options=options)
 
 
-BACKEND = Backend(info=demo_info, load=load_demo)
+BACKEND = Backend(info=demo_info, load=load_demo, options=("assets",))

@@ -1,0 +1,302 @@
+"""Profile metrics: scores of clips and models from the shape of their loss curves.
+
+The paper's proposal made measurable: absolute loss is a poor quality signal, the *shape* of the
+per-frame curve carries it. Three levels, registered in ``PROFILE_METRICS``:
+
+- ``clip``: blind descriptors of one clip's NLL curve ``n[t]`` and entropy curve ``h[t]``
+  (frame means over codebooks, nats), no reference and no probe;
+- ``probe``: a clip's response to short noise probes at seeded positions (``Δℓ[t]`` of each
+  probed copy against the clip);
+- ``model``: from the paper's controlled injections over a data set (the run tables).
+
+Every metric declares ``degraded``, the direction in which a worse clip or model moves it, fixed
+before any validation (``benchmarks/profile_validation.py`` measures whether it holds). A metric
+of an empty selection is NaN, never 0.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from noiseloss.analysis.stats import bootstrap_interval
+from noiseloss.errors import check_int, check_range
+from noiseloss.registry import Registry
+
+LEVELS = ("clip", "probe", "model")
+
+#: Smallest spread of the spike test, nats: a rise below z times this is never a spike (a
+#: perfectly flat curve has MAD 0, and a jump on it must still count).
+SCALE_FLOOR_NATS = 0.01
+
+
+@dataclass(frozen=True)
+class ProfileMetric:
+    """One profile metric.
+
+    Attributes:
+        name: Column of the profile tables.
+        level: ``clip`` (blind), ``probe`` (clip, needs probes) or ``model`` (injection runs).
+        unit: ``nats``, ``nats/s``, ``s`` or ``1`` (a rate).
+        degraded: ``higher`` or ``lower``: where a worse clip or model moves it.
+        formula: The definition, as in the README.
+    """
+
+    name: str
+    level: str
+    unit: str
+    degraded: str
+    formula: str
+
+
+_METRICS = (
+    ProfileMetric("mean_loss", "clip", "nats", "higher",
+                  "absolute loss: mean over codebooks of each codebook's mean NLL (the baseline "
+                  "every profile metric is compared with)"),
+    ProfileMetric("excess_surprisal", "clip", "nats", "higher",
+                  "mean_t (n[t] - h[t]): how much more surprising the clip is than the model "
+                  "itself expects (0 for a calibrated model on its own samples)"),
+    ProfileMetric("spike_rate", "clip", "1", "higher",
+                  "fraction of frames with n[t] - b[t] > z * s, b[t] the median of n over the "
+                  "previous W frames, s = max(1.4826 * MAD of n - b over the clip, 0.01 nats)"),
+    ProfileMetric("spike_height", "clip", "nats", "higher",
+                  "mean of n[t] - b[t] over the spike frames (NaN without spikes)"),
+    ProfileMetric("rate_confident_surprised", "clip", "1", "higher",
+                  "fraction of frames with h[t] < median(h) and n[t] > h[t]: the model was "
+                  "sure and wrong (the confident, unsurprised quadrant is about 1/2 minus it)"),
+    ProfileMetric("rate_uncertain_surprised", "clip", "1", "higher",
+                  "fraction of frames with h[t] >= median(h) and n[t] > h[t] (the uncertain, "
+                  "unsurprised quadrant is about 1/2 minus it)"),
+    ProfileMetric("probe_peak", "probe", "nats", "lower",
+                  "mean over probes of max Δℓ over [onset - lead, onset + length): how sharply "
+                  "the model notices a short noise burst (a model holding no context hardly "
+                  "does)"),
+    ProfileMetric("probe_after", "probe", "nats", "higher",
+                  "mean over probes of mean Δℓ over [onset + length, onset + length + A): "
+                  "negative when the probe lowers the loss after it (context amnesia)"),
+    ProfileMetric("onset_sensitivity", "model", "nats", "lower",
+                  "mean over clips of the Peak region's largest Δℓ, injections of at most "
+                  "short_frames frames"),
+    ProfileMetric("assimilation_depth", "model", "nats", "higher",
+                  "mean over clips of -(mean Δℓ over the Assimilation region), where found: "
+                  "how far the loss falls below clean after the injection"),
+    ProfileMetric("recovery_time", "model", "s", "higher",
+                  "mean over clips of (start of Recovery - end of the injection) / frame rate, "
+                  "where found"),
+    ProfileMetric("length_slope", "model", "nats/s", "lower",
+                  "least-squares slope of mean Δℓ outside the span against the injection "
+                  "length, over all units, per second of injection"),
+    ProfileMetric("clean_loss", "model", "nats", "higher",
+                  "mean over clips of the clean loss (the absolute baseline)"),
+)
+PROFILE_METRICS: Registry[ProfileMetric] = Registry("profile metric")
+for _m in _METRICS:
+    PROFILE_METRICS.register(_m.name, _m, help=_m.formula)
+
+
+def metrics_of(level: str) -> list[str]:
+    """Names of the metrics of one level, in the order of the tables."""
+    return [m.name for m in _METRICS if m.level == level]
+
+
+def running_baseline(curve, *, window_frames: int) -> np.ndarray:
+    """Median of the previous ``window_frames`` finite values, per frame (causal).
+
+    ``b[t] = median(curve[t - W : t])``; NaN while fewer than ``max(1, W // 4)`` of those are
+    finite (the clip's first frames).
+
+    Returns:
+        float64 ``[T]``.
+    """
+    check_int("window_frames", window_frames, low=1)
+    values = np.asarray(curve, dtype=np.float64)
+    padded = np.concatenate([np.full(window_frames, np.nan), values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window_frames)[:-1]  # [T, W]
+    enough = np.isfinite(windows).sum(axis=1) >= max(1, window_frames // 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        median = np.nanmedian(windows, axis=1)
+    return np.where(enough, median, np.nan)
+
+
+def spike_frames(curve, *, window_frames: int, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Residual against the running baseline and the frames where it is a spike.
+
+    Returns:
+        ``residual`` float64 ``[T]`` (``curve - running_baseline``, NaN where undefined) and
+        ``spikes`` bool ``[T]``: ``residual > z * max(1.4826 * MAD(residual),
+        SCALE_FLOOR_NATS)`` (a robust z-score above ``z``).
+    """
+    check_range("z", z, low=0, low_open=True)
+    residual = np.asarray(curve, dtype=np.float64) - running_baseline(
+        curve, window_frames=window_frames)
+    finite = residual[np.isfinite(residual)]
+    if finite.size < 2:
+        return residual, np.zeros(residual.shape, dtype=bool)
+    scale = max(1.4826 * float(np.median(np.abs(finite - np.median(finite)))),
+                SCALE_FLOOR_NATS)
+    with np.errstate(invalid="ignore"):
+        return residual, (residual > z * scale) & np.isfinite(residual)
+
+
+def flag_spans(mask, *, merge_frames: int) -> list[tuple[int, int]]:
+    """Runs of true frames ``[start, end)``, joining runs separated by at most ``merge_frames``."""
+    check_int("merge_frames", merge_frames, low=0)
+    frames = np.flatnonzero(np.asarray(mask, dtype=bool))
+    spans: list[list[int]] = []
+    for t in frames:
+        if spans and t - spans[-1][1] <= merge_frames:
+            spans[-1][1] = int(t) + 1
+        else:
+            spans.append([int(t), int(t) + 1])
+    return [(a, b) for a, b in spans]
+
+
+def blind_metrics(nll, entropy=None, *, window_frames: int, z: float) -> dict:
+    """The ``clip`` metrics (except ``mean_loss``) of one clip's frame curves.
+
+    Args:
+        nll: ``[T]`` frame NLL, nats (NaN where not scored).
+        entropy: ``[T]`` frame entropy, nats, or None (entropy metrics are then NaN).
+        window_frames: W of the running baseline.
+        z: Spike threshold, robust z-score.
+
+    Returns:
+        ``excess_surprisal``, ``spike_rate``, ``spike_height`` and the two ``rate_*`` (the
+        surprised quadrants; with the median split each confidence half holds about 1/2 of
+        the frames, so the unsurprised quadrants are about 1/2 minus these).
+    """
+    n = np.asarray(nll, dtype=np.float64)
+    residual, spikes = spike_frames(n, window_frames=window_frames, z=z)
+    scored = np.isfinite(residual)
+    out = {"spike_rate": float(spikes.sum() / scored.sum()) if scored.any() else np.nan,
+           "spike_height": float(residual[spikes].mean()) if spikes.any() else np.nan}
+    out.update(dict.fromkeys(("excess_surprisal", "rate_confident_surprised",
+                              "rate_uncertain_surprised"), np.nan))
+    if entropy is None:
+        return out
+    h = np.asarray(entropy, dtype=np.float64)
+    both = np.isfinite(n) & np.isfinite(h)
+    if not both.any():
+        return out
+    n, h = n[both], h[both]
+    confident, surprised = h < np.median(h), n > h
+    out.update(
+        excess_surprisal=float((n - h).mean()),
+        rate_confident_surprised=float((confident & surprised).mean()),
+        rate_uncertain_surprised=float((~confident & surprised).mean()))
+    return out
+
+
+def probe_response(delta, *, onset_frame: int, length_frames: int, lead_frames: int,
+                   after_frames: int) -> tuple[float, float]:
+    """One probe's ``(peak, after)``: max Δℓ over the span (with its lead), mean Δℓ after it.
+
+    ::
+
+        frames   onset-lead .. onset .. onset+length) [onset+length .. +after_frames)
+                 |------------ peak -------------|    |------------ after ---------|
+
+    Returns:
+        Two floats, NaN where the window holds no finite value.
+    """
+    d = np.asarray(delta, dtype=np.float64)
+    end = onset_frame + length_frames
+    windows = (d[max(onset_frame - lead_frames, 0):end], d[end:end + after_frames])
+    peak, after = (w[np.isfinite(w)] for w in windows)
+    return (float(peak.max()) if peak.size else np.nan,
+            float(after.mean()) if after.size else np.nan)
+
+
+def _mean(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else np.nan
+
+
+def _slope(lengths, values) -> float:
+    x, y = np.asarray(lengths, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 3 or np.unique(x).size < 2:
+        return np.nan
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def _region(regions: pd.DataFrame, name: str, column: str) -> pd.Series:
+    """``column`` of region ``name`` per unit key (float; NaN where the region is empty)."""
+    rows = regions[(regions["region"] == name) & regions["found"].astype(bool)]
+    return rows.set_index("key")[column].astype("float64")
+
+
+#: Columns that identify a family of injections in the model-level table.
+MODEL_KEYS = ("model", "dataset", "family", "prompt", "alignment")
+
+
+def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames: int,
+                  seed: int) -> pd.DataFrame:
+    """The ``model`` metrics per model x data set x injection family, with bootstrap intervals.
+
+    Each metric is a statistic over clips (items); its 95 % interval resamples clips with
+    replacement (``bootstrap_interval``, seeded per row), keeping all units of a drawn clip.
+
+    Args:
+        sequence: The analysis' ``sequence`` table (``perturbation_frames``, ``frame_rate``,
+            ``loss_clean``, ``mean_outside_delta``).
+        regions: The analysis' ``regions`` table (``region``, ``found``, ``start_frame``,
+            ``peak_delta``, ``mean_delta``).
+        short_frames: Longest injection counted by ``onset_sensitivity``, frames.
+        seed: Base seed of the intervals.
+
+    Returns:
+        One row per (``MODEL_KEYS``, metric): ``value``, ``ci_low``, ``ci_high``, ``n_clips``,
+        ``unit``; families without a span (MIDI edits) are left out.
+    """
+    check_int("short_frames", short_frames, low=1)
+    columns = [*MODEL_KEYS, "metric", "value", "ci_low", "ci_high", "n_clips", "unit"]
+    if sequence.empty or regions.empty:
+        return pd.DataFrame(columns=columns)
+    units = sequence.dropna(subset=["onset_frame", "length_frames"])
+    per_unit = units[[*MODEL_KEYS, "key", "item", "perturbation_frames", "frame_rate",
+                      "onset_frame", "length_frames", "loss_clean",
+                      "mean_outside_delta"]].set_index("key")
+    end = per_unit["onset_frame"] + per_unit["length_frames"]
+    per_unit["peak"] = _region(regions, "peak", "peak_delta")
+    per_unit["depth"] = -_region(regions, "assimilation", "mean_delta")
+    per_unit["recovery"] = (_region(regions, "recovery", "start_frame") - end) / per_unit[
+        "frame_rate"]
+    short = per_unit["perturbation_frames"] <= short_frames
+    per_unit["peak_short"] = per_unit["peak"].where(short)
+    clip_columns = {"onset_sensitivity": "peak_short", "assimilation_depth": "depth",
+                    "recovery_time": "recovery", "clean_loss": "loss_clean"}
+    rows = []
+    for number, (group, part) in enumerate(per_unit.groupby(list(MODEL_KEYS), dropna=False,
+                                                            sort=True)):
+        clips = {item: unit for item, unit in part.groupby("item")}
+        names = list(clips)
+
+        def slope(idx, clips=clips, names=names):
+            drawn = pd.concat([clips[names[int(i)]] for i in idx])
+            return _slope(drawn["perturbation_frames"], drawn["mean_outside_delta"]) * float(
+                drawn["frame_rate"].iloc[0])
+
+        values = {metric: np.array([_mean(clips[n][column]) for n in names])
+                  for metric, column in clip_columns.items()}
+        for metric in metrics_of("model"):
+            row_seed = seed + 1000 * number + len(rows)
+            if metric == "length_slope":
+                index = np.arange(len(names), dtype=np.float64)
+                value = slope(index)
+                low, high = bootstrap_interval((index,), slope, seed=row_seed)
+                count = len(names)
+            else:
+                clip_values = values[metric][np.isfinite(values[metric])]
+                value, count = _mean(clip_values), int(clip_values.size)
+                low, high = bootstrap_interval((clip_values,), np.mean, seed=row_seed)
+            rows.append({**dict(zip(MODEL_KEYS, group, strict=True)), "metric": metric,
+                         "value": value, "ci_low": low, "ci_high": high, "n_clips": count,
+                         "unit": PROFILE_METRICS.get(metric).unit})
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,97 @@
+"""``noiseloss profile`` (clip metrics from the curve's shape) and ``noiseloss correlate``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from noiseloss.cli.progress import console, progress_bar
+from noiseloss.profiling import ProfileOptions
+
+_DEFAULTS = ProfileOptions()
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--model", "model_name", default="demo", show_default=True,
+              help="Registered name, Hugging Face id in the local cache, or directory.")
+@click.option("--backend", default=None, help="Model backend when the folder does not say.")
+@click.option("--model-option", "-m", "model_option_items", multiple=True, metavar="KEY=VALUE",
+              help="An option of the backend; repeatable.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Output folder (clips.csv, spans.csv, index.html, run/).")
+@click.option("--probes", type=int, default=_DEFAULTS.probes, show_default=True,
+              help="Noise probes per clip (0: blind metrics only).")
+@click.option("--probe-frames", type=int, default=_DEFAULTS.probe_frames, show_default=True)
+@click.option("--excerpt-seconds", type=float, default=_DEFAULTS.excerpt_seconds,
+              show_default=True, help="Seconds of each clip scored, from its start.")
+@click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True,
+              help="Seeds the probe onsets and noise.")
+@click.option("--rank-by", default=None,
+              help="Metric of the ranking [default: probe_peak, or excess_surprisal without "
+                   "probes].")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--dtype", default="float32", show_default=True)
+def profile(sources, model_name, backend, model_option_items, out_dir, probes, probe_frames,
+            excerpt_seconds, seed, rank_by, device, dtype):
+    """Profile metrics of the clips in SOURCES (folders, files or demo:NAME), ranked.
+
+    Example: noiseloss profile demo:train demo:generated --out runs/profile
+    """
+    from noiseloss.cli.score import parse_model_options
+    from noiseloss.profiling import profile as run_profile
+    from noiseloss.scoring.options import ScoringOptions
+
+    options = dataclasses.replace(_DEFAULTS, probes=probes, probe_frames=probe_frames,
+                                  excerpt_seconds=excerpt_seconds, seed=seed, rank_by=rank_by)
+    with progress_bar() as bar:
+        task = bar.add_task("profile", total=None)
+        result = run_profile(
+            sources, model=model_name, backend=backend, out_dir=out_dir, options=options,
+            model_options=parse_model_options(model_option_items),
+            scoring=ScoringOptions(device=device, dtype=dtype),
+            on_progress=lambda desc, done, total: bar.update(task, completed=done, total=total))
+    ranking = options.ranking
+    for _, clip in result.clips.head(10).iterrows():
+        console.print(f"{clip['rank']:>3}  {clip[ranking]:+.3f}  mean loss {clip['mean_loss']:.3f}"
+                      f"  {clip['dataset']}/{clip['item']}", markup=False, highlight=False)
+    console.print(f"{len(result.clips)} clip(s) ranked by {ranking}, {len(result.spans)} flagged "
+                  f"span(s), {len(result.failed)} failed -> {out_dir / 'clips.csv'}", markup=False)
+    for label, reason in result.failed.items():
+        console.print(f"  failed {label}: {reason}", markup=False)
+    if result.page is not None:
+        console.print(f"page    -> {result.page}", markup=False)
+    if result.failed:
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.argument("source", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("ratings", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the intervals.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
+              help="Also write the table as CSV.")
+def correlate(source, ratings, seed, out_file):
+    """Correlate the metrics of SOURCE (a profile or run folder) with RATINGS (file,rating[,system]).
+
+    Example: noiseloss correlate runs/profile ratings.csv
+    """
+    from noiseloss.profiling import correlate as run_correlate
+    from noiseloss.store.io import write_csv
+
+    result = run_correlate(source, ratings, seed=seed)
+    table = result["table"]
+    console.print(f"matched {result['matched']} clip(s); {len(result['unmatched'])} rating(s) "
+                  "matched no clip (or several)", markup=False)
+    for name in result["unmatched"]:
+        console.print(f"  unmatched: {name}", markup=False)
+    for _, row in table.iterrows():
+        console.print(f"{row['level']:<6} {row['model']:<10} {row['metric']:<26} "
+                      f"{row['method']:<8} {row['value']:+.3f} [{row['ci_low']:+.3f}, "
+                      f"{row['ci_high']:+.3f}] n={row['n']} expected {row['expected']:+d}",
+                      markup=False, highlight=False)
+    if out_file is not None:
+        write_csv(table, out_file)
+        console.print(f"table -> {out_file}", markup=False)

@@ -1,0 +1,403 @@
+"""``noiseloss.profile``: profile metrics of clips, and ``noiseloss.correlate`` with ratings.
+
+::
+
+    SOURCES (folders, files, demo:NAME)           OUT/
+      -> one data set each                          run/          the run folder (store,
+      -> clean excerpt + M noise probes                           results.parquet, resumable)
+         at seeded onsets (one shared prefix)       clips.parquet, clips.csv  one row per clip
+      -> clip metrics (blind + probe)               spans.parquet, spans.csv  flagged spans
+                                                    plots/*.png, index.html, profile.json
+
+Probes are white-noise bursts of ``probe_frames`` frames that replace the music at
+``ProfileOptions.probes`` onsets drawn once from ``seed`` in
+``[context_seconds, excerpt_seconds - tail_seconds]``; every clip gets the same onsets (a clip too
+short for one is listed in ``OUT/run/failed.json``). The metrics are defined in
+``noiseloss.analysis.profile``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from noiseloss.analysis.profile import (
+    PROFILE_METRICS,
+    blind_metrics,
+    flag_spans,
+    metrics_of,
+    probe_response,
+    spike_frames,
+)
+from noiseloss.errors import ParameterError, check_choice, check_int, check_number
+
+#: Degraded direction of a metric -> sort order that puts the most suspect clips first.
+_SUSPECT_FIRST = {"higher": False, "lower": True}
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """What ``profile`` measures (the one home of its defaults).
+
+    Attributes:
+        probes: Noise probes per clip (0: blind metrics only).
+        probe_frames: Length of each probe, frames.
+        probe_level_db: Probe level, dB relative to the excerpt's RMS.
+        context_seconds: No probe starts before this (the model needs a context to lose).
+        tail_seconds: No probe starts within this of the excerpt's end (room for its response).
+        after_frames: A of ``probe_after``: frames after the probe that are averaged.
+        excerpt_seconds: Seconds of each clip scored, from its start.
+        baseline_frames: W of the running baseline of the spike metrics, frames.
+        spike_z: Spike threshold, robust z-score.
+        merge_frames: Spike frames at most this far apart form one flagged span.
+        seed: Seeds the probe onsets and the noise.
+        rank_by: Metric of the ranked table (None: ``probe_peak`` with probes, else
+            ``excess_surprisal``).
+    """
+
+    probes: int = 8
+    probe_frames: int = 8
+    probe_level_db: float = -12.0
+    context_seconds: float = 2.0
+    tail_seconds: float = 2.0
+    after_frames: int = 50
+    excerpt_seconds: float = 15.0
+    baseline_frames: int = 50
+    spike_z: float = 3.0
+    merge_frames: int = 2
+    seed: int = 0
+    rank_by: str | None = None
+
+    def __post_init__(self):
+        check_int("probes", self.probes, low=0)
+        for name in ("probe_frames", "after_frames", "baseline_frames"):
+            check_int(name, getattr(self, name), low=1)
+        check_int("merge_frames", self.merge_frames, low=0)
+        check_int("seed", self.seed, low=0, high=2 ** 63 - 1)
+        check_number("probe_level_db", self.probe_level_db, high=40.0)
+        check_number("spike_z", self.spike_z, low=0.0, low_open=True)
+        check_number("excerpt_seconds", self.excerpt_seconds, low=0.0, low_open=True)
+        for name in ("context_seconds", "tail_seconds"):
+            check_number(name, getattr(self, name), low=0.0)
+        if self.probes and self.context_seconds >= self.excerpt_seconds - self.tail_seconds:
+            raise ParameterError(
+                f"no room for probes: context_seconds ({self.context_seconds}) must be below "
+                f"excerpt_seconds - tail_seconds ({self.excerpt_seconds - self.tail_seconds})")
+        if self.rank_by is not None:
+            check_choice("rank_by", self.rank_by, [*metrics_of("clip"), *metrics_of("probe")])
+
+    @property
+    def ranking(self) -> str:
+        """The metric the table is ranked by."""
+        return self.rank_by or ("probe_peak" if self.probes else "excess_surprisal")
+
+    def onsets_seconds(self) -> list[float]:
+        """The probe onsets, seconds (sorted; the same for every clip)."""
+        rng = np.random.default_rng(self.seed)
+        low, high = self.context_seconds, self.excerpt_seconds - self.tail_seconds
+        return sorted(round(float(t), 2) for t in rng.uniform(low, high, size=self.probes))
+
+    def perturbations(self) -> list[dict]:
+        """The probe specs of the run config."""
+        return [{"kind": "noise", "color": "white", "mode": "replace", "level_ref": "signal",
+                 "level_db": self.probe_level_db, "onset_seconds": onset,
+                 "length_frames": self.probe_frames} for onset in self.onsets_seconds()]
+
+
+@dataclass
+class ProfileResult:
+    """What ``profile`` wrote: the clip and span tables and the page."""
+
+    clips: pd.DataFrame
+    spans: pd.DataFrame
+    out_dir: Path
+    page: Path | None = None
+    failed: dict = field(default_factory=dict)
+
+
+def datasets_of(sources: Sequence[str | Path]):
+    """One ``DatasetSpec`` per source: ``demo:NAME``, a folder (all files) or one file."""
+    import glob
+
+    from noiseloss.sources.datasets import DatasetSpec
+
+    if not sources:
+        raise ParameterError("give at least one source (a folder, a file or demo:NAME)")
+    specs, names = [], set()
+    for source in sources:
+        text = str(source)
+        path = Path(text)
+        if text.startswith("demo:"):
+            name, kwargs = text.split(":", 1)[1], {"source": text}
+        elif path.is_dir():
+            name, kwargs = path.resolve().name, {"path": str(path)}
+        elif path.is_file():
+            name, kwargs = path.stem, {"path": str(path.parent), "glob": glob.escape(path.name)}
+        else:
+            raise ParameterError(f"source not found: {text} (a folder, a file or demo:NAME)")
+        base, n = name or "clips", 1
+        while name in names or not name:
+            n += 1
+            name = f"{base}-{n}"
+        names.add(name)
+        specs.append(DatasetSpec(name=name, **kwargs))
+    return specs
+
+
+def profile_config(sources, *, model: str, backend: str | None = None,
+                   model_options: dict | None = None, options: ProfileOptions,
+                   scoring=None):
+    """The ``ExperimentConfig`` that scores the clips and their probes (validated as a file)."""
+    from noiseloss.config import ModelSpec, parse_config
+    from noiseloss.scoring.options import ScoringOptions
+
+    return parse_config({
+        "name": "profile",
+        "description": "clean clips and their noise probes (noiseloss profile)",
+        "models": [ModelSpec(model, backend=backend, options=dict(model_options or {})).to_data()],
+        "datasets": {d.name: d.to_dict() for d in datasets_of(sources)},
+        "excerpt": {"seconds": options.excerpt_seconds},
+        "seeds": [options.seed],
+        "perturbations": options.perturbations(),
+        "scoring": dataclasses.asdict(scoring or ScoringOptions()),
+        "report": {"audio_examples": 0}}, name="profile")
+
+
+def _curves(row) -> tuple[np.ndarray, np.ndarray | None]:
+    from noiseloss.analysis.curves import frame_curve
+
+    shape = {"num_codebooks": int(row["num_codebooks"]), "num_frames": int(row["num_frames"])}
+    entropy = row.get("entropy")
+    has_entropy = entropy is not None and not (np.isscalar(entropy) and pd.isna(entropy)) \
+        and len(entropy) > 0
+    return (frame_curve(row["nll"], **shape),
+            frame_curve(entropy, **shape) if has_entropy else None)
+
+
+CLIP_COLUMNS = ("model", "dataset", "item", "prompt", "key", "audio", "frames", "frame_rate",
+                "n_probes")
+
+
+def clip_tables(results: pd.DataFrame, *, options: ProfileOptions) -> tuple[pd.DataFrame,
+                                                                              pd.DataFrame]:
+    """The clip table (metrics per clean unit) and the flagged spans, from a results table.
+
+    Returns:
+        ``clips``: ``CLIP_COLUMNS``, every clip and probe metric and ``rank`` (1 = most suspect
+        by ``options.ranking`` within its model); ``spans``: model, dataset, item, start_s,
+        end_s, peak_nats (the largest residual above the running baseline in the span).
+    """
+    from noiseloss.analysis.run import analyze_results
+
+    probes = analyze_results(results)["deltas"] if (results["kind"] != "clean").any() else None
+    rows, spans = [], []
+    for _, row in results[results["kind"] == "clean"].iterrows():
+        nll, entropy = _curves(row)
+        rate = float(row["frame_rate"])
+        out = {c: row.get(c) for c in CLIP_COLUMNS}
+        out.update(frames=int(row["num_frames"]), mean_loss=float(row["loss"]),
+                   **blind_metrics(nll, entropy, window_frames=options.baseline_frames,
+                                   z=options.spike_z))
+        responses = []
+        if probes is not None:
+            for _, probe in probes[probes["clean_key"] == row["key"]].iterrows():
+                if pd.notna(probe["onset_frame"]):
+                    responses.append(probe_response(
+                        probe["delta"], onset_frame=int(probe["onset_frame"]),
+                        length_frames=int(probe["length_frames"]),
+                        lead_frames=int(probe["lead_frames"]),
+                        after_frames=options.after_frames))
+        peaks, afters = (np.array(v, dtype=np.float64) for v in (zip(*responses, strict=True)
+                                                                 if responses else ([], [])))
+        out.update(n_probes=len(responses),
+                   probe_peak=float(np.nanmean(peaks)) if np.isfinite(peaks).any() else np.nan,
+                   probe_after=float(np.nanmean(afters)) if np.isfinite(afters).any()
+                   else np.nan)
+        rows.append(out)
+        residual, mask = spike_frames(nll, window_frames=options.baseline_frames,
+                                      z=options.spike_z)
+        for start, end in flag_spans(mask, merge_frames=options.merge_frames):
+            spans.append({"model": row["model"], "dataset": row["dataset"], "item": row["item"],
+                          "start_s": start / rate, "end_s": end / rate,
+                          "peak_nats": float(np.nanmax(residual[start:end]))})
+    metric_columns = [*metrics_of("clip"), *metrics_of("probe")]
+    clips = pd.DataFrame(rows, columns=[*CLIP_COLUMNS, *metric_columns])
+    ranking = options.ranking
+    ascending = _SUSPECT_FIRST[PROFILE_METRICS.get(ranking).degraded]
+    clips = clips.sort_values(["model", ranking], ascending=[True, ascending],
+                              na_position="last", kind="stable").reset_index(drop=True)
+    clips.insert(0, "rank", clips.groupby("model").cumcount() + 1)
+    return clips, pd.DataFrame(spans, columns=["model", "dataset", "item", "start_s", "end_s",
+                                               "peak_nats"])
+
+
+def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str | Path,
+            backend: str | None = None, model_options: dict | None = None,
+            options: ProfileOptions | None = None, scoring=None, page: bool = True,
+            on_progress: Callable[[str, int, int], None] | None = None) -> ProfileResult:
+    """Score clips and their probes, compute every clip metric, write the tables and the page.
+
+    Args:
+        sources: Folders, files or ``demo:NAME`` (each one data set).
+        model: Registered name, Hugging Face id in the local cache or folder.
+        out_dir: Output folder (``OUT/run`` is resumable: a rerun scores only what is missing).
+        backend: Model backend when the folder does not say.
+        model_options: The backend's own options.
+        options: What is measured (None: ``ProfileOptions()``).
+        scoring: ``ScoringOptions`` (None: the defaults).
+        page: Also draw the plots and write ``index.html``.
+        on_progress: ``on_progress(description, done, total)`` after each scored group.
+    """
+    import pyarrow as pa
+
+    from noiseloss.analysis.run import read_results
+    from noiseloss.runner.run import run_experiment
+    from noiseloss.store.io import write_csv, write_json, write_parquet
+
+    options = options or ProfileOptions()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out} exists and is not a folder")
+    config = profile_config(sources, model=model, backend=backend, model_options=model_options,
+                            options=options, scoring=scoring)
+    summary = run_experiment(config, out / "run", on_progress=on_progress)
+    if not (out / "run" / "results.parquet").is_file():
+        raise ParameterError(f"no clip could be scored; see {out / 'run' / 'failed.json'}")
+    clips, spans = clip_tables(read_results(out / "run"), options=options)
+    for name, table in (("clips", clips), ("spans", spans)):
+        write_parquet(pa.Table.from_pandas(table, preserve_index=False), out / f"{name}.parquet")
+        write_csv(table, out / f"{name}.csv")
+    write_json({"options": dataclasses.asdict(options), "ranking": options.ranking,
+                "probe_onsets_seconds": options.onsets_seconds(),
+                "metrics": {n: dataclasses.asdict(PROFILE_METRICS.get(n)) for n in
+                            [*metrics_of("clip"), *metrics_of("probe")]}},
+               out / "profile.json")
+    result = ProfileResult(clips, spans, out, failed=dict(summary.failed))
+    if page:
+        from noiseloss.report.profile import write_profile_page
+
+        result.page = write_profile_page(out, clips, spans, options=options)
+    return result
+
+
+def read_profile(path: str | Path) -> pd.DataFrame:
+    """The clip table of a profile folder (``clips.parquet``) or a run folder (its clean units).
+
+    A run folder gives the blind metrics of its clean units (``clip_tables`` with no probes
+    counted: the run's perturbations are not probes).
+    """
+    from noiseloss.analysis.run import read_results
+
+    path = Path(path)
+    if (path / "clips.parquet").is_file():
+        return pd.read_parquet(path / "clips.parquet")
+    if (path / "results.parquet").is_file():
+        results = read_results(path)
+        return clip_tables(results[results["kind"] == "clean"], options=ProfileOptions(probes=0))[0]
+    raise ParameterError(f"{path} holds neither clips.parquet (noiseloss profile) nor "
+                         "results.parquet (noiseloss run)")
+
+
+def match_ratings(clips: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Join ratings to clips by file name: the item id, else its base name, else its stem.
+
+    Args:
+        clips: A clip table (``item``; several models give one row per model and clip).
+        ratings: Columns ``file``, ``rating`` and optionally ``system``.
+
+    Returns:
+        The clip rows with ``rating`` (and ``system``) added, and the ``file`` values that
+        matched no clip or more than one (listed, never dropped silently).
+    """
+    keys = {"item": clips["item"].astype(str)}
+    keys["name"] = keys["item"].map(lambda s: Path(s).name)
+    keys["stem"] = keys["item"].map(lambda s: Path(s).stem)
+    matched, unmatched = [], []
+    for _, rating in ratings.iterrows():
+        name = str(rating["file"])
+        for key, probe in (("item", name), ("name", Path(name).name), ("stem", Path(name).stem)):
+            hits = clips[keys[key] == probe]
+            if hits["item"].nunique() == 1:
+                break
+        else:
+            unmatched.append(name)
+            continue
+        matched.append(hits.assign(rating=float(rating["rating"]),
+                                   **({"system": str(rating["system"])}
+                                      if "system" in ratings else {})))
+    joined = pd.concat(matched, ignore_index=True) if matched else clips.iloc[:0].assign(rating=[])
+    return joined, unmatched
+
+
+def read_ratings(path: str | Path) -> pd.DataFrame:
+    """A ratings CSV: ``file``, ``rating`` (a number), optional ``system``."""
+    path = Path(path)
+    try:
+        ratings = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"cannot read the ratings file {path}: {exc}") from exc
+    missing = {"file", "rating"} - set(ratings.columns)
+    if missing:
+        raise ParameterError(f"{path} lacks the column(s) {sorted(missing)}; it needs file, "
+                             f"rating[, system], got {list(ratings.columns)}")
+    values = pd.to_numeric(ratings["rating"], errors="coerce")
+    bad = ratings.loc[values.isna(), "file"].astype(str).tolist()
+    if bad:
+        raise ParameterError(f"{path}: rating is not a number for {bad[:5]}"
+                             f"{' ...' if len(bad) > 5 else ''}")
+    return ratings.assign(rating=values)
+
+
+def correlate(source: str | Path, ratings: str | Path | pd.DataFrame, *,
+              seed: int = 0) -> dict:
+    """Correlations of every clip and probe metric (and mean loss) with human ratings.
+
+    Clip level: over matched clips. System level (when ratings have ``system``): over systems,
+    each the mean rating and mean metric of its clips. Spearman, Pearson and Kendall, each with
+    a seeded 95 % bootstrap interval over clips (systems). ``expected`` is the sign a metric
+    should have if its degraded direction holds (higher-is-worse: negative).
+
+    Args:
+        source: A profile folder or a run folder (``read_profile``).
+        ratings: A ratings CSV (``read_ratings``) or the same as a DataFrame.
+        seed: Seeds the intervals.
+
+    Returns:
+        ``{"table": DataFrame, "unmatched": [file, ...], "matched": n}``.
+    """
+    from noiseloss.analysis.stats import CORRELATIONS, bootstrap_interval, correlation
+
+    clips = read_profile(source)
+    table = read_ratings(ratings) if not isinstance(ratings, pd.DataFrame) else ratings
+    joined, unmatched = match_ratings(clips, table)
+    metrics = [m for m in (*metrics_of("clip"), *metrics_of("probe"))
+               if m in joined and joined[m].notna().any()]
+    levels = {"clip": joined}
+    if "system" in joined:
+        levels["system"] = joined.groupby(["model", "system"])[[*metrics, "rating"]].mean(
+        ).reset_index()
+    rows = []
+    for level, data in levels.items():
+        for model, part in data.groupby("model"):
+            for metric in metrics:
+                expected = -1 if PROFILE_METRICS.get(metric).degraded == "higher" else 1
+                for method in CORRELATIONS:
+                    def stat(x, y, method=method):
+                        return correlation(x, y, method=method)
+
+                    x, y = part[metric].to_numpy(float), part["rating"].to_numpy(float)
+                    keep = np.isfinite(x) & np.isfinite(y)
+                    low, high = bootstrap_interval((x[keep], y[keep]), stat,
+                                                   seed=seed + len(rows))
+                    rows.append({"level": level, "model": model, "metric": metric,
+                                 "method": method, "value": stat(x, y), "ci_low": low,
+                                 "ci_high": high, "n": int(keep.sum()), "expected": expected})
+    return {"table": pd.DataFrame(rows, columns=["level", "model", "metric", "method", "value",
+                                                 "ci_low", "ci_high", "n", "expected"]),
+            "unmatched": unmatched, "matched": int(joined["item"].nunique()) if len(joined)
+            else 0}

@@ -1,0 +1,124 @@
+"""The page of a profile folder: ranked clips, metric distributions, one curve plot per clip.
+
+::
+
+    OUT/clips.parquet, spans.parquet, run/results.parquet  ->  OUT/index.html, OUT/report.css
+                                                               OUT/plots/clip-<hash>.png
+                                                               OUT/plots/metrics-<hash>.png
+
+Text from the clips (file and data-set names) is escaped by the template (jinja2 autoescape).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Columns of the ranked table besides rank, data set and item (the full table is clips.csv).
+SHOWN = ("mean_loss", "probe_peak", "probe_after", "excess_surprisal", "spike_rate",
+         "rate_confident_surprised")
+
+
+def _name(*parts) -> str:
+    return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:12]
+
+
+def plot_clip(nll, entropy, *, frame_rate: float, spans, onsets_seconds, path: Path,
+              baseline) -> None:
+    """Frame NLL, entropy and running baseline of one clip; flagged spans and probes marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 2.4), layout="constrained")
+    ax = fig.subplots()
+    seconds = np.arange(len(nll)) / frame_rate
+    ax.plot(seconds, nll, lw=0.7, color="black", label="NLL")
+    if entropy is not None:
+        ax.plot(seconds, entropy, lw=0.7, color="tab:blue", alpha=0.8, label="entropy")
+    ax.plot(seconds, baseline, lw=1.0, color="tab:orange", label="baseline")
+    for start, end in spans:
+        ax.axvspan(start, end, color="tab:red", alpha=0.25, lw=0)
+    for onset in onsets_seconds:
+        ax.axvline(onset, color="tab:green", lw=0.6, ls=":")
+    ax.set_xlabel("time (s); red: flagged spans, green: probe onsets")
+    ax.set_ylabel("nats per frame")
+    ax.legend(loc="upper right", fontsize=7, ncols=3)
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+
+
+def plot_distributions(clips: pd.DataFrame, *, model: str, path: Path) -> None:
+    """One panel per clip metric: its values per data set (box and points)."""
+    from noiseloss.analysis.profile import metrics_of
+    from noiseloss.figures.common import panels
+
+    names = [m for m in (*metrics_of("clip"), *metrics_of("probe")) if clips[m].notna().any()]
+    cols = 4
+    fig, axes = panels(-(-len(names) // cols), cols, width_inches=2.6, height_inches=2.0)
+    datasets = sorted(clips["dataset"].unique())
+    for ax, name in zip(axes.flat, names, strict=False):
+        values = [clips.loc[clips["dataset"] == d, name].dropna().to_numpy() for d in datasets]
+        ax.boxplot([v if v.size else [np.nan] for v in values], showfliers=False)
+        for i, v in enumerate(values, start=1):
+            ax.plot(np.full(v.size, i), v, ".", ms=3, alpha=0.6, color="tab:blue")
+        ax.set_xticks(range(1, len(datasets) + 1), datasets, rotation=30, fontsize=7)
+        ax.set_title(name, fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(f"profile metrics per data set: {model}", fontsize=9)
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+
+
+def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataFrame, *,
+                       options) -> Path:
+    """Draw the plots and write ``OUT/index.html``; return its path."""
+    from noiseloss.analysis.curves import frame_curve
+    from noiseloss.analysis.profile import PROFILE_METRICS, metrics_of, running_baseline
+    from noiseloss.analysis.run import read_results
+    from noiseloss.report.html import _environment, cell
+
+    out = Path(out_dir)
+    plots = out / "plots"
+    shutil.rmtree(plots, ignore_errors=True)
+    plots.mkdir(parents=True)
+    results = read_results(out / "run").set_index("key")
+    onsets = options.onsets_seconds() if options.probes else []
+    models = []
+    for model, part in clips.groupby("model", sort=True):
+        figure = f"plots/metrics-{_name(model)}.png"
+        plot_distributions(part, model=str(model), path=out / figure)
+        entries = []
+        for _, clip in part.iterrows():
+            row = results.loc[clip["key"]]
+            shape = {"num_codebooks": int(row["num_codebooks"]),
+                     "num_frames": int(row["num_frames"])}
+            nll = frame_curve(row["nll"], **shape)
+            entropy = row["entropy"]
+            entropy = frame_curve(entropy, **shape) if entropy is not None and len(entropy) \
+                else None
+            mine = spans[(spans["model"] == model) & (spans["dataset"] == clip["dataset"])
+                         & (spans["item"] == clip["item"])]
+            plot = f"plots/clip-{_name(model, clip['dataset'], clip['item'])}.png"
+            plot_clip(nll, entropy, frame_rate=float(row["frame_rate"]),
+                      spans=list(zip(mine["start_s"], mine["end_s"], strict=True)),
+                      onsets_seconds=onsets, path=out / plot,
+                      baseline=running_baseline(nll, window_frames=options.baseline_frames))
+            entries.append({
+                "anchor": "clip-" + _name(model, clip["dataset"], clip["item"]),
+                "rank": int(clip["rank"]), "dataset": clip["dataset"], "item": clip["item"],
+                "cells": [cell(clip[c]) for c in SHOWN], "plot": plot,
+                "spans": [f"{a:.2f}-{b:.2f} s (+{h:.2f} nats)" for a, b, h in
+                          zip(mine["start_s"], mine["end_s"], mine["peak_nats"], strict=True)]})
+        models.append({"name": model, "figure": figure, "clips": entries})
+    metrics = [PROFILE_METRICS.get(m) for m in (*metrics_of("clip"), *metrics_of("probe"))]
+    html = _environment().get_template("profile.html").render(
+        root="", models=models, shown=SHOWN, metrics=metrics, ranking=options.ranking,
+        onsets=onsets, options=options, n_clips=len(clips))
+    css = resources.files("noiseloss.report").joinpath("templates", "report.css").read_text()
+    (out / "report.css").write_text(css, encoding="utf-8")
+    page = out / "index.html"
+    page.write_text(html, encoding="utf-8")
+    return page

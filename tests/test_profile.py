@@ -1,0 +1,142 @@
+"""``noiseloss profile`` and ``noiseloss correlate`` end to end on the demo model."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from noiseloss.cli.main import main
+from noiseloss.errors import ParameterError
+from noiseloss.profiling import ProfileOptions, correlate, match_ratings, profile
+
+XSS = "<img src=x onerror=alert(1)>"  # a file name cannot hold "/"
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    """demo:generated plus a folder with a hostile file name, 6 s excerpts, 2 probes."""
+    from noiseloss.demo.data import dataset_files
+
+    root = tmp_path_factory.mktemp("profile")
+    odd = root / "odd"
+    odd.mkdir()
+    shutil.copy(dataset_files("ood")[0], odd / f"{XSS}.ogg")
+    out = root / "out"
+    code = main(["profile", "demo:generated", str(odd), "--out", str(out), "--probes", "2",
+                 "--excerpt-seconds", "6"])
+    return out, code
+
+
+def test_profile_ranks_every_clip_with_every_metric(profiled):
+    out, code = profiled
+    assert code == 0
+    clips = pd.read_csv(out / "clips.csv")
+    assert len(clips) == 16 and sorted(clips["dataset"].unique()) == ["generated", "odd"]
+    assert clips["rank"].tolist() == list(range(1, 17))
+    # ranked by probe_peak, lowest (most suspect) first
+    assert clips["probe_peak"].is_monotonic_increasing
+    assert (clips["n_probes"] == 2).all() and (clips["frames"] == 300).all()
+    for column in ("mean_loss", "probe_peak", "probe_after", "excess_surprisal", "spike_rate",
+                   "rate_confident_surprised", "rate_uncertain_surprised"):
+        assert clips[column].notna().all(), column
+    assert ((clips["spike_rate"] >= 0) & (clips["spike_rate"] <= 1)).all()
+    assert (clips["rate_confident_surprised"] + clips["rate_uncertain_surprised"] <= 1).all()
+    # the probes hit the clip where the onsets say (the frame holding the onset sample)
+    onsets = ProfileOptions(probes=2, excerpt_seconds=6.0).onsets_seconds()
+    results = pd.read_parquet(out / "run" / "results.parquet")
+    probes = results[results["kind"] == "noise"]
+    assert sorted(probes["onset_frame"].unique()) == [round(t * 32000) // 640 for t in onsets]
+    spans = pd.read_csv(out / "spans.csv")
+    assert (spans["end_s"] > spans["start_s"]).all() and (spans["end_s"] <= 6.0).all()
+
+
+def test_profile_page_escapes_file_names(profiled):
+    out, _ = profiled
+    page = (out / "index.html").read_text()
+    assert XSS not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    plots = list((out / "plots").glob("clip-*.png"))
+    assert len(plots) == 16 and len(list((out / "plots").glob("metrics-*.png"))) == 1
+    assert all(f'src="plots/{p.name}"' in page for p in plots)
+
+
+def test_profile_rerun_scores_nothing_and_gives_the_same_table(profiled, tmp_path):
+    out, _ = profiled
+    before = pd.read_parquet(out / "clips.parquet")
+    sources = ["demo:generated", str(next((out.parent / "odd").iterdir()).parent)]
+    result = profile(sources, out_dir=out, options=ProfileOptions(probes=2, excerpt_seconds=6.0),
+                     page=False)
+    pd.testing.assert_frame_equal(result.clips, before)
+    assert (out / "run" / "results.parquet").is_file()
+
+
+def test_profile_refuses_bad_input(tmp_path):
+    with pytest.raises(ParameterError, match="source not found"):
+        profile([str(tmp_path / "missing")], out_dir=tmp_path / "o")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ParameterError, match="exists and is not a folder"):
+        profile(["demo:train"], out_dir=tmp_path / "file")
+    with pytest.raises(ParameterError, match="no room for probes"):
+        ProfileOptions(excerpt_seconds=3.0)
+    with pytest.raises(ParameterError, match="rank_by"):
+        ProfileOptions(rank_by="onset_sensitivity")  # a model-level metric
+
+
+def _clip_folder(tmp_path, values):
+    clips = pd.DataFrame({"model": "m", "dataset": "d",
+                          "item": [f"sub/clip{i}.wav" for i in range(len(values))],
+                          "probe_peak": values, "mean_loss": np.linspace(3, 2, len(values))})
+    folder = tmp_path / "prof"
+    folder.mkdir()
+    clips.to_parquet(folder / "clips.parquet")
+    return folder
+
+
+def test_correlate_recovers_a_known_ranking_and_lists_unmatched(tmp_path):
+    values = np.arange(12, dtype=float)
+    systems = np.repeat(["a", "b", "c", "d"], 3)
+    folder = _clip_folder(tmp_path, values)
+    ratings = pd.DataFrame({"file": [f"clip{i}.wav" for i in range(12)] + ["ghost.wav"],
+                            "rating": [*(2.0 * values + 1.0), 5.0],
+                            "system": [*systems, "a"]})
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    result = correlate(folder, tmp_path / "ratings.csv", seed=0)
+    assert result["unmatched"] == ["ghost.wav"] and result["matched"] == 12
+    table = result["table"].set_index(["level", "metric", "method"])
+    for method in ("spearman", "pearson", "kendall"):
+        assert table.loc[("clip", "probe_peak", method), "value"] == pytest.approx(1.0)
+        assert table.loc[("clip", "mean_loss", method), "value"] == pytest.approx(-1.0)
+        assert table.loc[("system", "probe_peak", method), "value"] == pytest.approx(1.0)
+    assert table.loc[("clip", "probe_peak", "spearman"), "n"] == 12
+    assert table.loc[("system", "probe_peak", "kendall"), "n"] == 4
+    assert table.loc[("clip", "probe_peak", "spearman"), "expected"] == 1
+    assert table.loc[("clip", "mean_loss", "spearman"), "expected"] == -1
+    again = correlate(folder, ratings, seed=0)["table"]
+    pd.testing.assert_frame_equal(again, result["table"])
+    assert main(["correlate", str(folder), str(tmp_path / "ratings.csv"),
+                 "--out", str(tmp_path / "c.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "c.csv")) == len(result["table"])
+
+
+def test_ratings_match_by_item_name_or_stem_and_never_ambiguously():
+    clips = pd.DataFrame({"model": "m", "item": ["a/x.wav", "b/x.wav", "a/y.wav"],
+                          "probe_peak": [1.0, 2.0, 3.0]})
+    ratings = pd.DataFrame({"file": ["a/x.wav", "x.wav", "y", "z.wav"], "rating": [1, 2, 3, 4]})
+    joined, unmatched = match_ratings(clips, ratings)
+    assert joined["item"].tolist() == ["a/x.wav", "a/y.wav"]
+    assert unmatched == ["x.wav", "z.wav"]  # x.wav names two clips
+
+
+def test_correlate_refuses_bad_ratings(tmp_path):
+    folder = _clip_folder(tmp_path, np.arange(4.0))
+    (tmp_path / "r.csv").write_text("name,score\na,1\n")
+    with pytest.raises(ParameterError, match="lacks the column"):
+        correlate(folder, tmp_path / "r.csv")
+    (tmp_path / "r.csv").write_text("file,rating\nclip0.wav,good\n")
+    with pytest.raises(ParameterError, match="not a number.*clip0.wav"):
+        correlate(folder, tmp_path / "r.csv")
+    with pytest.raises(ParameterError, match="neither clips.parquet"):
+        correlate(tmp_path / "r.csv", tmp_path / "r.csv")
+    # one matched clip: every correlation is undefined (NaN), none is dropped
+    table = correlate(folder, pd.DataFrame({"file": ["clip0.wav"], "rating": [1.0]}))["table"]
+    assert len(table) == 2 * 3 and table["value"].isna().all() and (table["n"] == 1).all()
