@@ -43,6 +43,20 @@ def test_tiny_recipe_end_to_end_and_deterministic(tmp_path):
     assert result.nll.shape == (4, math.ceil(result.num_samples / 640))
     assert np.isfinite(result.nll).all()
 
+    # the kept intermediate checkpoints: every 3 steps, each loadable as a demo model folder
+    from noiseloss.models import model_info
+
+    kept = sorted((work / "checkpoints").glob("*/steps/step-*"))
+    assert [p.name for p in kept] == ["step-00003", "step-00006", "step-00009", "step-00012"]
+    curve = [json.loads(line) for line in
+             (assets / "training_curve.jsonl").read_text().splitlines()]
+    infos = [model_info("demo", assets=str(p)) for p in kept]
+    assert len({i.identity["weights_sha256"] for i in infos}) == 4
+    assert infos[-1].identity["weights_sha256"] == model_info(
+        "demo", assets=str(assets)).identity["weights_sha256"]
+    for folder, record in zip(kept, curve, strict=True):
+        assert json.loads((folder / "metrics.json").read_text())["training"] == record
+
     # rerun: reuses the rendered corpus and the checkpoint, and reproduces every number
     assert main(["demo-model", "build", "--tiny", "--work", str(work), "--seed", "0"]) == 0
     again = json.loads((assets / "metrics.json").read_text())

@@ -26,7 +26,10 @@ def test_files_exist_and_are_indexed(drawn):
     index = json.loads((run_dir / "figures" / "index.json").read_text())
     assert set(index) == set(paths)
     prefixes = sorted(name.split("-")[0] for name in paths)
-    assert prefixes == ["colors", "families", "fig2", "fig2", "fig3", "fig4", "fig4b", "fig5"]
+    models = tables["profile_clips"]["model"].nunique()
+    assert prefixes == ["colors", "families", "fig2", "fig2", "fig3", "fig4", "fig4b", "fig5",
+                        *["profile"] * models]
+    assert models >= 1
     for name, png in paths.items():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         pdf = run_dir / "figures" / index[name]["pdf"]
@@ -47,19 +50,25 @@ def test_without_pure_noise_the_caption_says_so(tmp_path):
 def test_reads_tables_from_disk_and_draws_only_what_the_data_supports(tmp_path):
     results = synthetic_results(colors=("white",), swap=False, pure_noise=False)
     write_store(tmp_path, results)
-    first = draw_all(tmp_path, analyze_run(tmp_path))
-    assert len(first) == 5
+    tables = analyze_run(tmp_path)
+    # the clip-metric distributions: one figure per model, whenever there are clean units
+    profile = sorted(f"profile-{m}" for m in tables["profile_clips"]["model"].unique())
+    assert len(profile) == 2
+    first = draw_all(tmp_path, tables)
+    assert len(first) == 5 + len(profile)
     (tmp_path / "figures" / "notes.txt").write_text("mine")
     write_store(tmp_path, results[results["kind"].isin(["clean", "note-delete"])])
     analyze_run(tmp_path)
-    assert list(draw_all(tmp_path)) == ["families-delta"]
-    assert list(json.loads((tmp_path / "figures" / "index.json").read_text())) == ["families-delta"]
+    assert list(draw_all(tmp_path)) == ["families-delta", *profile]
+    assert list(json.loads((tmp_path / "figures" / "index.json").read_text())) == [
+        "families-delta", *profile]
     # the earlier figures are gone, other files are left alone
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
-        "families-delta.pdf", "families-delta.png", "index.json", "notes.txt"]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted([
+        "families-delta.pdf", "families-delta.png", "index.json", "notes.txt",
+        *(f"{name}.{kind}" for name in profile for kind in ("pdf", "png"))])
     write_store(tmp_path, results[results["kind"] == "clean"])
     analyze_run(tmp_path)
-    assert draw_all(tmp_path) == {}
+    assert list(draw_all(tmp_path)) == profile
 
 
 def test_y_limits_never_clip_the_data(drawn):

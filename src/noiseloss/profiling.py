@@ -26,87 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from noiseloss.analysis.profile import (
-    PROFILE_METRICS,
-    blind_metrics,
-    flag_spans,
-    metrics_of,
-    probe_response,
-    spike_frames,
-)
-from noiseloss.errors import ParameterError, check_choice, check_int, check_number
-
-#: Degraded direction of a metric -> sort order that puts the most suspect clips first.
-_SUSPECT_FIRST = {"higher": False, "lower": True}
-
-
-@dataclass(frozen=True)
-class ProfileOptions:
-    """What ``profile`` measures (the one home of its defaults).
-
-    Attributes:
-        probes: Noise probes per clip (0: blind metrics only).
-        probe_frames: Length of each probe, frames.
-        probe_level_db: Probe level, dB relative to the excerpt's RMS.
-        context_seconds: No probe starts before this (the model needs a context to lose).
-        tail_seconds: No probe starts within this of the excerpt's end (room for its response).
-        after_frames: A of ``probe_after``: frames after the probe that are averaged.
-        excerpt_seconds: Seconds of each clip scored, from its start.
-        baseline_frames: W of the running baseline of the spike metrics, frames.
-        spike_z: Spike threshold, robust z-score.
-        merge_frames: Spike frames at most this far apart form one flagged span.
-        seed: Seeds the probe onsets and the noise.
-        rank_by: Metric of the ranked table (None: ``probe_peak`` with probes, else
-            ``excess_surprisal``).
-    """
-
-    probes: int = 8
-    probe_frames: int = 8
-    probe_level_db: float = -12.0
-    context_seconds: float = 2.0
-    tail_seconds: float = 2.0
-    after_frames: int = 50
-    excerpt_seconds: float = 15.0
-    baseline_frames: int = 50
-    spike_z: float = 3.0
-    merge_frames: int = 2
-    seed: int = 0
-    rank_by: str | None = None
-
-    def __post_init__(self):
-        check_int("probes", self.probes, low=0)
-        for name in ("probe_frames", "after_frames", "baseline_frames"):
-            check_int(name, getattr(self, name), low=1)
-        check_int("merge_frames", self.merge_frames, low=0)
-        check_int("seed", self.seed, low=0, high=2 ** 63 - 1)
-        check_number("probe_level_db", self.probe_level_db, high=40.0)
-        check_number("spike_z", self.spike_z, low=0.0, low_open=True)
-        check_number("excerpt_seconds", self.excerpt_seconds, low=0.0, low_open=True)
-        for name in ("context_seconds", "tail_seconds"):
-            check_number(name, getattr(self, name), low=0.0)
-        if self.probes and self.context_seconds >= self.excerpt_seconds - self.tail_seconds:
-            raise ParameterError(
-                f"no room for probes: context_seconds ({self.context_seconds}) must be below "
-                f"excerpt_seconds - tail_seconds ({self.excerpt_seconds - self.tail_seconds})")
-        if self.rank_by is not None:
-            check_choice("rank_by", self.rank_by, [*metrics_of("clip"), *metrics_of("probe")])
-
-    @property
-    def ranking(self) -> str:
-        """The metric the table is ranked by."""
-        return self.rank_by or ("probe_peak" if self.probes else "excess_surprisal")
-
-    def onsets_seconds(self) -> list[float]:
-        """The probe onsets, seconds (sorted; the same for every clip)."""
-        rng = np.random.default_rng(self.seed)
-        low, high = self.context_seconds, self.excerpt_seconds - self.tail_seconds
-        return sorted(round(float(t), 2) for t in rng.uniform(low, high, size=self.probes))
-
-    def perturbations(self) -> list[dict]:
-        """The probe specs of the run config."""
-        return [{"kind": "noise", "color": "white", "mode": "replace", "level_ref": "signal",
-                 "level_db": self.probe_level_db, "onset_seconds": onset,
-                 "length_frames": self.probe_frames} for onset in self.onsets_seconds()]
+from noiseloss.analysis.profile import PROFILE_METRICS, ProfileOptions, clip_tables, metrics_of
+from noiseloss.errors import ParameterError
 
 
 @dataclass
@@ -168,74 +89,6 @@ def profile_config(sources, *, model: str, backend: str | None = None,
         "report": {"audio_examples": 0}}, name="profile")
 
 
-def _curves(row) -> tuple[np.ndarray, np.ndarray | None]:
-    from noiseloss.analysis.curves import frame_curve
-
-    shape = {"num_codebooks": int(row["num_codebooks"]), "num_frames": int(row["num_frames"])}
-    entropy = row.get("entropy")
-    has_entropy = entropy is not None and not (np.isscalar(entropy) and pd.isna(entropy)) \
-        and len(entropy) > 0
-    return (frame_curve(row["nll"], **shape),
-            frame_curve(entropy, **shape) if has_entropy else None)
-
-
-CLIP_COLUMNS = ("model", "dataset", "item", "prompt", "key", "audio", "frames", "frame_rate",
-                "n_probes")
-
-
-def clip_tables(results: pd.DataFrame, *, options: ProfileOptions) -> tuple[pd.DataFrame,
-                                                                              pd.DataFrame]:
-    """The clip table (metrics per clean unit) and the flagged spans, from a results table.
-
-    Returns:
-        ``clips``: ``CLIP_COLUMNS``, every clip and probe metric and ``rank`` (1 = most suspect
-        by ``options.ranking`` within its model); ``spans``: model, dataset, item, start_s,
-        end_s, peak_nats (the largest residual above the running baseline in the span).
-    """
-    from noiseloss.analysis.run import analyze_results
-
-    probes = analyze_results(results)["deltas"] if (results["kind"] != "clean").any() else None
-    rows, spans = [], []
-    for _, row in results[results["kind"] == "clean"].iterrows():
-        nll, entropy = _curves(row)
-        rate = float(row["frame_rate"])
-        out = {c: row.get(c) for c in CLIP_COLUMNS}
-        out.update(frames=int(row["num_frames"]), mean_loss=float(row["loss"]),
-                   **blind_metrics(nll, entropy, window_frames=options.baseline_frames,
-                                   z=options.spike_z))
-        responses = []
-        if probes is not None:
-            for _, probe in probes[probes["clean_key"] == row["key"]].iterrows():
-                if pd.notna(probe["onset_frame"]):
-                    responses.append(probe_response(
-                        probe["delta"], onset_frame=int(probe["onset_frame"]),
-                        length_frames=int(probe["length_frames"]),
-                        lead_frames=int(probe["lead_frames"]),
-                        after_frames=options.after_frames))
-        peaks, afters = (np.array(v, dtype=np.float64) for v in (zip(*responses, strict=True)
-                                                                 if responses else ([], [])))
-        out.update(n_probes=len(responses),
-                   probe_peak=float(np.nanmean(peaks)) if np.isfinite(peaks).any() else np.nan,
-                   probe_after=float(np.nanmean(afters)) if np.isfinite(afters).any()
-                   else np.nan)
-        rows.append(out)
-        residual, mask = spike_frames(nll, window_frames=options.baseline_frames,
-                                      z=options.spike_z)
-        for start, end in flag_spans(mask, merge_frames=options.merge_frames):
-            spans.append({"model": row["model"], "dataset": row["dataset"], "item": row["item"],
-                          "start_s": start / rate, "end_s": end / rate,
-                          "peak_nats": float(np.nanmax(residual[start:end]))})
-    metric_columns = [*metrics_of("clip"), *metrics_of("probe")]
-    clips = pd.DataFrame(rows, columns=[*CLIP_COLUMNS, *metric_columns])
-    ranking = options.ranking
-    ascending = _SUSPECT_FIRST[PROFILE_METRICS.get(ranking).degraded]
-    clips = clips.sort_values(["model", ranking], ascending=[True, ascending],
-                              na_position="last", kind="stable").reset_index(drop=True)
-    clips.insert(0, "rank", clips.groupby("model").cumcount() + 1)
-    return clips, pd.DataFrame(spans, columns=["model", "dataset", "item", "start_s", "end_s",
-                                               "peak_nats"])
-
-
 def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str | Path,
             backend: str | None = None, model_options: dict | None = None,
             options: ProfileOptions | None = None, scoring=None, page: bool = True,
@@ -268,7 +121,11 @@ def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str 
     summary = run_experiment(config, out / "run", on_progress=on_progress)
     if not (out / "run" / "results.parquet").is_file():
         raise ParameterError(f"no clip could be scored; see {out / 'run' / 'failed.json'}")
-    clips, spans = clip_tables(read_results(out / "run"), options=options)
+    from noiseloss.analysis.run import analyze_results
+
+    results = read_results(out / "run")
+    deltas = analyze_results(results)["deltas"] if (results["kind"] != "clean").any() else None
+    clips, spans = clip_tables(results, deltas=deltas, options=options)
     for name, table in (("clips", clips), ("spans", spans)):
         write_parquet(pa.Table.from_pandas(table, preserve_index=False), out / f"{name}.parquet")
         write_csv(table, out / f"{name}.csv")
@@ -298,7 +155,7 @@ def read_profile(path: str | Path) -> pd.DataFrame:
         return pd.read_parquet(path / "clips.parquet")
     if (path / "results.parquet").is_file():
         results = read_results(path)
-        return clip_tables(results[results["kind"] == "clean"], options=ProfileOptions(probes=0))[0]
+        return clip_tables(results, deltas=None, options=ProfileOptions(probes=0))[0]
     raise ParameterError(f"{path} holds neither clips.parquet (noiseloss profile) nor "
                          "results.parquet (noiseloss run)")
 

@@ -14,6 +14,13 @@ import numpy as np
 import pandas as pd
 
 from noiseloss.analysis.curves import align_to_perturbed, delay_lead_frames, frame_curve
+from noiseloss.analysis.profile import (
+    PROFILE_METRICS,
+    ProfileOptions,
+    clip_tables,
+    metrics_of,
+    model_metrics,
+)
 from noiseloss.analysis.regions import DetectorOptions, detect_regions, region_stats
 from noiseloss.analysis.sequence import METRICS, sequence_stats
 from noiseloss.analysis.stats import length_points, trend_tables
@@ -113,6 +120,13 @@ COLUMN_HELP = {
     "slope_p_less": "one-sided p for a negative slope",
     "r_squared": "coefficient of determination of the regression",
     "reason": "why the unit is not in the other tables",
+    "rank": "1 = most suspect clip of its model by the ranking metric (excess_surprisal)",
+    **{name: PROFILE_METRICS.describe(name) for name in PROFILE_METRICS},
+    "value": "the model metric (see metric), in unit",
+    "ci_low": "lower end of the 95 % bootstrap interval over clips (seeded)",
+    "ci_high": "upper end of the 95 % bootstrap interval over clips (seeded)",
+    "n_clips": "clips the metric averages (clips where the region was not found are left out)",
+    "unit": "unit of value",
 }
 
 TABLE_HELP = {
@@ -125,6 +139,10 @@ TABLE_HELP = {
     "stats_small": "length vs mean metric, one point per length (mean of the large points)",
     "stats_group": "length vs mean metric per (model, data set): the authors' 6-point tests",
     "skipped": "units left out of the analysis, with the reason",
+    "profile_clips": "one row per clean unit: absolute loss and the blind profile metrics of its "
+                     "NLL and entropy curves (noiseloss.analysis.profile)",
+    "profile_model": "model-level profile metrics per model x data set x family, with 95 % "
+                     "bootstrap intervals over clips",
 }
 
 
@@ -202,7 +220,8 @@ def analyze_results(results: pd.DataFrame, *,
 
     Returns:
         ``deltas``, ``sequence``, ``regions``, ``points``, ``stats_large``, ``stats_small``,
-        ``stats_group`` and ``skipped`` (see ``TABLE_HELP``).
+        ``stats_group``, ``skipped``, ``profile_clips`` and ``profile_model`` (see
+        ``TABLE_HELP``).
     """
     options = options or DetectorOptions()
     clean = results[results["kind"] == "clean"]
@@ -270,6 +289,12 @@ def analyze_results(results: pd.DataFrame, *,
             tables[name][column] = tables[name][column].astype("Int64")
     tables["points"] = length_points(tables["sequence"], metrics=METRICS)
     tables.update(trend_tables(tables["points"]))
+    # the run's perturbations are not probes: blind metrics of the clean units only
+    profile = ProfileOptions(probes=0)
+    clips = clip_tables(results, deltas=None, options=profile)[0]
+    tables["profile_clips"] = clips.drop(columns=["n_probes", *metrics_of("probe")])
+    tables["profile_model"] = model_metrics(tables["sequence"], tables["regions"],
+                                            short_frames=profile.short_frames, seed=profile.seed)
     return tables
 
 

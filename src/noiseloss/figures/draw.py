@@ -15,16 +15,18 @@ from noiseloss.figures.curves import (
     example_family,
 )
 from noiseloss.figures.lengths import draw_families, draw_lengths
+from noiseloss.figures.profile import draw_profile
 
-TABLES = ("deltas", "sequence", "regions")
+TABLES = ("deltas", "sequence", "regions", "profile_clips")
 
 
 def read_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
     """The tables the figures need, from ``run_dir/tables/*.parquet``."""
     import pyarrow.parquet as pq
 
-    return {name: pq.read_table(Path(run_dir) / "tables" / f"{name}.parquet").to_pandas()
-            for name in TABLES}
+    folder = Path(run_dir) / "tables"
+    return {name: pq.read_table(folder / f"{name}.parquet").to_pandas()
+            for name in TABLES if (folder / f"{name}.parquet").is_file()}
 
 
 def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None) -> dict[str, Path]:
@@ -32,8 +34,8 @@ def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None)
 
     Figures are drawn only where the data supports them: delta-vs-length figures (Fig. 2 for
     noise, Fig. 5 for swap/permute) for families with two lengths or more, a per-colour
-    comparison when noise families differ only in colour, and Figs. 3-4 plus region box plots
-    for an example family with a span.
+    comparison when noise families differ only in colour, Figs. 3-4 plus region box plots
+    for an example family with a span, and the profile-metric distributions per model.
 
     Args:
         run_dir: The run folder.
@@ -47,7 +49,7 @@ def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None)
     from noiseloss.store.io import write_json
 
     tables = read_tables(run_dir) if tables is None else tables
-    deltas, sequence, regions = (tables[name] for name in TABLES)
+    deltas, sequence, regions = (tables[name] for name in TABLES[:3])
     drawn = draw_lengths(sequence) + draw_families(sequence) if not sequence.empty else []
     family = example_family(deltas) if not deltas.empty else None
     if family is not None:
@@ -55,6 +57,8 @@ def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None)
         if not regions.empty:
             drawn += [draw_region_curves(deltas, regions, family),
                       draw_region_boxes(regions, family)]
+    if "profile_clips" in tables:  # absent from tables written before the profile metrics
+        drawn += draw_profile(tables["profile_clips"])
     directory = Path(run_dir) / "figures"
     previous = _read_index(directory / "index.json")
     index = {d.name: save(d, directory) for d in drawn}

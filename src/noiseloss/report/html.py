@@ -149,6 +149,21 @@ def _figures(index: dict, *, run_dir: Path, assets: AssetFolder, table_pages: di
     return figures
 
 
+def profile_summary(model: pd.DataFrame) -> pd.DataFrame:
+    """The ``profile_model`` table as the report shows it: ``value [ci_low, ci_high]`` per row.
+
+    The family column is kept only when a model x data set has several families.
+    """
+    if model.empty:
+        return model
+    keys = ["model", "dataset", "family"] if model["family"].nunique() > 1 else ["model",
+                                                                                  "dataset"]
+    text = [f"{cell(v)} [{cell(lo)}, {cell(hi)}]" for v, lo, hi in
+            zip(model["value"], model["ci_low"], model["ci_high"], strict=True)]
+    shown = model.assign(estimate=text)
+    return shown[[*keys, "metric", "estimate", "unit", "n_clips"]]
+
+
 def _table_pages(tables: dict[str, pd.DataFrame], index: dict, *, run_dir: Path, root: Path,
                  env, max_rows: int) -> dict[str, dict]:
     """Write ``tables/<name>.html`` (+ the CSV when the analysis wrote one) for every table."""
@@ -261,6 +276,9 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
             statistics=[(pages[name], _rows(tables[name], max_rows=max_table_rows))
                         for name in STATISTICS if name in tables],
             figures=_figures(figure_index, run_dir=run_dir, assets=assets, table_pages=pages),
+            profile=_rows(profile_summary(tables["profile_model"]), max_rows=max_table_rows)
+            if "profile_model" in tables else None,
+            profile_page=pages.get("profile_model"),
             gallery=gallery, tables=list(pages.values()))
         (build / "index.html").write_text(html, encoding="utf-8")
         _swap(build, run_dir / "report")

@@ -50,28 +50,6 @@ def plot_clip(nll, entropy, *, frame_rate: float, spans, onsets_seconds, path: P
     fig.savefig(path, dpi=90, metadata={"Software": None})
 
 
-def plot_distributions(clips: pd.DataFrame, *, model: str, path: Path) -> None:
-    """One panel per clip metric: its values per data set (box and points)."""
-    from noiseloss.analysis.profile import metrics_of
-    from noiseloss.figures.common import panels
-
-    names = [m for m in (*metrics_of("clip"), *metrics_of("probe")) if clips[m].notna().any()]
-    cols = 4
-    fig, axes = panels(-(-len(names) // cols), cols, width_inches=2.6, height_inches=2.0)
-    datasets = sorted(clips["dataset"].unique())
-    for ax, name in zip(axes.flat, names, strict=False):
-        values = [clips.loc[clips["dataset"] == d, name].dropna().to_numpy() for d in datasets]
-        ax.boxplot([v if v.size else [np.nan] for v in values], showfliers=False)
-        for i, v in enumerate(values, start=1):
-            ax.plot(np.full(v.size, i), v, ".", ms=3, alpha=0.6, color="tab:blue")
-        ax.set_xticks(range(1, len(datasets) + 1), datasets, rotation=30, fontsize=7)
-        ax.set_title(name, fontsize=8)
-    for ax in list(axes.flat)[len(names):]:
-        ax.set_visible(False)
-    fig.suptitle(f"profile metrics per data set: {model}", fontsize=9)
-    fig.savefig(path, dpi=90, metadata={"Software": None})
-
-
 def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataFrame, *,
                        options) -> Path:
     """Draw the plots and write ``OUT/index.html``; return its path."""
@@ -86,10 +64,15 @@ def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataF
     plots.mkdir(parents=True)
     results = read_results(out / "run").set_index("key")
     onsets = options.onsets_seconds() if options.probes else []
+    from noiseloss.figures.profile import draw_profile
+
+    figures = {}
+    for drawn in draw_profile(clips, table="clips"):
+        figures[drawn.name] = f"plots/metrics-{_name(drawn.name)}.png"
+        drawn.figure.savefig(out / figures[drawn.name], dpi=90, metadata={"Software": None})
     models = []
-    for model, part in clips.groupby("model", sort=True):
-        figure = f"plots/metrics-{_name(model)}.png"
-        plot_distributions(part, model=str(model), path=out / figure)
+    for (model, part), figure in zip(clips.groupby("model", sort=True), figures.values(),
+                                     strict=True):
         entries = []
         for _, clip in part.iterrows():
             row = results.loc[clip["key"]]

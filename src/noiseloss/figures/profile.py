@@ -1,0 +1,43 @@
+"""Distributions of the clip-level profile metrics per data set, one figure per model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from noiseloss.figures.common import Drawn, panels, slug
+
+
+def draw_profile(clips: pd.DataFrame, *, table: str = "profile_clips") -> list[Drawn]:
+    """One figure per model: a panel per clip metric with a box and the clips per data set.
+
+    Args:
+        clips: A clip table (``profile_clips`` of a run, or ``clips.parquet`` of a profile).
+        table: The table it is drawn from (for the caption and the index).
+    """
+    from noiseloss.analysis.profile import metrics_of
+
+    if clips.empty:
+        return []
+    names = [m for m in (*metrics_of("clip"), *metrics_of("probe"))
+             if m in clips and clips[m].notna().any()]
+    drawn = []
+    for model, part in clips.groupby("model", sort=True):
+        cols = min(4, len(names))
+        fig, axes = panels(-(-len(names) // cols), cols, width_inches=2.6, height_inches=2.0)
+        datasets = sorted(part["dataset"].unique())
+        for ax, name in zip(axes.flat, names, strict=False):
+            values = [part.loc[part["dataset"] == d, name].dropna().to_numpy(float)
+                      for d in datasets]
+            ax.boxplot([v if v.size else [np.nan] for v in values], showfliers=False)
+            for i, v in enumerate(values, start=1):
+                ax.plot(np.full(v.size, i), v, ".", ms=3, alpha=0.6, color="tab:blue")
+            ax.set_xticks(range(1, len(datasets) + 1), datasets, rotation=30, fontsize=7)
+            ax.set_title(name, fontsize=8)
+        for ax in list(axes.flat)[len(names):]:
+            ax.set_visible(False)
+        fig.suptitle(f"profile metrics per data set: {model}", fontsize=9)
+        drawn.append(Drawn(f"profile-{slug(str(model))}", fig, table,
+                           f"Clip-level profile metrics of {model} per data set (box: quartiles; "
+                           "points: clips; empty metrics are not drawn)."))
+    return drawn

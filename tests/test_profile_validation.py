@@ -1,0 +1,33 @@
+"""``benchmarks/profile_validation.py --tiny``: the model-level part on the tiny recipe's checkpoints."""
+
+import json
+import runpy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "profile_validation.py"
+
+
+@pytest.mark.slow
+def test_model_level_validation_on_the_tiny_checkpoints(tmp_path, capsys):
+    main = runpy.run_path(str(BENCHMARK))["main"]
+    assert main(["--tiny", "--skip-clips", "--out", str(tmp_path), "--resamples", "50"]) == 0
+    table = pd.read_csv(tmp_path / "model_metrics.csv")
+    assert sorted(table["step"].unique()) == [3, 6, 9, 12]
+    assert set(table["metric"]) == {"onset_sensitivity", "assimilation_depth", "recovery_time",
+                                    "length_slope", "clean_loss"}
+    assert len(table) == 4 * 5
+    # the validation loss printed beside each checkpoint is the one its training logged
+    steps = sorted((tmp_path / "tiny-build" / "checkpoints").glob("*/steps/step-*"))
+    for folder in steps:
+        record = json.loads((folder / "metrics.json").read_text())["training"]
+        rows = table[table["step"] == record["step"]]
+        assert rows["validation_loss"].tolist() == pytest.approx([record["validation_loss"]] * 5)
+    # every checkpoint scored the same clips: onset sensitivity over the 2 tiny ood clips
+    onset = table[table["metric"] == "onset_sensitivity"]
+    assert (onset["n_clips"] == 2).all() and onset["value"].notna().all()
+    assert (onset["ci_low"] <= onset["value"]).all() and (onset["value"] <= onset["ci_high"]).all()
+    out = capsys.readouterr().out
+    assert "rho(step)" in out and out.count("(4 checkpoints)") == 5
