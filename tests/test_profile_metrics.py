@@ -182,3 +182,12 @@ def test_correlations_equal_scipy_and_known_values():
     assert correlation(a, b, method="pearson") == pytest.approx(stats.pearsonr(a, b).statistic)
     assert math.isnan(correlation([1, 1, 1], [1, 2, 3], method="pearson"))
     assert math.isnan(correlation([1, 2], [1, 2], method="spearman"))
+
+
+def test_the_readme_states_every_metric_with_its_formula():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in PROFILE_METRICS:
+        m = PROFILE_METRICS.get(name)
+        assert f"| `{name}` | {m.level} | {m.unit} | {m.degraded} | {m.formula} |" in readme

@@ -82,7 +82,7 @@ _METRICS = (
                   "short_frames frames"),
     ProfileMetric("assimilation_depth", "model", "nats", "higher",
                   "mean over clips of -(mean Δℓ over the Assimilation region), where found: "
-                  "how far the loss falls below clean after the injection"),
+                  "how far the loss falls below clean once the model has taken the noise in"),
     ProfileMetric("recovery_time", "model", "s", "higher",
                   "mean over clips of (start of Recovery - end of the injection) / frame rate, "
                   "where found"),
