@@ -27,9 +27,10 @@ def test_files_exist_and_are_indexed(drawn):
     assert set(index) == set(paths)
     prefixes = sorted(name.split("-")[0] for name in paths)
     models = tables["profile_clips"]["model"].nunique()
+    # one distribution figure per model, and the models side by side (profile-models)
     assert prefixes == ["colors", "families", "fig2", "fig2", "fig3", "fig4", "fig4b", "fig5",
-                        *["profile"] * models]
-    assert models >= 1
+                        *["profile"] * (models + 1)]
+    assert models == 2 and "profile-models" in paths
     for name, png in paths.items():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         pdf = run_dir / "figures" / index[name]["pdf"]
@@ -55,7 +56,7 @@ def test_reads_tables_from_disk_and_draws_only_what_the_data_supports(tmp_path):
     profile = sorted(f"profile-{m}" for m in tables["profile_clips"]["model"].unique())
     assert len(profile) == 2
     first = draw_all(tmp_path, tables)
-    assert len(first) == 5 + len(profile)
+    assert len(first) == 5 + len(profile) + 1 and "profile-models" in first
     (tmp_path / "figures" / "notes.txt").write_text("mine")
     write_store(tmp_path, results[results["kind"].isin(["clean", "note-delete"])])
     analyze_run(tmp_path)

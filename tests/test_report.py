@@ -13,6 +13,7 @@ import html.parser
 import io
 import json
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -209,13 +210,23 @@ def test_plot_delta_is_a_deterministic_640x240_png():
     regions = (Region("peak", True, 250, 255, 2.0), Region("assimilation", True, 255, 350, -1.0),
                Region("recovery", False, None, None, float("nan")))
     args = dict(onset_frame=ONSET, length_frames=100, smooth_frames=5, frame_rate=RATE)
-    first = plot_delta(effect(100), regions=regions, **args)
+    first, axis = plot_delta(effect(100), regions=regions, **args)
     assert png_size(first) == (640, 240)
-    assert plot_delta(effect(100), regions=regions, **args) == first
-    assert plot_delta(effect(100), regions=regions[:1], **args) != first
+    assert plot_delta(effect(100), regions=regions, **args)[0] == first
+    assert plot_delta(effect(100), regions=regions[:1], **args)[0] != first
     spanless = plot_delta(effect(100), regions=(), onset_frame=None, length_frames=None,
-                          smooth_frames=1, frame_rate=RATE)
+                          smooth_frames=1, frame_rate=RATE)[0]
     assert png_size(spanless) == (640, 240)
+    # the axis geometry the page's cursor uses: the shaded peak [250, 255) starts at frame 249.5
+    from matplotlib.image import imread
+
+    pixels = imread(io.BytesIO(first), format="png")[..., :3]  # [240, 640, 3] in 0..1
+    pink = (pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.85) & (pixels[..., 2] < 0.85)
+    columns = np.flatnonzero(pink.sum(axis=0) > 50)  # the tall shaded band, not the legend
+    expected = (axis.x0 + (249.5 - axis.frame0) / (axis.frame1 - axis.frame0)
+                * (axis.x1 - axis.x0)) * 640
+    assert abs(columns[0] - expected) <= 1.5 and axis.frame_rate == RATE
+    assert (axis.frame0, axis.frame1) == (-0.5, T - 0.5)
 
 
 def test_assets_are_stored_once_and_non_ogg_clips_are_encoded(tmp_path):
@@ -315,12 +326,17 @@ def test_gallery_shows_players_losses_and_regions(report):
 def test_untrusted_names_are_text_not_markup(report):
     run_dir, index, _ = report
     source = index.read_text(encoding="utf-8")
+    # the one script is the report's own local file; nothing from the run becomes markup
+    own = '<script src="report.js" defer></script>'
+    assert source.count(own) == 1 and (index.parent / "report.js").is_file()
+    source = source.replace(own, "")
     assert "<script" not in source and "<b>" not in source and "<i>" not in source
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.ogg" in source
     assert "cannot read audio &lt;b&gt;oops&lt;/b&gt;" in source
     text = " ".join(parse(index).text)
     assert XSS in text and "synthetic <b>demo-shaped</b> run" in text
-    assert all(tag != "script" for tag, _ in parse(index).tags)
+    assert [attrs for tag, attrs in parse(index).tags if tag == "script"] == [
+        {"src": "report.js", "defer": None}]
     tables = sorted((index.parent / "tables").glob("*.html"))
     assert tables and any("&lt;script&gt;alert(1)" in t.read_text(encoding="utf-8") for t in tables)
     assert [t.name for t in tables if "<script" in t.read_text(encoding="utf-8")] == []
@@ -538,3 +554,109 @@ def test_report_in_headless_chromium(report, tmp_path):
     assert [src for src, d in durations if not abs(d - T / RATE) < 0.05] == []
     assert XSS in headings
     assert png_size((tmp_path / "report.png").read_bytes())[0] > 0
+
+
+def test_findings_come_first_and_equal_the_tables(report):
+    run_dir, index, _ = report
+    page = parse(index)
+    text = " ".join(" ".join(page.text).split())
+    sections = [attrs.get("id") for tag, attrs in page.tags if tag == "section"]
+    assert sections[0] == "summary" and sections[-1] == "provenance"
+    sequence = pd.read_parquet(run_dir / "tables" / "sequence.parquet")
+    trends = pd.read_parquet(run_dir / "tables" / "stats_group.parquet")
+    regions = pd.read_parquet(run_dir / "tables" / "regions.parquet")
+    checked = 0
+    for (model, dataset, family), units in sequence.groupby(["model", "dataset", "family"]):
+        for length, part in units.groupby("perturbation_frames"):
+            fell = int((part["loss_delta"] < 0).sum())
+            assert (f"{length} frames: loss fell in {fell} of {len(part)} clips, mean Δℓ "
+                    f"{part['loss_delta'].mean():+.3f} nats") in text
+            checked += 1
+        trend = trends[(trends["model"] == model) & (trends["dataset"] == dataset)
+                       & (trends["family"] == family) & (trends["metric"] == "loss_delta")]
+        assert f"Pearson r = {trend['pearson_r'].iloc[0]:+.2f}" in text
+        mine = regions[regions["key"].isin(units["key"])]
+        peak = mine[mine["region"] == "peak"]
+        assert f"peak in {int(peak['found'].sum())} of {len(peak)}" in text
+    assert checked == len(DATASETS) * len(LENGTHS)
+    assert "onset sensitivity" in text and "Profile:" in text
+
+
+def test_statistics_tables_are_compact_with_full_specs_in_tooltips(report):
+    run_dir, index, _ = report
+    from noiseloss.report.html import STAT_COLUMNS
+
+    source = index.read_text(encoding="utf-8")
+    start = source.index('id="table-stats_small"')
+    table = source[start:source.index("</table>", start)]
+    headers = [h.split(">")[-1] for h in table.split("</th>")[:-1]]
+    stats = pd.read_csv(run_dir / "tables" / "stats_small.csv")
+    # one prompt: no prompt column; stats_small pools models and data sets
+    assert headers == [c for c in STAT_COLUMNS if c in stats.columns and c != "prompt"]
+    assert len(headers) == 9
+    for family in stats["family"].unique():  # the cell shows the short label, e.g. "noise"
+        assert re.search(f'title="{re.escape(html_escape(family))}">(noise|swap)[^<]{{0,30}}</td>',
+                         table)
+    assert 'class="families"' in source
+
+
+def html_escape(text: str) -> str:
+    from markupsafe import escape  # what the templates' autoescape writes
+
+    return str(escape(text))
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="Debian chromium is not installed (make test installs it; CI fails)")
+def test_cursor_follows_the_audio_and_a_click_seeks(report):
+    from playwright.sync_api import sync_playwright
+
+    _, index, _ = report
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--autoplay-policy=no-user-gesture-required", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(index.as_uri(), wait_until="load")
+            # r and p of the first statistics table are on screen without scrolling sideways
+            for column in ("pearson_r", "pearson_p"):
+                box = page.locator("#statistics table").first.locator(
+                    f"th:text-is('{column}')").bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 1280
+            curve = page.locator(".curve[data-audio]").first
+            audio_id = curve.get_attribute("data-audio")
+            curve.scroll_into_view_if_needed()
+            page.evaluate(f"document.getElementById('{audio_id}').play()")
+            page.wait_for_function(f"document.getElementById('{audio_id}').currentTime >= 1.0")
+            # at one moment: the audio's time and the time under the cursor
+            now, shown = page.evaluate(f"""() => {{
+                const a = document.getElementById('{audio_id}');
+                const c = document.querySelector('[data-audio="{audio_id}"]');
+                const k = c.querySelector('.cursor').getBoundingClientRect();
+                const box = c.getBoundingClientRect(), d = c.dataset;
+                const frac = (k.left + 1 - box.left) / box.width;  // 2 px line: its middle
+                const frame = +d.frame0 + (frac - d.x0) / (d.x1 - d.x0) * (d.frame1 - d.frame0);
+                return [a.currentTime, frame / d.rate];
+            }}""")
+            assert abs(shown - now) < 0.2
+            page.evaluate(f"document.getElementById('{audio_id}').pause()")
+            # a click at frame 400 of the curve seeks the audio there (within one frame)
+            box = curve.bounding_box()
+            d = page.evaluate(f"() => ({{...document.querySelector('[data-audio=\"{audio_id}\"]').dataset}})")
+            frac = float(d["x0"]) + (400 - float(d["frame0"])) / (
+                float(d["frame1"]) - float(d["frame0"])) * (float(d["x1"]) - float(d["x0"]))
+            page.mouse.click(box["x"] + frac * box["width"], box["y"] + box["height"] / 2)
+            page.wait_for_function(f"Math.abs(document.getElementById('{audio_id}').currentTime"
+                                   f" * {float(d['rate'])} - 400) <= 1")
+            # without JavaScript the plots are the same and no cursor shows
+            off = browser.new_page(java_script_enabled=False)
+            off.goto(index.as_uri(), wait_until="load")
+            assert off.locator(".curve img").count() == page.locator(".curve img").count() > 0
+            assert off.locator(".cursor:visible").count() == 0
+        finally:
+            browser.close()
+    assert errors == []

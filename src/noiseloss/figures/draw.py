@@ -15,9 +15,9 @@ from noiseloss.figures.curves import (
     example_family,
 )
 from noiseloss.figures.lengths import draw_families, draw_lengths
-from noiseloss.figures.profile import draw_profile
+from noiseloss.figures.profile import draw_model_comparison, draw_profile
 
-TABLES = ("deltas", "sequence", "regions", "profile_clips")
+TABLES = ("deltas", "sequence", "regions", "profile_clips", "profile_model")
 
 
 def read_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -35,7 +35,8 @@ def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None)
     Figures are drawn only where the data supports them: delta-vs-length figures (Fig. 2 for
     noise, Fig. 5 for swap/permute) for families with two lengths or more, a per-colour
     comparison when noise families differ only in colour, Figs. 3-4 plus region box plots
-    for an example family with a span, and the profile-metric distributions per model.
+    for an example family with a span, the profile-metric distributions per model and, with
+    several models, their model-level metrics side by side.
 
     Args:
         run_dir: The run folder.
@@ -59,6 +60,7 @@ def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None)
                       draw_region_boxes(regions, family)]
     if "profile_clips" in tables:  # absent from tables written before the profile metrics
         drawn += draw_profile(tables["profile_clips"])
+        drawn += draw_model_comparison(tables["profile_model"])
     directory = Path(run_dir) / "figures"
     previous = _read_index(directory / "index.json")
     index = {d.name: save(d, directory) for d in drawn}

@@ -41,3 +41,35 @@ def draw_profile(clips: pd.DataFrame, *, table: str = "profile_clips") -> list[D
                            f"Clip-level profile metrics of {model} per data set (box: quartiles; "
                            "points: clips; empty metrics are not drawn)."))
     return drawn
+
+
+def draw_model_comparison(model: pd.DataFrame) -> list[Drawn]:
+    """With two models or more: each model metric per data set, one marker and interval per model.
+
+    Args:
+        model: The ``profile_model`` table.
+    """
+    from noiseloss.analysis.profile import PROFILE_METRICS, metrics_of
+
+    if model.empty or model["model"].nunique() < 2:
+        return []
+    names = [m for m in metrics_of("model") if model.loc[model["metric"] == m, "value"].notna().any()]
+    fig, axes = panels(1, len(names), width_inches=2.8, height_inches=2.4)
+    models = sorted(model["model"].unique())
+    datasets = sorted(model["dataset"].unique())
+    width = 0.8 / len(models)
+    for ax, name in zip(axes.flat, names, strict=True):
+        rows = model[model["metric"] == name]
+        for i, m in enumerate(models):
+            part = rows[rows["model"] == m].groupby("dataset")[["value", "ci_low", "ci_high"]].mean()
+            part = part.reindex(datasets)
+            x = np.arange(len(datasets)) - 0.4 + width * (i + 0.5)
+            ax.errorbar(x, part["value"], yerr=[part["value"] - part["ci_low"],
+                                               part["ci_high"] - part["value"]],
+                        fmt="o", ms=4, capsize=2, label=str(m))
+        ax.set_xticks(range(len(datasets)), datasets, rotation=30, fontsize=7)
+        ax.set_title(f"{name} ({PROFILE_METRICS.get(name).unit})", fontsize=8)
+    axes.flat[0].legend(fontsize=7)
+    return [Drawn("profile-models", fig, "profile_model",
+                  "Model-level profile metrics per model and data set: value and 95 % bootstrap "
+                  "interval over clips (families averaged when a data set has several).")]

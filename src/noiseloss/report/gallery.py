@@ -39,6 +39,21 @@ class Region:
 
 
 @dataclass(frozen=True)
+class PlotAxis:
+    """Where a curve plot's x axis lies in its image, so that a page can map time to pixels.
+
+    ``frame0`` is drawn at ``x0`` and ``frame1`` at ``x1`` (fractions of the image width); a
+    time ``s`` seconds into the clip is the frame coordinate ``s * frame_rate``.
+    """
+
+    x0: float
+    x1: float
+    frame0: float
+    frame1: float
+    frame_rate: float
+
+
+@dataclass(frozen=True)
 class Variant:
     """A perturbed version of an example clip.
 
@@ -52,6 +67,7 @@ class Variant:
         audio: Clip path relative to the report folder, or None.
         audio_note: Why there is no clip (when ``audio`` is None).
         plot: PNG of the delta curve, relative to the report folder.
+        axis: Where the plot's x axis lies (for the cursor that follows the audio).
         regions: Peak, Assimilation, Recovery (empty for a perturbation without a span).
     """
 
@@ -64,6 +80,7 @@ class Variant:
     audio: str | None
     audio_note: str
     plot: str
+    axis: PlotAxis
     regions: tuple[Region, ...]
 
 
@@ -110,7 +127,8 @@ def pick_examples(deltas: pd.DataFrame, *, examples_per_dataset: int) -> pd.Data
 
 
 def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
-               regions: tuple[Region, ...], smooth_frames: int, frame_rate: float) -> bytes:
+               regions: tuple[Region, ...], smooth_frames: int,
+               frame_rate: float) -> tuple[bytes, PlotAxis]:
     """PNG of one loss-difference curve with the perturbed span and the regions shaded.
 
     The panel is ``noiseloss.figures.curves.draw_delta_panel`` (the same as Fig. 4).
@@ -124,7 +142,8 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
         frame_rate: Frames per second (named in the axis label).
 
     Returns:
-        PNG bytes, 640 x 240 pixels, without a time stamp (equal inputs give equal bytes).
+        PNG bytes, 640 x 240 pixels, without a time stamp (equal inputs give equal bytes), and
+        the position of its x axis in the image.
     """
     from matplotlib.figure import Figure
 
@@ -139,7 +158,10 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
     fig.tight_layout(pad=0.4)  # fits the tick labels; the figure keeps its size
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    return buffer.getvalue()
+    frame0, frame1 = ax.get_xlim()
+    box = ax.get_position()  # figure fractions, after tight_layout
+    return buffer.getvalue(), PlotAxis(float(box.x0), float(box.x1), float(frame0),
+                                       float(frame1), float(frame_rate))
 
 
 def _optional_int(value) -> int | None:
@@ -241,14 +263,15 @@ def build_gallery(tables: dict[str, pd.DataFrame], *, run_dir: Path, assets: Ass
                         smooth_frames=smooth_frames, frame_rate=float(unit["frame_rate"]))
             drawn = (delta.tobytes(), repr(args))
             if drawn not in plots:
-                plots[drawn] = assets.put(plot_delta(delta, **args), folder="plots",
-                                          stem="delta", suffix=".png")
+                png, axis = plot_delta(delta, **args)
+                plots[drawn] = (assets.put(png, folder="plots", stem="delta", suffix=".png"),
+                                axis)
             audio, note = clips[(g, v)]
             variants.append(Variant(
                 perturbation=str(unit["perturbation"]), kind=str(unit["kind"]), onset_frame=onset,
                 length_frames=length, loss_perturbed=float(losses.at[unit["key"], "loss_perturbed"]),
                 loss_delta=float(losses.at[unit["key"], "loss_delta"]), audio=audio,
-                audio_note=note, plot=plots[drawn], regions=found))
+                audio_note=note, plot=plots[drawn][0], axis=plots[drawn][1], regions=found))
         first = part.iloc[0]
         audio, note = clips[(g, -1)]
         gallery.setdefault(str(first["dataset"]), []).append(Example(

@@ -32,6 +32,7 @@ import pandas as pd
 
 from noiseloss.errors import ParameterError, StaleError, check_range
 from noiseloss.report.assets import AssetFolder, inside, safe_stem
+from noiseloss.report.findings import build_findings, family_labels
 from noiseloss.report.gallery import build_gallery
 
 #: Tables shown on the main page, in this order (all tables get a page of their own).
@@ -67,17 +68,54 @@ def cell(value) -> str:
     return str(value)
 
 
-def _rows(frame: pd.DataFrame, *, max_rows: int) -> dict:
-    """Columns, the first ``max_rows`` rows as ``(text, is_number)`` cells, and the row count."""
-    def pair(value):
+def _rows(frame: pd.DataFrame, *, max_rows: int, titles: dict | None = None) -> dict:
+    """Columns, the first ``max_rows`` rows as ``(text, is_number, title)`` cells, the count.
+
+    ``titles`` maps a column to ``{cell text: tooltip}`` (the full spec of a short label).
+    """
+    titles = titles or {}
+
+    def triple(column, value):
         number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
             value, bool | np.bool_)
-        return cell(value), number
+        text = cell(value)
+        return text, number, titles[column].get(text, "") if column in titles else ""
 
-    return {"columns": list(frame.columns),
-            "rows": [[pair(v) for v in r]
+    columns = list(frame.columns)
+    return {"columns": columns,
+            "rows": [[triple(c, v) for c, v in zip(columns, r, strict=True)]
                      for r in frame.head(max_rows).itertuples(index=False, name=None)],
             "total": len(frame)}
+
+
+#: Columns of the statistics tables on the main page (every column is on the table's page).
+STAT_COLUMNS = ("family", "model", "dataset", "prompt", "metric", "n_points", "pearson_r",
+                "pearson_p", "spearman_rho", "spearman_p", "slope", "slope_p")
+
+
+def compact_statistics(frame: pd.DataFrame, labels: dict[str, str]) -> tuple[pd.DataFrame, dict]:
+    """A statistics table as the main page shows it: short family labels, the key columns.
+
+    The prompt column is kept only when the run has several prompts. Returns the table and the
+    tooltips (short label -> full family spec).
+    """
+    keep = [c for c in STAT_COLUMNS if c in frame.columns
+            and not (c == "prompt" and frame[c].nunique() <= 1)]
+    shown = frame[keep].assign(family=frame["family"].map(lambda f: labels.get(f, f)))
+    return shown, {"family": {labels.get(f, f): f for f in frame["family"].unique()}}
+
+
+def model_comparison(model: pd.DataFrame) -> pd.DataFrame:
+    """``profile_model`` with one column per model (``value [ci_low, ci_high]``), or empty."""
+    if model.empty or model["model"].nunique() < 2:
+        return model.iloc[:0]
+    text = model.assign(estimate=[f"{cell(v)} [{cell(lo)}, {cell(hi)}]" for v, lo, hi in
+                                  zip(model["value"], model["ci_low"], model["ci_high"],
+                                      strict=True)])
+    table = text.pivot_table(index=["dataset", "family", "metric", "unit"], columns="model",
+                             values="estimate", aggfunc="first").reset_index()
+    table.columns.name = None
+    return table if table["family"].nunique() > 1 else table.drop(columns="family")
 
 
 def _read_json(path: Path, default):
@@ -185,6 +223,18 @@ def _table_pages(tables: dict[str, pd.DataFrame], index: dict, *, run_dir: Path,
     return pages
 
 
+def _overview(tables: dict[str, pd.DataFrame]) -> str:
+    """One sentence: what was compared (models, data sets, clips, perturbed units)."""
+    sequence = tables.get("sequence", pd.DataFrame())
+    if sequence.empty:
+        return "No perturbed unit was compared with its clean version."
+    models, sets = sorted(sequence["model"].unique()), sorted(sequence["dataset"].unique())
+    clips = sequence.groupby("dataset")["item"].nunique()
+    return (f"{len(sequence)} perturbed units of {clips.sum()} clips compared with their clean "
+            f"versions: model(s) {', '.join(map(str, models))}; data set(s) "
+            + ", ".join(f"{d} ({clips[d]} clips)" for d in sets) + ".")
+
+
 def _summary(run_dir: Path, provenance: dict, config) -> list[tuple[str, str]]:
     """``(label, value)`` lines of the run summary."""
     from noiseloss.store.results import read_results_table
@@ -262,8 +312,17 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
             smooth_frames=max(int(table_index.get("options", {}).get("smooth_frames", 1)), 1),
             compression_level=compression_level,
             audio_budget_bytes=int(audio_budget_mb * 1e6)) if "deltas" in tables else []
-        css = resources.files("noiseloss.report").joinpath("templates/report.css")
-        (build / "report.css").write_bytes(css.read_bytes())
+        for name in ("report.css", "report.js"):
+            source = resources.files("noiseloss.report").joinpath("templates", name)
+            (build / name).write_bytes(source.read_bytes())
+        labels = family_labels(tables.get("sequence", pd.DataFrame()))
+        statistics = []
+        for name in STATISTICS:
+            if name in tables:
+                shown, titles = compact_statistics(tables[name], labels)
+                statistics.append((pages[name], _rows(shown, max_rows=max_table_rows,
+                                                      titles=titles)))
+        comparison = model_comparison(tables.get("profile_model", pd.DataFrame()))
         html = env.get_template("index.html").render(
             title=config.name if config else run_dir.resolve().name,
             description=config.description if config else "",
@@ -273,8 +332,10 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
             provenance_json=json.dumps(provenance, indent=2, ensure_ascii=False, default=str),
             config_text=config_text,
             options=table_index.get("options", {}),
-            statistics=[(pages[name], _rows(tables[name], max_rows=max_table_rows))
-                        for name in STATISTICS if name in tables],
+            statistics=statistics,
+            findings=build_findings(tables), overview=_overview(tables),
+            families=sorted((label, family) for family, label in labels.items()),
+            comparison=_rows(comparison, max_rows=max_table_rows) if len(comparison) else None,
             figures=_figures(figure_index, run_dir=run_dir, assets=assets, table_pages=pages),
             profile=_rows(profile_summary(tables["profile_model"]), max_rows=max_table_rows)
             if "profile_model" in tables else None,

@@ -1,0 +1,152 @@
+"""What a run found, in words: the report's first section, and short labels for families.
+
+Every number in a finding is read from the analysis tables (``sequence``, ``stats_group``,
+``regions``, ``profile_model``); ``Finding.numbers`` keeps them, so the text can be checked
+against the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from noiseloss.analysis.profile import MODEL_KEYS as GROUP
+from noiseloss.analysis.profile import PROFILE_METRICS, metrics_of
+
+#: Significance level the summary words ("significant") refer to.
+ALPHA = 0.05
+
+
+@dataclass
+class Finding:
+    """One model x data set x family x prompt: a title and one line per kind of result."""
+
+    model: str
+    dataset: str
+    family: str
+    label: str
+    prompt: str
+    lines: list[str] = field(default_factory=list)
+    numbers: dict = field(default_factory=dict)
+
+
+def _params(spec: str) -> dict:
+    try:
+        params = json.loads(spec)
+    except (TypeError, ValueError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def family_labels(sequence: pd.DataFrame) -> dict[str, str]:
+    """Family -> a short label: its kind, plus the parameters that tell it from its siblings.
+
+    Families of one kind that differ only in, say, colour become ``noise color=pink`` and
+    ``noise color=white``; a kind with one family is just ``noise``. Labels are unique (a
+    number is appended when parameters cannot tell two apart).
+    """
+    if sequence.empty:
+        return {}
+    firsts = sequence.drop_duplicates("family")
+    specs = {row["family"]: (row["kind"], _params(row["spec"])) for _, row in firsts.iterrows()}
+    ignored = {"kind", "seed", "length_frames", "length_seconds", "block_frames",
+               "block_seconds"}
+    labels: dict[str, str] = {}
+    for kind in sorted({k for k, _ in specs.values()}):
+        members = {f: p for f, (k, p) in specs.items() if k == kind}
+        keys = sorted({key for p in members.values() for key in p} - ignored)
+        varying = [key for key in keys
+                   if len({json.dumps(p.get(key), sort_keys=True) for p in members.values()}) > 1]
+        for family, params in sorted(members.items()):
+            parts = [kind, *(f"{key}={_short(params.get(key))}" for key in varying)]
+            labels[family] = " ".join(parts)
+    seen: dict[str, int] = {}
+    for family in sorted(labels):
+        label = labels[family]
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            labels[family] = f"{label} #{seen[label]}"
+    return labels
+
+
+def _short(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _num(value: float, digits: int = 3) -> str:
+    return "NaN" if value is None or not math.isfinite(value) else f"{value:+.{digits}f}"
+
+
+def _p(value: float) -> str:
+    if value is None or not math.isfinite(value):
+        return "NaN"
+    return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
+
+
+def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
+    """One ``Finding`` per model x data set x family x prompt with a perturbed unit."""
+    sequence = tables.get("sequence", pd.DataFrame())
+    if sequence.empty:
+        return []
+    labels = family_labels(sequence)
+    trends = tables.get("stats_group", pd.DataFrame())
+    regions = tables.get("regions", pd.DataFrame())
+    model = tables.get("profile_model", pd.DataFrame())
+    out = []
+    for group, units in sequence.groupby(list(GROUP), sort=True, dropna=False):
+        key = dict(zip(GROUP, group, strict=True))
+        finding = Finding(key["model"], key["dataset"], key["family"],
+                          labels.get(key["family"], key["family"]), key["prompt"])
+        lengths = sorted(units["perturbation_frames"].dropna().unique())
+        effect = []
+        for length in lengths:
+            part = units[units["perturbation_frames"] == length]
+            fell, n, mean = int((part["loss_delta"] < 0).sum()), len(part), float(
+                part["loss_delta"].mean())
+            finding.numbers[f"fell@{int(length)}"] = (fell, n)
+            finding.numbers[f"mean@{int(length)}"] = mean
+            effect.append(f"{int(length)} frames: loss fell in {fell} of {n} clips, mean Δℓ "
+                          f"{_num(mean)} nats")
+        if not lengths:  # edits without a length
+            fell, n, mean = int((units["loss_delta"] < 0).sum()), len(units), float(
+                units["loss_delta"].mean())
+            finding.numbers["fell"], finding.numbers["mean"] = (fell, n), mean
+            effect.append(f"loss fell in {fell} of {n} units, mean Δℓ {_num(mean)} nats")
+        finding.lines.append("; ".join(effect) + ".")
+        trend = trends[(trends[list(GROUP)] == pd.Series(key)).all(axis=1)
+                       & (trends["metric"] == "loss_delta")] if not trends.empty else trends
+        if not trend.empty and math.isfinite(trend["pearson_r"].iloc[0]):
+            r, p, n = (trend[c].iloc[0] for c in ("pearson_r", "pearson_p", "n_points"))
+            finding.numbers.update(pearson_r=float(r), pearson_p=float(p), n_points=int(n))
+            verdict = "significant" if p < ALPHA else "not significant"
+            finding.lines.append(f"Length vs Δℓ: Pearson r = {_num(r, 2)}, p = {_p(p)} over "
+                                 f"{int(n)} lengths, {verdict} at {ALPHA:g}.")
+        mine = regions[regions["key"].isin(units["key"])] if not regions.empty else regions
+        if not mine.empty:
+            parts = []
+            for name in ("peak", "assimilation", "recovery"):
+                rows = mine[mine["region"] == name]
+                found = rows[rows["found"].astype(bool)]
+                mean = float(found["mean_delta"].mean()) if len(found) else math.nan
+                finding.numbers[f"{name}_found"] = (len(found), len(rows))
+                finding.numbers[f"{name}_mean"] = mean
+                parts.append(f"{name} in {len(found)} of {len(rows)} (mean Δℓ {_num(mean)})")
+            finding.lines.append("Regions: " + ", ".join(parts) + ".")
+        if not model.empty:
+            rows = model[(model[list(GROUP)] == pd.Series(key)).all(axis=1)]
+            parts = []
+            for name in metrics_of("model"):
+                row = rows[rows["metric"] == name]
+                if row.empty or not math.isfinite(row["value"].iloc[0]):
+                    continue
+                value, low, high = (float(row[c].iloc[0]) for c in ("value", "ci_low", "ci_high"))
+                finding.numbers[name] = value
+                parts.append(f"{name.replace('_', ' ')} {_num(value)} [{_num(low)}, "
+                             f"{_num(high)}] {PROFILE_METRICS.get(name).unit}")
+            if parts:
+                finding.lines.append("Profile: " + "; ".join(parts) + ".")
+        out.append(finding)
+    return out
