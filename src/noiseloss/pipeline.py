@@ -40,14 +40,17 @@ def run_pipeline(config: ExperimentConfig | str | Path, run_dir: str | Path, *,
     from noiseloss.analysis import analyze_run
     from noiseloss.figures import draw_all
     from noiseloss.report import write_report
+    from noiseloss.store.lock import run_lock
 
     if not isinstance(config, ExperimentConfig):
         config = load_config(config)
     run_dir = Path(run_dir)
-    result = PipelineResult(run_experiment(config, run_dir, executor=executor,
-                                           on_progress=on_progress))
-    if report:
-        result.tables = analyze_run(run_dir, options=config.analysis)
-        result.figures = draw_all(run_dir, result.tables)
-        result.report = write_report(run_dir, examples_per_dataset=config.report.audio_examples)
+    with run_lock(run_dir):  # one writer from scoring to report
+        result = PipelineResult(run_experiment(config, run_dir, executor=executor,
+                                               on_progress=on_progress))
+        if report:
+            result.tables = analyze_run(run_dir, options=config.analysis)
+            result.figures = draw_all(run_dir, result.tables)
+            result.report = write_report(run_dir,
+                                         examples_per_dataset=config.report.audio_examples)
     return result

@@ -343,10 +343,13 @@ def analyze_run(run_dir: str | Path, *,
     Returns:
         ``dict[str, pandas.DataFrame]`` as ``analyze_results``.
     """
+    from noiseloss.store.lock import run_lock
+
     options = options or DetectorOptions()
     tables = analyze_results(read_results(run_dir), options=options)
-    write_tables(tables, Path(run_dir) / "tables",
-                 options={**options.to_dict(), "metrics": list(METRICS)})
+    with run_lock(run_dir):
+        write_tables(tables, Path(run_dir) / "tables",
+                     options={**options.to_dict(), "metrics": list(METRICS)})
     return tables
 
 

@@ -68,6 +68,9 @@ def run(config, out_dir, device, no_report, executor, address, replicas, gpus_pe
                   f"{len(summary.failed)} failed", markup=False)
     for label, reason in summary.failed.items():
         console.print(f"  failed {label}: {reason}", markup=False)
+    for name, where in summary.quarantined.items():
+        console.print(f"  unreadable store part {name} set aside in {out_dir / where}; its "
+                      "units were scored again", markup=False)
     console.print(f"results -> {out_dir / 'results.parquet'}", markup=False)
     if result.report is not None:
         print_analysis(out_dir, result.tables, result.figures)

@@ -295,58 +295,76 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
     check_range("compression_level", compression_level, low=0.0, high=1.0)
     check_range("audio_budget_mb", audio_budget_mb, low=0.0)
 
+    from noiseloss.store.io import respect_umask
+    from noiseloss.store.lock import run_lock
+
+    with run_lock(run_dir):
+        # folders a killed report build left behind (no other writer can hold them now)
+        for stale in (*run_dir.glob(".report-*"), *run_dir.glob(".report.old-*")):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+        build = Path(tempfile.mkdtemp(dir=run_dir, prefix=".report-"))
+        respect_umask(build, directory=True)
+        try:
+            _build_report(build, run_dir, config=config, config_text=config_text,
+                          examples_per_dataset=examples_per_dataset,
+                          max_table_rows=max_table_rows, compression_level=compression_level,
+                          audio_budget_mb=audio_budget_mb)
+            _swap(build, run_dir / "report")
+        finally:
+            if build.exists():
+                shutil.rmtree(build)
+    return run_dir / "report" / "index.html"
+
+
+def _build_report(build: Path, run_dir: Path, *, config, config_text: str,
+                  examples_per_dataset: int, max_table_rows: int, compression_level: float,
+                  audio_budget_mb: float) -> None:
+    """Write the report into the empty folder ``build`` (``write_report`` swaps it in)."""
     tables, table_index = load_tables(run_dir, config)
     figure_index = load_figures(run_dir, tables)
     provenance = _read_json(run_dir / "provenance.json", {})
     failed = _read_json(run_dir / "failed.json", provenance.get("failed", {})) or {}
-
     env = _environment()
-    build = Path(tempfile.mkdtemp(dir=run_dir, prefix=".report-"))
-    try:
-        (build / "tables").mkdir()
-        assets = AssetFolder(build)
-        pages = _table_pages(tables, table_index, run_dir=run_dir, root=build, env=env,
-                             max_rows=max_table_rows)
-        gallery = build_gallery(
-            tables, run_dir=run_dir, assets=assets, examples_per_dataset=examples_per_dataset,
-            smooth_frames=max(int(table_index.get("options", {}).get("smooth_frames", 1)), 1),
-            compression_level=compression_level,
-            audio_budget_bytes=int(audio_budget_mb * 1e6)) if "deltas" in tables else []
-        for name in ("report.css", "report.js"):
-            source = resources.files("noiseloss.report").joinpath("templates", name)
-            (build / name).write_bytes(source.read_bytes())
-        labels = family_labels(tables.get("sequence", pd.DataFrame()))
-        statistics = []
-        for name in STATISTICS:
-            if name in tables:
-                shown, titles = compact_statistics(tables[name], labels)
-                statistics.append((pages[name], _rows(shown, max_rows=max_table_rows,
-                                                      titles=titles)))
-        comparison = model_comparison(tables.get("profile_model", pd.DataFrame()))
-        html = env.get_template("index.html").render(
-            title=config.name if config else run_dir.resolve().name,
-            description=config.description if config else "",
-            summary=_summary(run_dir, provenance, config),
-            versions=provenance.get("versions", {}),
-            failed=failed,
-            provenance_json=json.dumps(provenance, indent=2, ensure_ascii=False, default=str),
-            config_text=config_text,
-            options=table_index.get("options", {}),
-            statistics=statistics,
-            findings=build_findings(tables), overview=_overview(tables),
-            families=sorted((label, family) for family, label in labels.items()),
-            comparison=_rows(comparison, max_rows=max_table_rows) if len(comparison) else None,
-            figures=_figures(figure_index, run_dir=run_dir, assets=assets, table_pages=pages),
-            profile=_rows(profile_summary(tables["profile_model"]), max_rows=max_table_rows)
-            if "profile_model" in tables else None,
-            profile_page=pages.get("profile_model"),
-            gallery=gallery, tables=list(pages.values()))
-        (build / "index.html").write_text(html, encoding="utf-8")
-        _swap(build, run_dir / "report")
-    finally:
-        if build.exists():
-            shutil.rmtree(build)
-    return run_dir / "report" / "index.html"
+    (build / "tables").mkdir()
+    assets = AssetFolder(build)
+    pages = _table_pages(tables, table_index, run_dir=run_dir, root=build, env=env,
+                         max_rows=max_table_rows)
+    gallery = build_gallery(
+        tables, run_dir=run_dir, assets=assets, examples_per_dataset=examples_per_dataset,
+        smooth_frames=max(int(table_index.get("options", {}).get("smooth_frames", 1)), 1),
+        compression_level=compression_level,
+        audio_budget_bytes=int(audio_budget_mb * 1e6)) if "deltas" in tables else []
+    for name in ("report.css", "report.js"):
+        source = resources.files("noiseloss.report").joinpath("templates", name)
+        (build / name).write_bytes(source.read_bytes())
+    labels = family_labels(tables.get("sequence", pd.DataFrame()))
+    statistics = []
+    for name in STATISTICS:
+        if name in tables:
+            shown, titles = compact_statistics(tables[name], labels)
+            statistics.append((pages[name], _rows(shown, max_rows=max_table_rows,
+                                                  titles=titles)))
+    comparison = model_comparison(tables.get("profile_model", pd.DataFrame()))
+    html = env.get_template("index.html").render(
+        title=config.name if config else run_dir.resolve().name,
+        description=config.description if config else "",
+        summary=_summary(run_dir, provenance, config),
+        versions=provenance.get("versions", {}),
+        failed=failed,
+        provenance_json=json.dumps(provenance, indent=2, ensure_ascii=False, default=str),
+        config_text=config_text,
+        options=table_index.get("options", {}),
+        statistics=statistics,
+        findings=build_findings(tables), overview=_overview(tables),
+        families=sorted((label, family) for family, label in labels.items()),
+        comparison=_rows(comparison, max_rows=max_table_rows) if len(comparison) else None,
+        figures=_figures(figure_index, run_dir=run_dir, assets=assets, table_pages=pages),
+        profile=_rows(profile_summary(tables["profile_model"]), max_rows=max_table_rows)
+        if "profile_model" in tables else None,
+        profile_page=pages.get("profile_model"),
+        gallery=gallery, tables=list(pages.values()))
+    (build / "index.html").write_text(html, encoding="utf-8")
 
 
 def _swap(new: Path, target: Path) -> None:

@@ -30,7 +30,7 @@ import os
 import ray
 
 from noiseloss.errors import ParameterError
-from noiseloss.runner.run import GroupResult, Work, execute_group, read_source
+from noiseloss.runner.run import GroupResult, Work, execute_group, read_source, used_seconds
 
 
 class Replica:
@@ -125,20 +125,22 @@ class RayExecutor:
                     for item in queue:
                         yield _failure(item, exc)
                     continue
-                yield from self._drain(queue, sample_rate=self.records[label]["sample_rate"])
+                yield from self._drain(queue, sample_rate=self.records[label]["sample_rate"],
+                                       max_seconds=used_seconds(config))
             finally:
                 for actor in self.actors:
                     ray.kill(actor)
                 self.actors = []
 
-    def _drain(self, queue: list[Work], *, sample_rate: int):
+    def _drain(self, queue: list[Work], *, sample_rate: int, max_seconds: float | None):
         pending = {}
         read = ray.remote(num_cpus=1)(read_source)
 
         def submit(actor):
             if queue:
                 item = queue.pop(0)
-                source = read.remote(item.group.item, sample_rate=sample_rate)
+                source = read.remote(item.group.item, sample_rate=sample_rate,
+                                     max_seconds=max_seconds)
                 pending[actor.run.remote(item, source)] = (item, actor)
 
         for actor in self.actors:

@@ -33,6 +33,7 @@ from noiseloss.models.base import ModelInfo
 from noiseloss.scoring.options import ScoringOptions
 from noiseloss.sources.datasets import Item, excerpt, load_source, resolve_items
 from noiseloss.store.io import write_json, write_text
+from noiseloss.store.lock import run_lock
 from noiseloss.store.results import ResultsStore
 
 # Bump when a change to the scoring code changes numbers: it invalidates stored units.
@@ -41,12 +42,17 @@ SCORING_VERSION = 1
 
 @dataclass
 class RunSummary:
-    """Counts of a run; ``failed`` maps an item or unit label to its reason."""
+    """Counts of a run; ``failed`` maps an item or unit label to its reason.
+
+    ``quarantined`` maps an unreadable store part to where it was set aside (relative to the
+    run folder); its units were scored again.
+    """
 
     run_dir: Path
     done: int = 0
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    quarantined: dict[str, str] = field(default_factory=dict)
 
 
 def unit_key(**fields) -> str:
@@ -106,8 +112,10 @@ def plan_groups(config: ExperimentConfig, items: list[Item], hashes: dict[Item, 
     for name, (info, options) in models.items():
         for item in items:
             for prompt in config.prompts:
-                common = dict(item=hashes[item], excerpt=[config.excerpt.seconds,
-                                                          config.excerpt.offset_seconds],
+                # the data set and the item's path are part of what identifies a unit: two
+                # data sets of one folder, or two identical files, stay two results
+                common = dict(item=hashes[item], dataset=item.dataset, item_id=item.item_id,
+                              excerpt=[config.excerpt.seconds, config.excerpt.offset_seconds],
                               model=info.identity, text=prompt.text,
                               guidance_scale=prompt.guidance_scale, alignment=options.alignment,
                               window=[options.window_frames, options.stride_frames],
@@ -118,13 +126,20 @@ def plan_groups(config: ExperimentConfig, items: list[Item], hashes: dict[Item, 
     return groups
 
 
-def read_source(item: Item, *, sample_rate: int):
+def used_seconds(config: ExperimentConfig) -> float | None:
+    """Seconds of each source an experiment uses (offset + excerpt; None: all of it)."""
+    seconds = config.excerpt.seconds
+    return None if seconds is None else config.excerpt.offset_seconds + seconds
+
+
+def read_source(item: Item, *, sample_rate: int, max_seconds: float | None = None):
     """``(audio, midi)`` of an item at ``sample_rate``, or ``(None, reason)`` if unreadable.
 
-    Decoding, resampling and MIDI rendering: the preparation an executor may run anywhere.
+    Decoding, resampling and MIDI rendering (of the first ``max_seconds`` only, see
+    ``used_seconds``): the preparation an executor may run anywhere.
     """
     try:
-        return load_source(item, sample_rate=sample_rate)
+        return load_source(item, sample_rate=sample_rate, max_seconds=max_seconds)
     except NoiselossError as exc:
         return None, str(exc)
 
@@ -144,7 +159,9 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
         return excerpt(audio, sample_rate=rate, seconds=config.excerpt.seconds,
                        offset_seconds=config.excerpt.offset_seconds)
 
-    full, midi = source if source is not None else read_source(group.item, sample_rate=rate)
+    until = used_seconds(config)
+    full, midi = source if source is not None else read_source(
+        group.item, sample_rate=rate, max_seconds=until)
     if full is None:
         failed[group.label] = midi
         return []
@@ -157,7 +174,8 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
     except NoiselossError as exc:
         failed[group.label] = str(exc)
         return []
-    context = scorer.perturb_context(render=lambda score: cut(render_midi(score, sample_rate=rate)))
+    context = scorer.perturb_context(
+        render=lambda score: cut(render_midi(score, sample_rate=rate, max_seconds=until)))
     melody = group.prompt.melody
     prepared = []
     for key, spec in todo:
@@ -350,14 +368,21 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, executor=No
         executor: ``LocalExecutor()`` (default) or ``ray_executor.RayExecutor``: it runs
             ``execute_group`` on each group with missing units and yields the results.
         on_progress: Called as ``on_progress(description, done, total)`` after each group.
+
+    Raises:
+        ParameterError: Another process is writing ``run_dir`` (``store.lock.run_lock``).
     """
+    with run_lock(run_dir):
+        return _run_locked(config, Path(run_dir), executor=executor or LocalExecutor(),
+                           on_progress=on_progress)
+
+
+def _run_locked(config: ExperimentConfig, run_dir: Path, *, executor,
+                on_progress) -> RunSummary:
     from noiseloss import provenance
     from noiseloss.models import model_info
     from noiseloss.sources.audio import write_audio
 
-    executor = executor or LocalExecutor()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     write_text(config.to_yaml(), run_dir / "config.yaml")
     store = ResultsStore(run_dir)
     done_keys = store.keys()
@@ -387,7 +412,9 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, executor=No
         finished += 1
         if on_progress is not None:
             on_progress(f"{result.group.model} {result.group.label}", finished, len(groups))
-    store.consolidate()
+    store.consolidate({key for group in groups for key, _ in group.units})
+    summary.quarantined = {name: target.relative_to(run_dir).as_posix()
+                           for name, target in store.quarantined.items()}
     records = {label: executor.records.get(label, info.identity)
                for label, (_, info, _) in models.items()}
     write_json(provenance.collect(

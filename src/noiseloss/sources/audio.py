@@ -64,8 +64,18 @@ def validate_audio(audio: np.ndarray, *, sample_rate: int, min_samples: int = 1,
         )
 
 
+#: Lowest sample rate a file may declare: below it a file is not audio (a 4 kB file declaring
+#: 1 Hz would be hours of signal once resampled).
+MIN_SAMPLE_RATE = 1000
+
+#: Extra seconds read past ``max_seconds``, so that resampling the cut equals resampling the
+#: whole file on every kept sample (soxr's filter spans milliseconds).
+READ_MARGIN_SECONDS = 1.0
+
+
 def load_audio(
-    path: str | Path, *, sample_rate: int, min_samples: int = 1, channels: int = 1
+    path: str | Path, *, sample_rate: int, min_samples: int = 1, channels: int = 1,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
     """Read an audio file as mono float32 ``[samples]`` (or ``[2, samples]``) at ``sample_rate``.
 
@@ -74,9 +84,12 @@ def load_audio(
         sample_rate: Target rate in Hz; the file is resampled with soxr when it differs.
         min_samples: Minimum length after resampling, in samples.
         channels: 1: downmix to mono; 2: stereo (a mono file is duplicated).
+        max_seconds: Read only the first seconds that are used (plus ``READ_MARGIN_SECONDS``);
+            the rest of a long file is never decoded or resampled. None: the whole file.
 
     Raises:
-        AudioError: The file is missing, unreadable, empty, non-finite or too short.
+        AudioError: The file is missing, unreadable, empty, non-finite, too short or declares
+            a sample rate below ``MIN_SAMPLE_RATE``.
     """
     import soundfile as sf
 
@@ -84,7 +97,15 @@ def load_audio(
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     try:
-        data, orig_sr = sf.read(str(path), dtype="float32", always_2d=True)
+        declared = sf.info(str(path)).samplerate
+        if declared < MIN_SAMPLE_RATE:
+            raise AudioError(f"{path}: declares a sample rate of {declared} Hz, below "
+                             f"{MIN_SAMPLE_RATE} Hz: not audio")
+        frames = -1 if max_seconds is None else int(
+            np.ceil((max_seconds + READ_MARGIN_SECONDS) * declared))
+        data, orig_sr = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
     except Exception as exc:  # libsndfile raises several types; all mean "unreadable"
         raise AudioError(f"{path}: cannot read audio ({exc})") from exc
     if channels == 2 and data.shape[1] > 2:

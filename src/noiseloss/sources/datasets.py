@@ -145,14 +145,21 @@ def load_midi(item: Item):
     return midi
 
 
-def load_source(item: Item, *, sample_rate: int):
-    """Clean signal of an item: ``(audio [samples] float32, midi or None)``."""
+def load_source(item: Item, *, sample_rate: int, max_seconds: float | None = None):
+    """Clean signal of an item: ``(audio [samples] float32, midi or None)``.
+
+    ``max_seconds``: only the first seconds that will be used are decoded or rendered (at
+    least that much; None: all).
+    """
     if item.kind == "audio":
-        return load_audio(item.location, sample_rate=sample_rate), None
+        return load_audio(item.location, sample_rate=sample_rate, max_seconds=max_seconds), None
     from noiseloss.sources.midi import render_midi
 
     midi = load_midi(item)
-    return render_midi(midi, sample_rate=sample_rate), midi
+    try:
+        return render_midi(midi, sample_rate=sample_rate, max_seconds=max_seconds), midi
+    except AudioError as exc:
+        raise AudioError(f"{item.location}: {exc}") from exc
 
 
 def excerpt(audio: np.ndarray, *, sample_rate: int, seconds: float | None, offset_seconds: float):

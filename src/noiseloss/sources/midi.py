@@ -91,6 +91,7 @@ def render_midi(
     soundfont: str | Path | None = None,
     gain: float = 0.5,
     duration_seconds: float | None = None,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
     """Render MIDI to mono float32 ``[samples]`` at ``sample_rate`` Hz with the FluidSynth program.
 
@@ -106,6 +107,8 @@ def render_midi(
         soundfont: A ``.sf2``/``.sf3`` file; see ``find_soundfont`` for the default.
         gain: FluidSynth master gain (0-10); 0.5 leaves headroom for dense chords.
         duration_seconds: Output length in seconds; None: the MIDI's end time.
+        max_seconds: With ``duration_seconds`` None, render at most this much (what an excerpt
+            uses): a score holding one note for hours costs only the seconds needed.
 
     Raises:
         DependencyError: ``fluidsynth`` or a soundfont is missing, or FluidSynth fails.
@@ -128,7 +131,10 @@ def render_midi(
     if duration_seconds is None:
         duration_seconds = score.get_end_time()
         if duration_seconds <= 0:
-            raise AudioError("the MIDI has no events to render (end time 0 s)")
+            what = midi if isinstance(midi, (str, Path)) else "the MIDI"
+            raise AudioError(f"{what}: no notes or events to render (end time 0 s)")
+        if max_seconds is not None:
+            duration_seconds = min(duration_seconds, max_seconds)
     num_samples = round(duration_seconds * sample_rate)
     with tempfile.TemporaryDirectory(prefix="noiseloss-render-") as tmp:
         if isinstance(midi, (str, Path)):
@@ -140,15 +146,21 @@ def render_midi(
                "-O", "float", "-E", "little", "-F", "-", str(sf2), str(mid_path)]
         with open(Path(tmp) / "stderr.txt", "w+b") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
-            raw = proc.stdout.read(num_samples * 2 * 4)  # stereo float32
-            finished = proc.poll() is not None
-            proc.kill()
+            wanted = num_samples * 2 * 4  # stereo float32
+            raw = proc.stdout.read(wanted)
+            if len(raw) < wanted:  # end of output: FluidSynth stopped by itself
+                code = proc.wait(timeout=60)
+            else:  # enough: stop it (a note never switched off would render forever)
+                proc.kill()
+                proc.wait()
+                code = 0
             proc.stdout.close()
-            code = proc.wait()
             err.seek(0)
             message = err.read().decode(errors="replace").strip()
-    if (finished and code != 0) or not raw:
-        raise DependencyError(f"fluidsynth failed (exit code {code}): {message[:500]}")
+    if code != 0:
+        what = midi if isinstance(midi, (str, Path)) else "the MIDI"
+        raise DependencyError(f"fluidsynth failed on {what} (exit code {code}): "
+                              f"{message[:500]}")
     audio = np.frombuffer(raw[: len(raw) - len(raw) % 8], dtype="<f4").reshape(-1, 2)
     audio = audio.mean(axis=1, dtype=np.float32)
     if audio.shape[0] < num_samples:

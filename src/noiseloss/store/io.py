@@ -5,7 +5,23 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read by setting it and setting it back, under a lock)."""
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def respect_umask(path: str | Path, *, directory: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would (``mkstemp`` makes 0600/0700)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
 def _atomic(path: Path, write) -> Path:
@@ -15,6 +31,7 @@ def _atomic(path: Path, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        respect_umask(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

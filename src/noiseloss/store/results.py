@@ -2,7 +2,9 @@
 
 ``DIR/store/part-<hash>.parquet`` files are written with temp file + rename, so an interrupted
 run never leaves a corrupt part; ``consolidate`` writes ``DIR/results.parquet`` (sorted by key,
-deduplicated) from all parts.
+deduplicated) from the parts. A part that cannot be read all the same (truncated, emptied or
+overwritten by something else) is moved to ``DIR/store/quarantine/`` and its units count as
+missing, so the next run computes them again.
 
 Stores of version 1 named two columns differently (``RENAMED_COLUMNS``) and had no
 ``lead_frames`` (null: the analysis derives it from the alignment) and no ``entropy`` (null:
@@ -76,18 +78,38 @@ class ResultsStore:
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
         self.parts_dir = self.run_dir / "store"
+        self.quarantine_dir = self.parts_dir / "quarantine"
+        #: Parts set aside by this store object: original name -> path in the quarantine.
+        self.quarantined: dict[str, Path] = {}
 
     def _parts(self) -> list[Path]:
         return sorted(self.parts_dir.glob("part-*.parquet")) if self.parts_dir.is_dir() else []
 
-    def keys(self) -> set[str]:
-        """Keys of every stored unit."""
-        import pyarrow.parquet as pq
+    def _quarantine(self, part: Path) -> None:
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine_dir / part.name
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.quarantine_dir / f"{part.stem}.{n}{part.suffix}"
+        part.replace(target)
+        self.quarantined[part.name] = target
 
-        keys: set[str] = set()
+    def _tables(self, columns=None):
+        """``(part, table)`` of every readable part; unreadable ones are quarantined."""
+        import pyarrow as pa
+
         for part in self._parts():
-            keys.update(pq.read_table(part, columns=["key"]).column("key").to_pylist())
-        return keys
+            try:
+                table = read_results_table(part)
+            except (OSError, pa.ArrowException, ParameterError):
+                self._quarantine(part)
+                continue
+            yield part, table if columns is None else table.select(columns)
+
+    def keys(self) -> set[str]:
+        """Keys of every stored unit (unreadable parts are quarantined first)."""
+        return {k for _, table in self._tables(["key"]) for k in table.column("key").to_pylist()}
 
     def append(self, rows: list[dict]) -> Path | None:
         """Write ``rows`` (dicts with the schema's columns) as one new part, atomically."""
@@ -100,18 +122,30 @@ class ResultsStore:
         digest = hashlib.sha256("\n".join(sorted(r["key"] for r in rows)).encode()).hexdigest()
         return write_parquet(table, self.parts_dir / f"part-{digest[:20]}.parquet")
 
-    def read(self):
-        """All rows as one ``pyarrow.Table``, sorted by key, one row per key."""
+    def read(self, keys: set[str] | None = None):
+        """The rows as one ``pyarrow.Table``, sorted by key, one row per key.
+
+        Args:
+            keys: Only these units (None: every stored unit).
+        """
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        parts = [read_results_table(p) for p in self._parts()]
+        parts = [table for _, table in self._tables()]
         table = pa.concat_tables(parts) if parts else results_schema().empty_table()
+        if keys is not None:
+            table = table.filter(pc.is_in(table.column("key"), pa.array(sorted(keys),
+                                                                         type=pa.string())))
         table = table.take(pc.sort_indices(table, [("key", "ascending")]))
         keys = table.column("key").to_pylist()
         first = [i for i, k in enumerate(keys) if i == 0 or keys[i - 1] != k]
         return table.take(pa.array(first, type=pa.int64())) if len(first) != len(keys) else table
 
-    def consolidate(self) -> Path:
-        """Write ``DIR/results.parquet`` from all parts (atomic)."""
-        return write_parquet(self.read(), self.run_dir / "results.parquet")
+    def consolidate(self, keys: set[str] | None = None) -> Path:
+        """Write ``DIR/results.parquet`` from the parts (atomic).
+
+        Args:
+            keys: The units of the current experiment: units of an earlier, larger config in
+                the same folder stay in the store but not in ``results.parquet``.
+        """
+        return write_parquet(self.read(keys), self.run_dir / "results.parquet")

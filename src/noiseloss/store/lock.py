@@ -1,0 +1,59 @@
+"""One writer per run folder: an advisory lock held while a process writes into it.
+
+The lock is ``flock`` on ``DIR/.noiseloss.lock``: the kernel releases it when the process
+exits, however it exits, so a killed run never leaves a stale lock. It is reentrant within a
+process (the pipeline takes it, then the runner and the report take it again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from pathlib import Path
+
+from noiseloss.errors import ParameterError
+
+LOCK_NAME = ".noiseloss.lock"
+_held: dict[Path, list] = {}  # folder -> [file object, depth]
+_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path):
+    """Hold the write lock of ``run_dir`` (created if missing) for the ``with`` block.
+
+    Raises:
+        ParameterError: Another process holds it; the message names the folder and its pid.
+    """
+    folder = Path(run_dir).resolve()
+    with _guard:
+        entry = _held.get(folder)
+        if entry is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 (held)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "unknown"
+                handle.close()
+                raise ParameterError(
+                    f"another noiseloss process (pid {owner}) is writing {run_dir}; wait for it "
+                    "to finish or choose another --out") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            entry = _held[folder] = [handle, 0]
+        entry[1] += 1
+    try:
+        yield
+    finally:
+        with _guard:
+            entry[1] -= 1
+            if entry[1] == 0:
+                fcntl.flock(entry[0], fcntl.LOCK_UN)
+                entry[0].close()
+                del _held[folder]
