@@ -238,7 +238,7 @@ def _list(raw, where: str, *, default: list) -> list:
 
 
 def _perturbation(i: int, raw) -> dict:
-    from noiseloss.perturb import CONTEXT_KEYS, PERTURBATIONS, check_spec_keys
+    from noiseloss.perturb import CONTEXT_KEYS, PERTURBATIONS, check_spec_keys, check_spec_values
 
     where = f"perturbations[{i}]"
     if not isinstance(raw, dict) or "kind" not in raw:
@@ -256,6 +256,8 @@ def _perturbation(i: int, raw) -> dict:
     try:
         PERTURBATIONS.check(raw["kind"])
         check_spec_keys(raw["kind"], given, supplied=CONTEXT_KEYS)
+        check_spec_values(raw["kind"], {**{k: v for k, v in raw.items() if k != "grid"},
+                                        **grid})
     except NoiselossError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     return dict(raw)

@@ -45,7 +45,12 @@ def _parse_params(items) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ParameterError(f"--param must look like key=value, got {item!r}")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = str(exc).splitlines()[0]
+            raise ParameterError(f"--param {key.strip()}: {value!r} is not valid YAML "
+                                 f"({problem})") from exc
     return out
 
 
@@ -135,6 +140,8 @@ def perturb(source, kind, out, spec_file, param_items, seed, sample_rate, hop_le
         return
     if source is None or out is None:
         raise ParameterError("give SOURCE and --out (or --list)")
+    if out.is_dir():  # checked before any work
+        raise ParameterError(f"--out {out} is a folder; give a file name (.wav, .flac, .mid, .npy)")
     spec = _read_spec(spec_file)
     if kind is not None:
         spec["kind"] = kind

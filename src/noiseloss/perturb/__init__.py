@@ -124,6 +124,37 @@ def perturb(data, spec: Mapping, *, sample_rate: int | None = None,
     return entry(data, **{k: v for k, v in params.items() if k in accepted})
 
 
+def check_spec_values(kind: str, params: Mapping) -> None:
+    """Raise ``ParameterError`` if a number-typed parameter of ``kind`` holds no finite number.
+
+    Catches, when a config is read, what would otherwise fail unit by unit: a string where a
+    number belongs (YAML reads ``1.0e308`` without an exponent sign as a string), NaN, inf, a
+    negative ``*_frames`` / ``*_seconds`` / ``*_ms`` and a ``ratio`` outside [0, 1]; each
+    function still checks its own ranges when it runs.
+    ``params`` maps a key to its value or, for a grid axis, to the list of its values.
+    """
+    import math
+
+    accepted = PERTURBATIONS.get(kind).parameters()
+    for key, values in params.items():
+        if key not in accepted:
+            continue
+        annotation = str(accepted[key].annotation)
+        if not any(t in annotation for t in ("float", "int")) or "str" in annotation:
+            continue
+        for value in values if isinstance(values, list) else [values]:
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ParameterError(f"{key} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ParameterError(f"{key} must be a finite number, got {value!r}")
+            if key.endswith(("_frames", "_seconds", "_ms")) and value < 0:
+                raise ParameterError(f"{key} must be >= 0, got {value!r}")
+            if key == "ratio" and not 0 <= value <= 1:
+                raise ParameterError(f"ratio must be in [0, 1], got {value!r}")
+
+
 def check_spec_keys(kind: str, keys, *, supplied=()) -> None:
     """Raise ``ParameterError`` if ``kind`` does not accept one of ``keys`` or lacks a required one.
 

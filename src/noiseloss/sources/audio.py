@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,19 @@ MIN_SAMPLE_RATE = 1000
 READ_MARGIN_SECONDS = 1.0
 
 
+def not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a file: missing, a folder, a dangling link or a link loop."""
+    try:
+        path.stat()
+    except RuntimeError:  # pathlib on a symlink loop (Python < 3.13)
+        return "symbolic link loop"
+    except OSError as exc:
+        if path.is_symlink():
+            return "symbolic link loop" if exc.errno == errno.ELOOP else "dangling symbolic link"
+        return "no such file"
+    return "a folder, not a file" if path.is_dir() else "not a regular file"
+
+
 def load_audio(
     path: str | Path, *, sample_rate: int, min_samples: int = 1, channels: int = 1,
     max_seconds: float | None = None,
@@ -95,7 +109,7 @@ def load_audio(
 
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"{path}: no such file")
+        raise AudioError(f"{path}: {not_a_file(path)}")
     try:
         declared = sf.info(str(path)).samplerate
         if declared < MIN_SAMPLE_RATE:

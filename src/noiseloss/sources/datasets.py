@@ -34,6 +34,9 @@ class DatasetSpec:
         for key in ("source", "path", "glob"):
             if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
                 raise ConfigError(f"{key} must be a string, got {getattr(self, key)!r}")
+        if Path(self.glob).is_absolute() or ".." in Path(self.glob).parts or not self.glob:
+            raise ConfigError(f"glob must be a pattern relative to the data set's path (no "
+                              f"leading / and no ..), got {self.glob!r}")
         given = [k for k in ("source", "path", "music21") if getattr(self, k)]
         if len(given) != 1:
             raise ConfigError(f"give exactly one of source/path/music21, got {given}")
@@ -97,8 +100,10 @@ def resolve_items(spec: DatasetSpec) -> list[Item]:
             root = Path(spec.path).expanduser()
             if not root.is_dir():
                 raise ConfigError(f"datasets.{spec.name}.path {root} is not a folder")
+            # not only regular files: a dangling link, a link loop or a folder named x.wav is
+            # kept, so that reading it fails and the run lists it instead of dropping it
             files = sorted(p for p in root.rglob(spec.glob)
-                           if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS + MIDI_EXTENSIONS)
+                           if p.suffix.lower() in AUDIO_EXTENSIONS + MIDI_EXTENSIONS)
             if not files:
                 raise ConfigError(f"datasets.{spec.name}: no audio or MIDI files match "
                                   f"{spec.glob!r} under {root}")

@@ -75,9 +75,11 @@ def load_midi(path: str | Path):
     """
     import pretty_midi
 
+    from noiseloss.sources.audio import not_a_file
+
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"{path}: no such file")
+        raise AudioError(f"{path}: {not_a_file(path)}")
     try:
         return pretty_midi.PrettyMIDI(str(path))
     except Exception as exc:  # mido/pretty_midi raise several types; all mean "unreadable"
@@ -131,8 +133,8 @@ def render_midi(
     if duration_seconds is None:
         duration_seconds = score.get_end_time()
         if duration_seconds <= 0:
-            what = midi if isinstance(midi, (str, Path)) else "the MIDI"
-            raise AudioError(f"{what}: no notes or events to render (end time 0 s)")
+            where = f"{midi}: " if isinstance(midi, (str, Path)) else ""
+            raise AudioError(f"{where}no notes or events to render (the score ends at 0 s)")
         if max_seconds is not None:
             duration_seconds = min(duration_seconds, max_seconds)
     num_samples = round(duration_seconds * sample_rate)

@@ -25,9 +25,12 @@ def run_lock(run_dir: str | Path):
     """Hold the write lock of ``run_dir`` (created if missing) for the ``with`` block.
 
     Raises:
-        ParameterError: Another process holds it; the message names the folder and its pid.
+        ParameterError: ``run_dir`` is a file, or another process holds the lock (the message
+            names the folder and the holder's pid).
     """
     folder = Path(run_dir).resolve()
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"--out {run_dir} exists and is not a folder")
     with _guard:
         entry = _held.get(folder)
         if entry is None:

@@ -1,0 +1,238 @@
+"""Write the bad-input corpus: malformed configs, files and arguments, with what each must give.
+
+    python tests/bad_inputs/make_corpus.py OUT      # files under OUT, cases in OUT/cases.json
+
+Every case is a ``noiseloss`` command line (``{root}`` stands for OUT) with the exit code it
+must end with, strings its output must contain (the file or key at fault) and, for runs, the
+items that must be stored beside the bad ones. Nothing here is a binary blob: every file is
+made by this script (``tests/test_bad_inputs.py`` runs the cases).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+RATE = 32000
+
+
+@dataclass
+class Case:
+    """One bad input: ``argv`` of ``noiseloss``, expected exit code and output."""
+
+    name: str
+    argv: list[str]
+    code: int
+    mentions: list[str]
+    stored: list[str] = field(default_factory=list)  # items that must be in results.parquet
+
+
+def _tone(path: Path, *, seconds: float = 1.2, hz: float = 330.0) -> Path:
+    t = np.arange(int(seconds * RATE)) / RATE
+    sf.write(path, 0.3 * np.sin(2 * np.pi * hz * t).astype(np.float32), RATE)
+    return path
+
+
+def _midi(path: Path, notes: list[tuple[float, float]]) -> Path:
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(velocity=80, pitch=60, start=a, end=b) for a, b in notes]
+    midi.instruments.append(piano)
+    midi.write(str(path))
+    return path
+
+
+def _wav_header(rate: int, samples: int) -> bytes:
+    """A 16-bit mono WAV header declaring ``rate`` Hz (the data follows)."""
+    data = samples * 2
+    return (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " +
+            struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" +
+            struct.pack("<I", data))
+
+
+def _config(root: Path, name: str, body: str) -> Path:
+    path = root / "configs" / f"{name}.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+BASE = """name: bad
+models: [demo]
+datasets:
+  good: {{path: "{root}/good"}}
+excerpt: {{seconds: 1.0}}
+perturbations:
+  - {{kind: noise, color: white, onset_frames: 10, length_frames: 5, level_db: -10.0,
+     level_ref: signal}}
+"""
+
+# name -> (replacement of a line of BASE or an extra top-level block, what the message names)
+CONFIG_CASES = {
+    "excerpt-scalar": (("excerpt: {seconds: 1.0}", "excerpt: 5"), ["excerpt"]),
+    "perturbations-scalar": (("perturbations:", "perturbations: 3\nunused:"), ["perturbations"]),
+    "path-number": (('good: {path: "{root}/good"}', "good: {path: 5}"), ["path"]),
+    "version-word": (("name: bad", "name: bad\nversion: one"), ["version"]),
+    "seconds-nan": (("excerpt: {seconds: 1.0}", "excerpt: {seconds: .nan}"), ["seconds"]),
+    "seconds-inf": (("excerpt: {seconds: 1.0}", "excerpt: {seconds: .inf}"), ["seconds"]),
+    "level-string": (("level_db: -10.0", "level_db: 1.0e308"), ["level_db", "number"]),
+    "level-nan": (("level_db: -10.0", "level_db: .nan"), ["level_db", "finite"]),
+    "seed-1e20": (("name: bad", "name: bad\nseeds: [100000000000000000000]"), ["seeds"]),
+    "glob-absolute": (('good: {path: "{root}/good"}',
+                       'good: {path: "{root}/good", glob: "/etc/*"}'), ["glob"]),
+    "music21-string": (('good: {path: "{root}/good"}', 'good: {music21: "bach/bwv1.6"}'),
+                       ["music21"]),
+    "duplicate-key": (("excerpt: {seconds: 1.0}", "excerpt: {seconds: 1.0}\nexcerpt: {}"),
+                      ["duplicate", "excerpt"]),
+    "unknown-key": (("models: [demo]", "modles: [demo]\nmodels: [demo]"), ["modles"]),
+    "unknown-kind": (("kind: noise", "kind: nosie"), ["nosie"]),
+    "negative-length": (("length_frames: 5", "length_frames: -5"), ["length_frames"]),
+    "no-models": (("models: [demo]", "models: []"), ["models"]),
+    "missing-folder": (('good: {path: "{root}/good"}', 'good: {path: "{root}/nope"}'),
+                       ["nope"]),
+    "unknown-model": (("models: [demo]", "models: [demo-nope]"), ["demo-nope"]),
+}
+
+def _symlink_loop(path: Path) -> None:
+    os.symlink("loop-b.wav", path)
+    os.symlink("loop-a.wav", path.with_name("loop-b.wav"))
+
+
+#: Bad data files, each placed beside one good clip: name -> (writer, what its message says).
+BAD_FILES = {
+    "garbage.wav": (lambda p: p.write_bytes(b"RIFF this is not a wave file" * 10),
+                    "cannot read audio"),
+    "empty.wav": (lambda p: p.write_bytes(b""), "cannot read audio"),
+    "nan.wav": (lambda p: sf.write(p, np.array([0.1, np.nan, 0.2] * 2000, dtype=np.float32),
+                                   RATE, subtype="FLOAT"), "non-finite"),
+    "onehz.wav": (lambda p: p.write_bytes(_wav_header(1, 2000) + b"\x00\x01" * 2000), "1 Hz"),
+    "text.flac": (lambda p: p.write_text("not audio\n"), "cannot read audio"),
+    "folder.wav": (lambda p: p.mkdir(), "a folder, not a file"),
+    "dangling.wav": (lambda p: os.symlink("does-not-exist.wav", p), "dangling symbolic link"),
+    "loop-a.wav": (_symlink_loop, "symbolic link loop"),
+    "nonotes.mid": (lambda p: _midi(p, []), "no notes"),
+    "garbage.mid": (lambda p: p.write_bytes(b"MThd garbage"), "cannot read MIDI"),
+}
+
+
+def build(root: str | Path) -> list[Case]:
+    """Write the corpus under ``root``; return its cases (also in ``root/cases.json``)."""
+    root = Path(root)
+    for sub in ("good", "configs", "files"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    _tone(root / "good" / "a.wav", hz=330)
+    _tone(root / "good" / "b.wav", hz=440)
+    cases = []
+    base = BASE.replace("{root}", str(root)).replace("{{", "{").replace("}}", "}")
+    for name, ((old, new), mentions) in CONFIG_CASES.items():
+        old, new = old.replace("{root}", str(root)), new.replace("{root}", str(root))
+        assert old in base, name
+        path = _config(root, name, base.replace(old, new, 1))
+        cases.append(Case(f"config/{name}", ["run", str(path), "--out",
+                                             str(root / "runs" / name)], 2, mentions))
+    latin = _config(root, "not-utf8", "")
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    cases.append(Case("config/not-utf8", ["run", str(latin), "--out", str(root / "runs" / "x")],
+                      2, ["not-utf8.yaml", "UTF-8"]))
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+    cases.append(Case("config/alias-bomb", ["run", str(_config(root, "bomb", bomb)), "--out",
+                                            str(root / "runs" / "bomb")], 2, ["alias"]))
+    cases.append(Case("config/unknown-builtin", ["run", "paper-nosie", "--out",
+                                                 str(root / "runs" / "u")], 2, ["paper-nosie"]))
+
+    # one bad file beside one good clip per case: listed, and the good clip stored
+    for file, (write, message) in BAD_FILES.items():
+        folder = root / "data" / Path(file).stem
+        folder.mkdir(parents=True, exist_ok=True)
+        _tone(folder / "good.wav")
+        write(folder / file)
+        config = _config(root, f"data-{Path(file).stem}", base.replace(
+            f'good: {{path: "{root}/good"}}', f'good: {{path: "{folder}"}}'))
+        cases.append(Case(f"data/{file}", ["run", str(config), "--out",
+                                           str(root / "runs" / f"data-{Path(file).stem}")],
+                          1, [file, message], stored=["good.wav"]))
+    # bounded work: a note held for an hour costs the excerpt's second only; a 10-hour one and
+    # a 1 ms one (0 ticks once written) are refused by name
+    midi = root / "data" / "midi-extremes"
+    midi.mkdir(parents=True)
+    _midi(midi / "one-hour.mid", [(0.0, 3600.0)])
+    _midi(midi / "ten-hours.mid", [(0.0, 36000.0)])
+    _midi(midi / "one-ms.mid", [(0.0, 0.001)])
+    config = _config(root, "midi-extremes", base.replace(
+        f'good: {{path: "{root}/good"}}', f'good: {{path: "{midi}"}}'))
+    cases.append(Case("data/midi-extremes", ["run", str(config), "--out",
+                                             str(root / "runs" / "midi")], 1,
+                      ["ten-hours.mid", "likely corrupt", "one-ms.mid", "ends at 0 s"],
+                      stored=["one-hour.mid"]))
+
+    # command-line arguments
+    good = str(root / "good" / "a.wav")
+    a_file = root / "files" / "a-file"
+    a_file.write_text("x")
+    np.save(root / "files" / "object.npy", np.array([{"a": 1}], dtype=object))
+    np.save(root / "files" / "text.npy", np.array([["a", "b"]]))
+    np.save(root / "files" / "negative.npy", -np.ones((4, 20), dtype=np.int64))
+    (root / "files" / "spec.yaml").write_text("kind: noise\nonset_frames: [1\n")
+    cli = [
+        ("score/out-is-a-file", ["score", good, "--model", "demo", "--out", str(a_file)], 2,
+         ["--out", "a-file"]),
+        ("score/device-cuda", ["score", good, "--model", "demo", "--out",
+                               str(root / "o-cuda"), "--device", "cuda"], 2, ["cuda"]),
+        ("score/object-npy", ["score", str(root / "files" / "object.npy"), "--model", "demo",
+                              "--out", str(root / "o-npy1")], 1, ["object.npy"]),
+        ("score/text-npy", ["score", str(root / "files" / "text.npy"), "--model", "demo",
+                            "--out", str(root / "o-npy2")], 1, ["text.npy"]),
+        ("score/negative-codes", ["score", str(root / "files" / "negative.npy"), "--model",
+                                  "demo", "--out", str(root / "o-npy3")], 1, ["negative.npy"]),
+        ("score/missing-file", ["score", str(root / "nope.wav"), "--model", "demo", "--out",
+                                str(root / "o-missing")], 1, ["nope.wav", "no such file"]),
+        ("run/out-is-a-file", ["run", "paper-noise", "--out", str(a_file)], 2,
+         ["--out", "a-file"]),
+        ("perturb/out-is-a-folder", ["perturb", good, "--kind", "reverse", "-p",
+                                     "onset_frames=1", "-p", "length_frames=5", "--out",
+                                     str(root / "files")], 2, ["--out", "folder"]),
+        ("perturb/bad-param-yaml", ["perturb", good, "--kind", "noise", "-p", "onset_frames=[1",
+                                    "--out", str(root / "p.wav")], 2, ["onset_frames"]),
+        ("perturb/bad-spec-yaml", ["perturb", good, "--spec", str(root / "files" / "spec.yaml"),
+                                   "--out", str(root / "p.wav")], 2, ["spec.yaml"]),
+        ("perturb/level-overflow", ["perturb", good, "--kind", "noise", "-p", "onset_frames=1",
+                                    "-p", "length_frames=5", "-p", "level_db=1000", "-p",
+                                    "level_ref=dbfs", "--out", str(root / "p.wav")], 2,
+         ["level"]),
+        ("perturb/unknown-kind", ["perturb", good, "--kind", "nosie", "--out",
+                                  str(root / "p.wav")], 2, ["nosie"]),
+        ("analyze/not-a-run", ["analyze", str(root / "good")], 2, ["results.parquet"]),
+        ("analyze/bad-option", ["analyze", str(root / "good"), "--smooth-frames", "0"], 2,
+         ["smooth_frames"]),
+        ("report/missing-folder", ["report", str(root / "nope")], 2, ["nope"]),
+        ("report/not-a-run", ["report", str(root / "good")], 2, ["results.parquet"]),
+        ("profile/out-is-a-file", ["profile", "demo:train", "--out", str(a_file)], 2,
+         ["--out", "a-file"]),
+        ("profile/missing-source", ["profile", str(root / "nope"), "--out",
+                                    str(root / "o-prof")], 2, ["nope"]),
+        ("profile/no-room-for-probes", ["profile", "demo:train", "--excerpt-seconds", "2",
+                                        "--out", str(root / "o-prof2")], 2, ["probes"]),
+        ("correlate/bad-ratings", ["correlate", str(root / "good"), str(root / "good" / "a.wav")],
+         2, ["clips.parquet"]),
+        ("models/unknown-option", ["score", good, "--model", "demo", "-m", "nope=1", "--out",
+                                   str(root / "o-opt")], 2, ["nope"]),
+    ]
+    cases += [Case(n, argv, code, mentions) for n, argv, code, mentions in cli]
+    (root / "cases.json").write_text(json.dumps([asdict(c) for c in cases], indent=1))
+    return cases
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    print(f"{len(build(sys.argv[1]))} cases -> {sys.argv[1]}/cases.json")
