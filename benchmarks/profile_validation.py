@@ -168,11 +168,11 @@ def clip_level(out: Path, sources: list[str], *, seed: int, probes: int, tiny: b
     for label, (positives, negatives) in groups.items():
         for metric in names:
             sign = 1.0 if PROFILE_METRICS.get(metric).degraded == "higher" else -1.0
-            if positives == "overall":
-                pos = pd.concat([clips.loc[clips["dataset"] == p, metric]
-                                 for p, n in pairs.items() if p != n])
-                neg = pd.concat([clips.loc[clips["dataset"] == n, metric]
-                                 for p, n in pairs.items() if p != n])
+            if positives == "overall":  # every degraded clip against every clean one, once
+                pos = clips.loc[clips["dataset"].isin([p for p, n in pairs.items() if p != n]),
+                                metric]
+                neg = clips.loc[clips["dataset"].isin([n for p, n in pairs.items() if p == n]),
+                                metric]
             else:
                 pos = clips.loc[clips["dataset"] == positives, metric]
                 neg = clips.loc[clips["dataset"] == negatives, metric]
@@ -192,6 +192,8 @@ def checkpoint_folders(args, out: Path) -> list[Path]:
 
         build(out / "tiny-build", tiny=True, seed=args.seed, log=lambda line: None)
         roots = sorted((out / "tiny-build" / "checkpoints").glob("*/steps"))
+        if not roots:
+            sys.exit(f"the tiny build in {out / 'tiny-build'} kept no checkpoints")
         root = roots[-1]
     else:
         root = Path(args.checkpoints)

@@ -210,10 +210,12 @@ def test_plot_delta_is_a_deterministic_640x240_png():
     regions = (Region("peak", True, 250, 255, 2.0), Region("assimilation", True, 255, 350, -1.0),
                Region("recovery", False, None, None, float("nan")))
     args = dict(onset_frame=ONSET, length_frames=100, smooth_frames=5, frame_rate=RATE)
-    first, axis = plot_delta(effect(100), regions=regions, **args)
+    losses = (np.full(T, BASE_LOSS), BASE_LOSS + effect(100))
+    first, axis = plot_delta(effect(100), regions=regions, losses=losses, **args)
     assert png_size(first) == (640, 240)
-    assert plot_delta(effect(100), regions=regions, **args)[0] == first
-    assert plot_delta(effect(100), regions=regions[:1], **args)[0] != first
+    assert plot_delta(effect(100), regions=regions, **args)[0] != first  # the loss curves
+    assert plot_delta(effect(100), regions=regions, losses=losses, **args)[0] == first
+    assert plot_delta(effect(100), regions=regions[:1], losses=losses, **args)[0] != first
     spanless = plot_delta(effect(100), regions=(), onset_frame=None, length_frames=None,
                           smooth_frames=1, frame_rate=RATE)[0]
     assert png_size(spanless) == (640, 240)
@@ -591,8 +593,9 @@ def test_statistics_tables_are_compact_with_full_specs_in_tooltips(report):
     table = source[start:source.index("</table>", start)]
     headers = [h.split(">")[-1] for h in table.split("</th>")[:-1]]
     stats = pd.read_csv(run_dir / "tables" / "stats_small.csv")
-    # one prompt: no prompt column; stats_small pools models and data sets
-    assert headers == [c for c in STAT_COLUMNS if c in stats.columns and c != "prompt"]
+    # one prompt and one alignment: no such columns; stats_small pools models and data sets
+    assert headers == [c for c in STAT_COLUMNS if c in stats.columns
+                       and c not in ("prompt", "alignment")]
     assert len(headers) == 9
     for family in stats["family"].unique():  # the cell shows the short label, e.g. "noise"
         assert re.search(f'title="{re.escape(html_escape(family))}">(noise|swap)[^<]{{0,30}}</td>',
@@ -660,3 +663,19 @@ def test_cursor_follows_the_audio_and_a_click_seeks(report):
         finally:
             browser.close()
     assert errors == []
+
+
+def test_models_compared_side_by_side():
+    from noiseloss.report.html import model_comparison
+
+    rows = [{"model": m, "dataset": "d", "family": "noise", "prompt": "unconditional",
+             "alignment": "delayed", "metric": metric, "value": v, "ci_low": v - 0.5,
+             "ci_high": v + 0.5, "n_clips": 15, "unit": "nats"}
+            for m, base in (("small", 1.0), ("large", 2.0))
+            for metric, v in (("onset_sensitivity", base), ("clean_loss", 3 * base))]
+    table = model_comparison(pd.DataFrame(rows))
+    assert list(table.columns) == ["dataset", "metric", "unit", "large", "small"]
+    by_metric = table.set_index("metric")
+    assert by_metric.loc["onset_sensitivity", "small"] == "1 [0.5, 1.5]"
+    assert by_metric.loc["clean_loss", "large"] == "6 [5.5, 6.5]"
+    assert model_comparison(pd.DataFrame(rows[:2])).empty  # one model: nothing to compare

@@ -43,8 +43,6 @@ class ProfileResult:
 
 def datasets_of(sources: Sequence[str | Path]):
     """One ``DatasetSpec`` per source: ``demo:NAME``, a folder (all files) or one file."""
-    import glob
-
     from noiseloss.sources.datasets import DatasetSpec
 
     if not sources:
@@ -58,7 +56,7 @@ def datasets_of(sources: Sequence[str | Path]):
         elif path.is_dir():
             name, kwargs = path.resolve().name, {"path": str(path)}
         elif path.is_file():
-            name, kwargs = path.stem, {"path": str(path.parent), "glob": glob.escape(path.name)}
+            name, kwargs = path.stem, {"path": str(path)}
         else:
             raise ParameterError(f"source not found: {text} (a folder, a file or demo:NAME)")
         base, n = name or "clips", 1
@@ -114,17 +112,14 @@ def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str 
 
     options = options or ProfileOptions()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"--out {out} exists and is not a folder")
     config = profile_config(sources, model=model, backend=backend, model_options=model_options,
                             options=options, scoring=scoring)
-    summary = run_experiment(config, out / "run", on_progress=on_progress)
-    if not (out / "run" / "results.parquet").is_file():
-        raise ParameterError(f"no clip could be scored; see {out / 'run' / 'failed.json'}")
     from noiseloss.analysis.run import analyze_results
 
+    summary = run_experiment(config, out / "run", on_progress=on_progress)
     results = read_results(out / "run")
-    deltas = analyze_results(results)["deltas"] if (results["kind"] != "clean").any() else None
+    deltas = analyze_results(results, profile=False)["deltas"] if (
+        results["kind"] != "clean").any() else None
     clips, spans = clip_tables(results, deltas=deltas, options=options)
     for name, table in (("clips", clips), ("spans", spans)):
         write_parquet(pa.Table.from_pandas(table, preserve_index=False), out / f"{name}.parquet")

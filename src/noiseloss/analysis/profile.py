@@ -60,8 +60,9 @@ _METRICS = (
                   "mean_t (n[t] - h[t]): how much more surprising the clip is than the model "
                   "itself expects (0 for a calibrated model on its own samples)"),
     ProfileMetric("spike_rate", "clip", "1", "higher",
-                  "fraction of frames with n[t] - b[t] > z * s, b[t] the median of n over the "
-                  "previous W frames, s = max(1.4826 * MAD of n - b over the clip, 0.01 nats)"),
+                  "fraction of the frames with a baseline (all but the first W/4) where "
+                  "n[t] - b[t] > z * s, b[t] the median of n over the previous W frames, "
+                  "s = max(1.4826 * MAD of n - b over the clip, 0.01 nats)"),
     ProfileMetric("spike_height", "clip", "nats", "higher",
                   "mean of n[t] - b[t] over the spike frames (NaN without spikes)"),
     ProfileMetric("rate_confident_surprised", "clip", "1", "higher",
@@ -377,7 +378,8 @@ class ProfileOptions:
                  "length_frames": self.probe_frames} for onset in self.onsets_seconds()]
 
 
-def _curves(row) -> tuple[np.ndarray, np.ndarray | None]:
+def frame_curves(row) -> tuple[np.ndarray, np.ndarray | None]:
+    """Frame NLL and entropy ``[T]`` of a results row (entropy None when not stored)."""
     from noiseloss.analysis.curves import frame_curve
 
     shape = {"num_codebooks": int(row["num_codebooks"]), "num_frames": int(row["num_frames"])}
@@ -407,18 +409,17 @@ def clip_tables(results: pd.DataFrame, *, deltas: pd.DataFrame | None,
         by ``options.ranking`` within its model); ``spans``: model, dataset, item, start_s,
         end_s, peak_nats (the largest residual above the running baseline in the span).
     """
-    probes = deltas
     rows, spans = [], []
     for _, row in results[results["kind"] == "clean"].iterrows():
-        nll, entropy = _curves(row)
+        nll, entropy = frame_curves(row)
         rate = float(row["frame_rate"])
         out = {c: row.get(c) for c in CLIP_COLUMNS}
         out.update(frames=int(row["num_frames"]), mean_loss=float(row["loss"]),
                    **blind_metrics(nll, entropy, window_frames=options.baseline_frames,
                                    z=options.spike_z))
         responses = []
-        if probes is not None:
-            for _, probe in probes[probes["clean_key"] == row["key"]].iterrows():
+        if deltas is not None:
+            for _, probe in deltas[deltas["clean_key"] == row["key"]].iterrows():
                 if pd.notna(probe["onset_frame"]):
                     responses.append(probe_response(
                         probe["delta"], onset_frame=int(probe["onset_frame"]),

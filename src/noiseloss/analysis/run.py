@@ -175,14 +175,19 @@ def _length_keys(params: dict) -> tuple[str, str] | None:
                 None)
 
 
+def family_params(spec: str | None, *, ignore: tuple[str, ...] = ()) -> dict:
+    """The parameters a family shares: the spec without kind, seed, length and ``ignore`` keys."""
+    params = _spec(spec)
+    return {k: v for k, v in params.items()
+            if k not in ("kind", "seed", *ignore, *(_length_keys(params) or ()))}
+
+
 def family_of(spec: str | None, *, kind: str, ignore: tuple[str, ...] = ()) -> str:
-    """Readable family label: the spec without its length keys, seed and ``ignore`` keys.
+    """Readable family label: ``kind`` and ``family_params`` (sorted keys, JSON values).
 
     Example: ``noise color="white" level_db=-20 mode="replace" onset_frames=250``.
     """
-    params = _spec(spec)
-    rest = {k: v for k, v in params.items()
-            if k not in ("kind", "seed", *ignore, *(_length_keys(params) or ()))}
+    rest = family_params(spec, ignore=ignore)
     return " ".join([kind, *(f"{k}={json.dumps(rest[k], sort_keys=True)}" for k in sorted(rest))])
 
 
@@ -210,18 +215,19 @@ def _curve(row) -> np.ndarray:
                        num_frames=int(row["num_frames"]))
 
 
-def analyze_results(results: pd.DataFrame, *,
-                    options: DetectorOptions | None = None) -> dict[str, pd.DataFrame]:
+def analyze_results(results: pd.DataFrame, *, options: DetectorOptions | None = None,
+                    profile: bool = True) -> dict[str, pd.DataFrame]:
     """All tables of the analysis from the results table (no files read or written).
 
     Args:
         results: ``results.parquet`` as read by ``read_results``.
         options: Region detection (None: ``DetectorOptions()``, the paper's rule).
+        profile: Also the profile tables (their bootstrap intervals are most of the time).
 
     Returns:
         ``deltas``, ``sequence``, ``regions``, ``points``, ``stats_large``, ``stats_small``,
-        ``stats_group``, ``skipped``, ``profile_clips`` and ``profile_model`` (see
-        ``TABLE_HELP``).
+        ``stats_group``, ``skipped`` and, with ``profile``, ``profile_clips`` and
+        ``profile_model`` (see ``TABLE_HELP``).
     """
     options = options or DetectorOptions()
     clean = results[results["kind"] == "clean"]
@@ -289,12 +295,14 @@ def analyze_results(results: pd.DataFrame, *,
             tables[name][column] = tables[name][column].astype("Int64")
     tables["points"] = length_points(tables["sequence"], metrics=METRICS)
     tables.update(trend_tables(tables["points"]))
+    if not profile:
+        return tables
     # the run's perturbations are not probes: blind metrics of the clean units only
-    profile = ProfileOptions(probes=0)
-    clips = clip_tables(results, deltas=None, options=profile)[0]
+    blind = ProfileOptions(probes=0)
+    clips = clip_tables(results, deltas=None, options=blind)[0]
     tables["profile_clips"] = clips.drop(columns=["n_probes", *metrics_of("probe")])
     tables["profile_model"] = model_metrics(tables["sequence"], tables["regions"],
-                                            short_frames=profile.short_frames, seed=profile.seed)
+                                            short_frames=blind.short_frames, seed=blind.seed)
     return tables
 
 

@@ -33,6 +33,9 @@ _DEFAULTS = ScoringOptions()
                    "paper's MusicGen scripts; it is NOT MusicGen's likelihood.")
 @click.option("--batch-size", type=int, default=None,
               help="Windows per forward [default: the model's].")
+@click.option("--token-budget", type=int, default=None,
+              help="Most decoder positions (windows x frames) per forward pass [default: "
+                   "--batch-size alone].")
 @click.option("--window-frames", type=int, default=None,
               help="Longest window fed to the decoder [default: the model's trained length].")
 @click.option("--stride-frames", type=int, default=None,

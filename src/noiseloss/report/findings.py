@@ -33,14 +33,6 @@ class Finding:
     numbers: dict = field(default_factory=dict)
 
 
-def _params(spec: str) -> dict:
-    try:
-        params = json.loads(spec)
-    except (TypeError, ValueError):
-        return {}
-    return params if isinstance(params, dict) else {}
-
-
 def family_labels(sequence: pd.DataFrame) -> dict[str, str]:
     """Family -> a short label: its kind, plus the parameters that tell it from its siblings.
 
@@ -50,14 +42,15 @@ def family_labels(sequence: pd.DataFrame) -> dict[str, str]:
     """
     if sequence.empty:
         return {}
+    from noiseloss.analysis.run import family_params
+
     firsts = sequence.drop_duplicates("family")
-    specs = {row["family"]: (row["kind"], _params(row["spec"])) for _, row in firsts.iterrows()}
-    ignored = {"kind", "seed", "length_frames", "length_seconds", "block_frames",
-               "block_seconds"}
+    specs = {row["family"]: (row["kind"], family_params(row["spec"]))
+             for _, row in firsts.iterrows()}
     labels: dict[str, str] = {}
     for kind in sorted({k for k, _ in specs.values()}):
         members = {f: p for f, (k, p) in specs.items() if k == kind}
-        keys = sorted({key for p in members.values() for key in p} - ignored)
+        keys = sorted({key for p in members.values() for key in p})
         varying = [key for key in keys
                    if len({json.dumps(p.get(key), sort_keys=True) for p in members.values()}) > 1]
         for family, params in sorted(members.items()):
@@ -108,7 +101,8 @@ def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
                 part["loss_delta"].mean())
             finding.numbers[f"fell@{int(length)}"] = (fell, n)
             finding.numbers[f"mean@{int(length)}"] = mean
-            effect.append(f"{int(length)} frames: loss fell in {fell} of {n} clips, mean Δℓ "
+            what = "clips" if n == part["item"].nunique() else "units (clips x seeds)"
+            effect.append(f"{int(length)} frames: loss fell in {fell} of {n} {what}, mean Δℓ "
                           f"{_num(mean)} nats")
         if not lengths:  # edits without a length
             fell, n, mean = int((units["loss_delta"] < 0).sum()), len(units), float(

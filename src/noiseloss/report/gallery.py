@@ -127,11 +127,12 @@ def pick_examples(deltas: pd.DataFrame, *, examples_per_dataset: int) -> pd.Data
 
 
 def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
-               regions: tuple[Region, ...], smooth_frames: int,
-               frame_rate: float) -> tuple[bytes, PlotAxis]:
+               regions: tuple[Region, ...], smooth_frames: int, frame_rate: float,
+               losses: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[bytes, PlotAxis]:
     """PNG of one loss-difference curve with the perturbed span and the regions shaded.
 
-    The panel is ``noiseloss.figures.curves.draw_delta_panel`` (the same as Fig. 4).
+    The panel is ``noiseloss.figures.curves.draw_delta_panel`` (the same as Fig. 4); with
+    ``losses`` the two frame-loss curves are drawn faintly on a second y axis (same x axis).
 
     Args:
         delta: ``[T]`` per-frame loss difference, perturbed - clean (nats).
@@ -140,6 +141,7 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
         regions: From the ``regions`` table.
         smooth_frames: Moving-average window of the region detector (1: no smoothed curve).
         frame_rate: Frames per second (named in the axis label).
+        losses: ``(clean, perturbed)`` ``[T]`` frame losses on the same frames (nats), or None.
 
     Returns:
         PNG bytes, 640 x 240 pixels, without a time stamp (equal inputs give equal bytes), and
@@ -154,7 +156,19 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
                      regions=[(r.name, r.start_frame, r.end_frame) for r in regions if r.found])
     ax.set_xlabel(f"frame (token, {frame_rate:g} per second)")
     ax.set_ylabel("Δℓ (nats)")
-    ax.legend(fontsize="x-small", loc="upper right", ncols=3)
+    handles, labels = ax.get_legend_handles_labels()
+    if losses is not None:
+        twin = ax.twinx()
+        frames = np.arange(len(losses[0]))
+        for curve, color, label in zip(losses, ("tab:blue", "tab:purple"),
+                                       ("loss, original", "loss, perturbed"), strict=True):
+            twin.plot(frames, curve, color=color, linewidth=0.5, alpha=0.45, label=label)
+        twin.set_ylabel("loss (nats)", fontsize="small")
+        extra = twin.get_legend_handles_labels()
+        handles, labels = handles + extra[0], labels + extra[1]
+        ax.set_zorder(twin.get_zorder() + 1)  # Δℓ on top, its background see-through
+        ax.patch.set_visible(False)
+    ax.legend(handles, labels, fontsize="x-small", loc="upper right", ncols=3)
     fig.tight_layout(pad=0.4)  # fits the tick labels; the figure keeps its size
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
@@ -259,11 +273,13 @@ def build_gallery(tables: dict[str, pd.DataFrame], *, run_dir: Path, assets: Ass
             onset, length = _optional_int(unit["onset_frame"]), _optional_int(unit["length_frames"])
             found = regions.get(unit["key"], ())
             delta = np.asarray(unit["delta"], dtype=np.float32)
+            curves = (np.asarray(unit["clean_curve"], dtype=np.float32),
+                      np.asarray(unit["perturbed_curve"], dtype=np.float32))
             args = dict(onset_frame=onset, length_frames=length, regions=found,
                         smooth_frames=smooth_frames, frame_rate=float(unit["frame_rate"]))
-            drawn = (delta.tobytes(), repr(args))
+            drawn = (delta.tobytes(), curves[0].tobytes(), curves[1].tobytes(), repr(args))
             if drawn not in plots:
-                png, axis = plot_delta(delta, **args)
+                png, axis = plot_delta(delta, losses=curves, **args)
                 plots[drawn] = (assets.put(png, folder="plots", stem="delta", suffix=".png"),
                                 axis)
             audio, note = clips[(g, v)]

@@ -88,34 +88,53 @@ def _rows(frame: pd.DataFrame, *, max_rows: int, titles: dict | None = None) -> 
             "total": len(frame)}
 
 
-#: Columns of the statistics tables on the main page (every column is on the table's page).
-STAT_COLUMNS = ("family", "model", "dataset", "prompt", "metric", "n_points", "pearson_r",
-                "pearson_p", "spearman_rho", "spearman_p", "slope", "slope_p")
+#: Columns of the statistics tables on the main page (every column is on the table's page);
+#: those in ``OPTIONAL`` only when the run has several values of them.
+STAT_COLUMNS = ("family", "model", "dataset", "prompt", "alignment", "metric", "n_points",
+                "pearson_r", "pearson_p", "spearman_rho", "spearman_p", "slope", "slope_p")
+OPTIONAL = ("family", "prompt", "alignment")
+
+
+def _constant(frame: pd.DataFrame) -> list[str]:
+    """The ``OPTIONAL`` columns of ``frame`` that hold one value only."""
+    return [c for c in OPTIONAL if c in frame.columns and frame[c].nunique(dropna=False) <= 1]
+
+
+def _estimates(frame: pd.DataFrame) -> list[str]:
+    """``value [ci_low, ci_high]`` per row of a model-metric table."""
+    return [f"{cell(v)} [{cell(lo)}, {cell(hi)}]" for v, lo, hi in
+            zip(frame["value"], frame["ci_low"], frame["ci_high"], strict=True)]
 
 
 def compact_statistics(frame: pd.DataFrame, labels: dict[str, str]) -> tuple[pd.DataFrame, dict]:
     """A statistics table as the main page shows it: short family labels, the key columns.
 
-    The prompt column is kept only when the run has several prompts. Returns the table and the
-    tooltips (short label -> full family spec).
+    Returns the table and the tooltips (short label -> full family spec).
     """
-    keep = [c for c in STAT_COLUMNS if c in frame.columns
-            and not (c == "prompt" and frame[c].nunique() <= 1)]
+    drop = [c for c in _constant(frame) if c != "family"]
+    keep = [c for c in STAT_COLUMNS if c in frame.columns and c not in drop]
     shown = frame[keep].assign(family=frame["family"].map(lambda f: labels.get(f, f)))
     return shown, {"family": {labels.get(f, f): f for f in frame["family"].unique()}}
+
+
+def profile_summary(model: pd.DataFrame) -> pd.DataFrame:
+    """The ``profile_model`` table as the report shows it: ``value [ci_low, ci_high]`` per row."""
+    if model.empty:
+        return model
+    keys = [c for c in ("model", "dataset", *OPTIONAL) if c not in _constant(model)]
+    return model.assign(estimate=_estimates(model))[[*keys, "metric", "estimate", "unit",
+                                                     "n_clips"]]
 
 
 def model_comparison(model: pd.DataFrame) -> pd.DataFrame:
     """``profile_model`` with one column per model (``value [ci_low, ci_high]``), or empty."""
     if model.empty or model["model"].nunique() < 2:
         return model.iloc[:0]
-    text = model.assign(estimate=[f"{cell(v)} [{cell(lo)}, {cell(hi)}]" for v, lo, hi in
-                                  zip(model["value"], model["ci_low"], model["ci_high"],
-                                      strict=True)])
-    table = text.pivot_table(index=["dataset", "family", "metric", "unit"], columns="model",
-                             values="estimate", aggfunc="first").reset_index()
+    index = ["dataset", *OPTIONAL, "metric", "unit"]
+    table = model.assign(estimate=_estimates(model)).pivot_table(
+        index=index, columns="model", values="estimate", aggfunc="first").reset_index()
     table.columns.name = None
-    return table if table["family"].nunique() > 1 else table.drop(columns="family")
+    return table.drop(columns=_constant(model))
 
 
 def _read_json(path: Path, default):
@@ -185,21 +204,6 @@ def _figures(index: dict, *, run_dir: Path, assets: AssetFolder, table_pages: di
         figures.append({"name": name, "caption": entry.get("caption", ""), **files,
                         "table": table, "table_page": table_pages.get(table)})
     return figures
-
-
-def profile_summary(model: pd.DataFrame) -> pd.DataFrame:
-    """The ``profile_model`` table as the report shows it: ``value [ci_low, ci_high]`` per row.
-
-    The family column is kept only when a model x data set has several families.
-    """
-    if model.empty:
-        return model
-    keys = ["model", "dataset", "family"] if model["family"].nunique() > 1 else ["model",
-                                                                                  "dataset"]
-    text = [f"{cell(v)} [{cell(lo)}, {cell(hi)}]" for v, lo, hi in
-            zip(model["value"], model["ci_low"], model["ci_high"], strict=True)]
-    shown = model.assign(estimate=text)
-    return shown[[*keys, "metric", "estimate", "unit", "n_clips"]]
 
 
 def _table_pages(tables: dict[str, pd.DataFrame], index: dict, *, run_dir: Path, root: Path,

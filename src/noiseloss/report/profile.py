@@ -53,8 +53,7 @@ def plot_clip(nll, entropy, *, frame_rate: float, spans, onsets_seconds, path: P
 def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataFrame, *,
                        options) -> Path:
     """Draw the plots and write ``OUT/index.html``; return its path."""
-    from noiseloss.analysis.curves import frame_curve
-    from noiseloss.analysis.profile import PROFILE_METRICS, metrics_of, running_baseline
+    from noiseloss.analysis.profile import PROFILE_METRICS, frame_curves, metrics_of, running_baseline
     from noiseloss.analysis.run import read_results
     from noiseloss.report.html import _environment, cell
 
@@ -63,25 +62,20 @@ def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataF
     shutil.rmtree(plots, ignore_errors=True)
     plots.mkdir(parents=True)
     results = read_results(out / "run").set_index("key")
-    onsets = options.onsets_seconds() if options.probes else []
+    onsets = options.onsets_seconds()
     from noiseloss.figures.profile import draw_profile
 
-    figures = {}
-    for drawn in draw_profile(clips, table="clips"):
-        figures[drawn.name] = f"plots/metrics-{_name(drawn.name)}.png"
-        drawn.figure.savefig(out / figures[drawn.name], dpi=90, metadata={"Software": None})
+    figures = []  # one per model, in the order of the groups below
+    for drawn, (model, _) in zip(draw_profile(clips, table="clips"),
+                                 clips.groupby("model", sort=True), strict=True):
+        figures.append(f"plots/metrics-{_name(model)}.png")
+        drawn.figure.savefig(out / figures[-1], dpi=90, metadata={"Software": None})
     models = []
-    for (model, part), figure in zip(clips.groupby("model", sort=True), figures.values(),
-                                     strict=True):
+    for (model, part), figure in zip(clips.groupby("model", sort=True), figures, strict=True):
         entries = []
         for _, clip in part.iterrows():
             row = results.loc[clip["key"]]
-            shape = {"num_codebooks": int(row["num_codebooks"]),
-                     "num_frames": int(row["num_frames"])}
-            nll = frame_curve(row["nll"], **shape)
-            entropy = row["entropy"]
-            entropy = frame_curve(entropy, **shape) if entropy is not None and len(entropy) \
-                else None
+            nll, entropy = frame_curves(row)
             mine = spans[(spans["model"] == model) & (spans["dataset"] == clip["dataset"])
                          & (spans["item"] == clip["item"])]
             plot = f"plots/clip-{_name(model, clip['dataset'], clip['item'])}.png"

@@ -66,6 +66,11 @@ class ScoringOptions:
         shared_prefix: Run the longest common prefix of a batch's decoder inputs once and score
             only the suffixes from its cache (same NLL within float rounding); False: every
             sequence in full (the reference for benchmarks).
+        token_budget: Most decoder positions (windows x frames) in one forward pass; a batch
+            stops before the window that would exceed it (always at least one window). None:
+            ``batch_size`` alone bounds a batch. Out of memory, a batch is halved and retried
+            whatever the budget; later batches take the largest size that fit below the
+            smallest that failed.
     """
 
     alignment: str | None = None
@@ -75,13 +80,14 @@ class ScoringOptions:
     window_frames: int | None = None
     stride_frames: int | None = None
     shared_prefix: bool = True
+    token_budget: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.shared_prefix, bool):
             raise ParameterError(f"shared_prefix must be true or false, got {self.shared_prefix!r}")
         if self.alignment is not None:
             check_choice("alignment", self.alignment, ALIGNMENTS)
-        for name in ("batch_size", "window_frames", "stride_frames"):
+        for name in ("batch_size", "window_frames", "stride_frames", "token_budget"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), low=1)
         check_device(self.device, self.dtype)

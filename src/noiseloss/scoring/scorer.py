@@ -55,6 +55,10 @@ class Scorer(ABC):
         self.options = options
         #: Decoder positions computed so far (a shared prefix counts once): the work done.
         self.positions_computed = 0
+        #: Windows per forward pass after an out-of-memory error: the largest batch that fit,
+        #: below the smallest that failed (None: none failed).
+        self.batch_cap: int | None = None
+        self._smallest_failure: int | None = None
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -193,8 +197,10 @@ class Scorer(ABC):
     ) -> list[ScoreResult]:
         """Per-token NLL and predictive entropy for a list of code matrices ``[K, T_i]``.
 
-        Windows of all items are sorted by length and scored in right-padded batches of
-        ``batch_size`` (no attention mask needed: attention is causal).
+        Windows of all items are sorted by length and scored in right-padded batches of at most
+        ``batch_size`` windows and ``options.token_budget`` positions (no attention mask
+        needed: attention is causal). A batch that runs out of accelerator memory is halved and
+        retried; ``batch_cap`` then keeps the size that fit.
 
         Args:
             codes: One int ``[K, T]`` array per item.
@@ -218,8 +224,6 @@ class Scorer(ABC):
         if len(conditions) != len(arrays):
             raise ParameterError(f"conditions must hold one entry per item ({len(arrays)}), got "
                                  f"{len(conditions)}")
-        import torch
-
         plans = [plan_windows(a.shape[1], window_frames=self.options.window_frames,
                               stride_frames=self.options.stride_frames,
                               min_context_frames=layout.context_frames) for a in arrays]
@@ -227,12 +231,9 @@ class Scorer(ABC):
         jobs.sort(key=lambda j: j[1].end - j[1].context_start, reverse=True)
         nll: list[np.ndarray | None] = [None] * len(arrays)
         entropy: list[np.ndarray | None] = [None] * len(arrays)
-        for start in range(0, len(jobs), batch_size):
-            chunk = jobs[start : start + batch_size]
-            segs = [torch.from_numpy(arrays[i][:, w.context_start : w.end]) for i, w in chunk]
-            out = self._score_segments(segs, layout=layout, text=text,
-                                       guidance_scale=guidance_scale,
-                                       conditions=[conditions[i] for i, _ in chunk])
+        for chunk in self._batches(jobs, batch_size=batch_size):
+            out = self._fitting(chunk, arrays, layout=layout, text=text,
+                                guidance_scale=guidance_scale, conditions=conditions)
             for (i, w), (seg_nll, seg_entropy) in zip(chunk, out, strict=True):
                 if nll[i] is None:
                     shape = (seg_nll.shape[0], arrays[i].shape[1])
@@ -258,6 +259,52 @@ class Scorer(ABC):
         ]
 
     # -- internals ----------------------------------------------------------------------------
+    def _batches(self, jobs, *, batch_size: int):
+        """Consecutive runs of ``jobs`` (longest first) within the size, cap and token budget.
+
+        A job longer than the budget goes alone.
+        """
+        budget = self.options.token_budget
+        chunk: list = []
+        for job in jobs:
+            size = min(batch_size, self.batch_cap or batch_size)
+            width = chunk[0][1].end - chunk[0][1].context_start if chunk else (
+                job[1].end - job[1].context_start)
+            if chunk and (len(chunk) >= size or (budget and (len(chunk) + 1) * width > budget)):
+                yield chunk
+                chunk = []
+            chunk.append(job)
+        if chunk:
+            yield chunk
+
+    def _fitting(self, chunk, arrays, *, layout, text, guidance_scale, conditions) -> list:
+        """``_score_segments`` of ``chunk``; out of memory, the halves are scored in turn."""
+        import torch
+
+        segs = [torch.from_numpy(arrays[i][:, w.context_start : w.end]) for i, w in chunk]
+        try:
+            out = self._score_segments(segs, layout=layout, text=text,
+                                       guidance_scale=guidance_scale,
+                                       conditions=[conditions[i] for i, _ in chunk])
+            if self._smallest_failure and len(chunk) < self._smallest_failure:
+                self.batch_cap = max(self.batch_cap or 1, len(chunk))  # the largest that fit
+            return out
+        except torch.cuda.OutOfMemoryError as exc:  # torch.OutOfMemoryError from torch 2.5
+            if len(chunk) == 1:
+                raise ParameterError(
+                    f"one window of {chunk[0][1].end - chunk[0][1].context_start} frames does "
+                    f"not fit in the memory of {self.options.device}; give smaller "
+                    "--window-frames or dtype bfloat16") from exc
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            half = len(chunk) // 2
+            self._smallest_failure = min(self._smallest_failure or len(chunk), len(chunk))
+            self.batch_cap = min(self.batch_cap or half, half)
+            return [*self._fitting(chunk[:half], arrays, layout=layout, text=text,
+                                   guidance_scale=guidance_scale, conditions=conditions),
+                    *self._fitting(chunk[half:], arrays, layout=layout, text=text,
+                                   guidance_scale=guidance_scale, conditions=conditions)]
+
     def _check_codes(self, codes: np.ndarray, layout: Layout) -> np.ndarray:
         arr = np.asarray(codes)
         if arr.ndim != 2 or arr.shape[0] != self.num_codebooks:

@@ -16,7 +16,7 @@ from noiseloss.sources.midi import MIDI_EXTENSIONS
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One data set: a built-in source (``demo:NAME``), a folder, or music21 corpus paths."""
+    """One data set: a built-in source (``demo:NAME``), a folder or file, or music21 paths."""
 
     name: str
     source: str | None = None
@@ -32,8 +32,9 @@ class DatasetSpec:
             raise ConfigError(f"music21 must be a list of corpus paths, got {self.music21!r}")
         object.__setattr__(self, "music21", tuple(self.music21))
         for key in ("source", "path", "glob"):
-            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
-                raise ConfigError(f"{key} must be a string, got {getattr(self, key)!r}")
+            value = getattr(self, key)
+            if (value is not None or key == "glob") and not isinstance(value, str):
+                raise ConfigError(f"{key} must be a string, got {value!r}")
         if Path(self.glob).is_absolute() or ".." in Path(self.glob).parts or not self.glob:
             raise ConfigError(f"glob must be a pattern relative to the data set's path (no "
                               f"leading / and no ..), got {self.glob!r}")
@@ -98,8 +99,12 @@ def resolve_items(spec: DatasetSpec) -> list[Item]:
             files = _builtin_files(spec.source, spec.name)
         else:
             root = Path(spec.path).expanduser()
+            if root.is_file():  # one file: a data set of one item (the glob is not used)
+                return [Item(spec.name, root.name, "midi" if root.suffix.lower() in
+                             MIDI_EXTENSIONS else "audio", str(root), spec.program)]
             if not root.is_dir():
-                raise ConfigError(f"datasets.{spec.name}.path {root} is not a folder")
+                raise ConfigError(f"datasets.{spec.name}.path {root} is neither a folder nor "
+                                  "a file")
             # not only regular files: a dangling link, a link loop or a folder named x.wav is
             # kept, so that reading it fails and the run lists it instead of dropping it
             files = sorted(p for p in root.rglob(spec.glob)

@@ -151,7 +151,13 @@ def render_midi(
             wanted = num_samples * 2 * 4  # stereo float32
             raw = proc.stdout.read(wanted)
             if len(raw) < wanted:  # end of output: FluidSynth stopped by itself
-                code = proc.wait(timeout=60)
+                try:
+                    code = proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                    raise DependencyError("fluidsynth closed its output but did not exit "
+                                          "within 60 s") from None
             else:  # enough: stop it (a note never switched off would render forever)
                 proc.kill()
                 proc.wait()
@@ -159,10 +165,10 @@ def render_midi(
             proc.stdout.close()
             err.seek(0)
             message = err.read().decode(errors="replace").strip()
-    if code != 0:
+    if code != 0 or not raw:
         what = midi if isinstance(midi, (str, Path)) else "the MIDI"
-        raise DependencyError(f"fluidsynth failed on {what} (exit code {code}): "
-                              f"{message[:500]}")
+        why = f"exit code {code}" if code != 0 else "no audio written"
+        raise DependencyError(f"fluidsynth failed on {what} ({why}): {message[:500]}")
     audio = np.frombuffer(raw[: len(raw) - len(raw) % 8], dtype="<f4").reshape(-1, 2)
     audio = audio.mean(axis=1, dtype=np.float32)
     if audio.shape[0] < num_samples:

@@ -29,8 +29,9 @@ def run_lock(run_dir: str | Path):
             names the folder and the holder's pid).
     """
     folder = Path(run_dir).resolve()
-    if folder.exists() and not folder.is_dir():
-        raise ParameterError(f"--out {run_dir} exists and is not a folder")
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ParameterError(f"--out {existing} exists and is not a folder")
     with _guard:
         entry = _held.get(folder)
         if entry is None:

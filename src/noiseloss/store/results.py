@@ -95,21 +95,25 @@ class ResultsStore:
         part.replace(target)
         self.quarantined[part.name] = target
 
-    def _tables(self, columns=None):
-        """``(part, table)`` of every readable part; unreadable ones are quarantined."""
+    def _tables(self, *, keys_only: bool = False):
+        """The table of every readable part (only its keys: ``keys_only``).
+
+        Unreadable parts are quarantined.
+        """
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
         for part in self._parts():
             try:
-                table = read_results_table(part)
+                yield (pq.read_table(part, columns=["key"]) if keys_only
+                       else read_results_table(part))
             except (OSError, pa.ArrowException, ParameterError):
                 self._quarantine(part)
-                continue
-            yield part, table if columns is None else table.select(columns)
 
     def keys(self) -> set[str]:
         """Keys of every stored unit (unreadable parts are quarantined first)."""
-        return {k for _, table in self._tables(["key"]) for k in table.column("key").to_pylist()}
+        return {k for table in self._tables(keys_only=True)
+                for k in table.column("key").to_pylist()}
 
     def append(self, rows: list[dict]) -> Path | None:
         """Write ``rows`` (dicts with the schema's columns) as one new part, atomically."""
@@ -131,7 +135,7 @@ class ResultsStore:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        parts = [table for _, table in self._tables()]
+        parts = list(self._tables())
         table = pa.concat_tables(parts) if parts else results_schema().empty_table()
         if keys is not None:
             table = table.filter(pc.is_in(table.column("key"), pa.array(sorted(keys),
