@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -95,6 +96,10 @@ def test_outputs_follow_the_umask(umask, file_mode, dir_mode, tmp_path, tiny_mod
         assert path.stat().st_mode & 0o777 == file_mode, path
     for path in (run_dir / "report", run_dir / "store", run_dir / "tables"):
         assert path.stat().st_mode & 0o777 == dir_mode, path
+    # a build a killed report left behind is removed by the next one
+    (run_dir / ".report-killed").mkdir()
+    (run_dir / ".report-killed" / "index.html").write_text("half")
+    write_report(run_dir)
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".report")] == []
 
 
@@ -122,6 +127,10 @@ def test_a_smaller_rerun_analyses_only_its_own_units(tmp_path, tiny_model_dir, c
     del raw["datasets"]["b"]
     summary = run_experiment(parse_config(raw), run_dir)
     assert summary.skipped == 3 and summary.done == 0
+    # a resumed run that scored nothing still records its model
+    provenance = json.loads((run_dir / "provenance.json").read_text())
+    assert list(provenance["models"]) == [str(tiny_model_dir)]
+    assert provenance["models"][str(tiny_model_dir)]["weights_sha256"]
     assert sorted(_results(run_dir)["dataset"]) == ["a"] * 3
     assert set(analyze_run(run_dir)["profile_clips"]["dataset"]) == {"a"}
     # the earlier units stay in the store
