@@ -70,5 +70,6 @@ def test_midi_edits_config_renders_edits_and_draws_their_boxes(tmp_path):
     sequence = pq.read_table(out / "tables" / "sequence.parquet").to_pandas()
     assert len(sequence) == 24 and sequence["loss_delta"].notna().all()
     figures = json.loads((out / "figures" / "index.json").read_text())
-    assert list(figures) == ["families-delta"]
+    # the edits' boxes, and the clip metrics of the clean scores (no span: no model metrics)
+    assert list(figures) == ["families-delta", "profile-demo"]
     assert (out / "report" / "index.html").is_file()
