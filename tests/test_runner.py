@@ -62,7 +62,8 @@ def test_builtin_configs_parse_and_expand():
 
 @pytest.mark.parametrize("change, message", [
     ({"modles": ["demo"]}, r"unknown key 'modles'; .* Did you mean 'models'\?"),
-    ({"excerpt": {"seconds": -1}}, r"excerpt.seconds must be in \(0.0, inf\), got -1"),
+    ({"excerpt": {"seconds": -1}}, r"excerpt.seconds must be in \(0.0, 86400.0\], got -1"),
+    ({"excerpt": {"offset_seconds": 1e308}}, r"excerpt.offset_seconds must be in \[0.0, 86400.0\]"),
     ({"seeds": [1.5]}, r"seeds must be a non-empty list of integers in \[0, 2\*\*63\)"),
     ({"seeds": [10**20]}, r"seeds must be a non-empty list of integers in \[0, 2\*\*63\)"),
     ({"scoring": {"alignment": "shifted"}}, "scoring.alignment must be one of"),

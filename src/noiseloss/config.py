@@ -101,15 +101,20 @@ def _model(i: int, raw) -> ModelSpec:
 
 @dataclass(frozen=True)
 class Excerpt:
-    """The part of each source that is scored: ``seconds`` (None: to the end) from the offset."""
+    """The part of each source that is scored: ``seconds`` (None: to the end) from the offset.
+
+    Both are at most ``MAX_SECONDS`` (a day): larger values are mistakes, and would overflow
+    sample indices.
+    """
 
     seconds: float | None = 15.0
     offset_seconds: float = 0.0
+    MAX_SECONDS = 86400.0
 
     def __post_init__(self):
         if self.seconds is not None:
-            check_number("seconds", self.seconds, low=0.0, low_open=True)
-        check_number("offset_seconds", self.offset_seconds, low=0.0)
+            check_number("seconds", self.seconds, low=0.0, low_open=True, high=self.MAX_SECONDS)
+        check_number("offset_seconds", self.offset_seconds, low=0.0, high=self.MAX_SECONDS)
 
 
 #: Melody (chroma) conditions of MusicGen-Melody: none; the clean excerpt's chroma for the clean
@@ -256,11 +261,20 @@ def _perturbation(i: int, raw) -> dict:
     try:
         PERTURBATIONS.check(raw["kind"])
         check_spec_keys(raw["kind"], given, supplied=CONTEXT_KEYS)
-        check_spec_values(raw["kind"], {**{k: v for k, v in raw.items() if k != "grid"},
-                                        **grid})
+        check_spec_values(raw["kind"], {k: v for k, v in raw.items() if k not in ("kind", "grid")},
+                          grid=grid)
     except NoiselossError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     return dict(raw)
+
+
+def _text(raw: dict, key: str, *, default: str) -> str:
+    value = raw.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, str | int):  # "name: 2024" is fine
+        raise ConfigError(f"{key} must be a text, got {value!r}")
+    return str(value)
 
 
 def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
@@ -287,8 +301,8 @@ def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
     if isinstance(version, bool) or not isinstance(version, int):
         raise ConfigError(f"version must be an integer, got {version!r}")
     return ExperimentConfig(
-        name=str(raw.get("name", name)),
-        description=str(raw.get("description", "")),
+        name=_text(raw, "name", default=name),
+        description=_text(raw, "description", default=""),
         version=version,
         models=tuple(_model(i, m) for i, m in enumerate(models)),
         datasets=tuple(_section(DatasetSpec, spec, f"datasets.{key}", name=str(key))

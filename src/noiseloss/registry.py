@@ -52,16 +52,17 @@ class Registry(Generic[T]):
 
     def check(self, name) -> None:
         """``ParameterError`` unless ``name`` is registered; the one message for an unknown name."""
-        if name not in self._entries:
+        if not isinstance(name, str) or name not in self._entries:
+            hint = suggest(name, self._entries) if isinstance(name, str) else ""
             raise ParameterError(f"unknown {self.kind} {name!r}; registered: {sorted(self._entries)}."
-                                 f"{suggest(name, self._entries)}".rstrip("."))
+                                 f"{hint}".rstrip("."))
 
     def describe(self, name: str) -> str:
         """One-line description of an entry (never resolves it)."""
         return self._help.get(name, "")
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return isinstance(name, str) and name in self._entries
 
     def __len__(self) -> int:
         return len(self._entries)

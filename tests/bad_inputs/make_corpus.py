@@ -99,6 +99,12 @@ CONFIG_CASES = {
     "missing-folder": (('good: {path: "{root}/good"}', 'good: {path: "{root}/nope"}'),
                        ["nope"]),
     "unknown-model": (("models: [demo]", "models: [demo-nope]"), ["demo-nope"]),
+    "color-number": (("color: white", "color: 1.5"), ["color", "string"]),
+    "onset-fraction": (("onset_frames: 10", "onset_frames: 10.5"), ["onset_frames", "integer"]),
+    "offset-huge": (("excerpt: {seconds: 1.0}", "excerpt: {seconds: 1.0, offset_seconds: 1.0e+308}"),
+                    ["offset_seconds"]),
+    "kind-list": (("kind: noise", "kind: [noise]"), ["perturbation", "noise"]),
+    "name-mapping": (("name: bad", "name: {a: 1}"), ["name"]),
 }
 
 def _symlink_loop(path: Path) -> None:

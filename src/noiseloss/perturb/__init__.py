@@ -124,35 +124,45 @@ def perturb(data, spec: Mapping, *, sample_rate: int | None = None,
     return entry(data, **{k: v for k, v in params.items() if k in accepted})
 
 
-def check_spec_values(kind: str, params: Mapping) -> None:
-    """Raise ``ParameterError`` if a number-typed parameter of ``kind`` holds no finite number.
+def check_spec_values(kind: str, params: Mapping, *, grid: Mapping | None = None) -> None:
+    """Raise ``ParameterError`` if a value does not have the type its parameter declares.
 
     Catches, when a config is read, what would otherwise fail unit by unit: a string where a
-    number belongs (YAML reads ``1.0e308`` without an exponent sign as a string), NaN, inf, a
-    negative ``*_frames`` / ``*_seconds`` / ``*_ms`` and a ``ratio`` outside [0, 1]; each
-    function still checks its own ranges when it runs.
-    ``params`` maps a key to its value or, for a grid axis, to the list of its values.
+    number belongs (YAML reads ``1.0e308`` without an exponent sign as a string), a number
+    where a string belongs, a fraction where an integer belongs, NaN, inf, a negative
+    ``*_frames`` / ``*_seconds`` / ``*_ms`` and a ``ratio`` outside [0, 1]. Parameters whose
+    annotation is not a plain ``int`` / ``float`` / ``str`` (optionally ``| None``) are left to
+    the function, which checks its own ranges when it runs.
+
+    Args:
+        kind: A registered perturbation.
+        params: Fixed parameters (key -> value).
+        grid: Grid axes (key -> list of values); each value is checked.
     """
     import math
 
     accepted = PERTURBATIONS.get(kind).parameters()
-    for key, values in params.items():
-        if key not in accepted:
+    pairs = [*params.items(), *((k, v) for k, values in (grid or {}).items() for v in values)]
+    for key, value in pairs:
+        if key not in accepted or value is None:
             continue
-        annotation = str(accepted[key].annotation)
-        if not any(t in annotation for t in ("float", "int")) or "str" in annotation:
+        types = {t.strip() for t in str(accepted[key].annotation).split("|")} - {"None"}
+        if types == {"str"}:
+            if not isinstance(value, str):
+                raise ParameterError(f"{key} must be a string, got {value!r}")
             continue
-        for value in values if isinstance(values, list) else [values]:
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ParameterError(f"{key} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ParameterError(f"{key} must be a finite number, got {value!r}")
-            if key.endswith(("_frames", "_seconds", "_ms")) and value < 0:
-                raise ParameterError(f"{key} must be >= 0, got {value!r}")
-            if key == "ratio" and not 0 <= value <= 1:
-                raise ParameterError(f"ratio must be in [0, 1], got {value!r}")
+        if not types or not types <= {"int", "float"}:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ParameterError(f"{key} must be a number, got {value!r}")
+        if types == {"int"} and not isinstance(value, int):
+            raise ParameterError(f"{key} must be an integer, got {value!r}")
+        if not math.isfinite(value):
+            raise ParameterError(f"{key} must be a finite number, got {value!r}")
+        if key.endswith(("_frames", "_seconds", "_ms")) and value < 0:
+            raise ParameterError(f"{key} must be >= 0, got {value!r}")
+        if key == "ratio" and not 0 <= value <= 1:
+            raise ParameterError(f"ratio must be in [0, 1], got {value!r}")
 
 
 def check_spec_keys(kind: str, keys, *, supplied=()) -> None:

@@ -1,0 +1,160 @@
+"""Seeded fuzzing of the input paths, beyond the test corpus (not a test; prints counts).
+
+Three kinds of mutated input, each judged the same way: either it is accepted, or refused with
+a ``NoiselossError`` (the CLI's one-line "error: ..."); any other exception is a traceback a user
+would see, and is printed with the input that caused it.
+
+- configs: every built-in config, mutated by replacing one value anywhere in it with a value of
+  another type (number, string, list, mapping, null, bool, NaN, huge, negative), or deleting it;
+  through ``parse_config``;
+- audio: a valid WAV/FLAC/OGG clip cut at random byte offsets or with random bytes overwritten;
+  through ``load_audio`` and the demo scorer;
+- MIDI: a valid MIDI file cut or overwritten the same way; through ``load_midi`` and the
+  renderer (first 2 s).
+
+    python benchmarks/fuzz_inputs.py --cases 300 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+VALUES = (0, -1, 1.5, float("nan"), float("inf"), 1e308, 10 ** 20, "", "text", "/abs/path",
+          [], [1, 2], ["a"], {}, {"k": 1}, None, True)
+
+
+def _paths(node, prefix=()):
+    """Every (path, value) of a nested mapping/list."""
+    yield prefix, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _paths(value, (*prefix, i))
+
+
+def _set(node, path, value, *, delete: bool):
+    for key in path[:-1]:
+        node = node[key]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+
+
+def fuzz_configs(cases: int, rng: np.random.Generator) -> tuple[int, int, list]:
+    """(accepted, refused, tracebacks) of mutated built-in configs."""
+    import yaml
+
+    from noiseloss.config import builtin_configs, load_config, parse_config
+    from noiseloss.errors import NoiselossError
+
+    bases = [yaml.safe_load(load_config(name).to_yaml()) for name in builtin_configs()]
+    accepted = refused = 0
+    crashes = []
+    for _ in range(cases):
+        raw = copy.deepcopy(bases[rng.integers(len(bases))])
+        paths = [p for p, _ in _paths(raw) if p]
+        path = paths[rng.integers(len(paths))]
+        delete = rng.random() < 0.2
+        value = VALUES[rng.integers(len(VALUES))]
+        _set(raw, path, value, delete=delete)
+        try:
+            parse_config(raw)
+            accepted += 1
+        except NoiselossError:
+            refused += 1
+        except Exception:  # noqa: BLE001 (what is counted)
+            crashes.append((f"{'del' if delete else 'set'} {path} = {value!r}",
+                            traceback.format_exc(limit=3)))
+    return accepted, refused, crashes
+
+
+def _corrupt(data: bytes, rng: np.random.Generator) -> bytes:
+    if rng.random() < 0.5:
+        return data[: rng.integers(0, len(data))]
+    out = bytearray(data)
+    for _ in range(rng.integers(1, 20)):
+        start = int(rng.integers(0, len(out)))
+        out[start:start + 8] = rng.integers(0, 256, size=len(out[start:start + 8])).astype(
+            np.uint8).tobytes()
+    return bytes(out)
+
+
+def fuzz_files(cases: int, rng: np.random.Generator, folder: Path) -> dict[str, tuple]:
+    """Per kind (wav, flac, ogg, mid): (accepted, refused, tracebacks) of corrupted files."""
+    import pretty_midi
+    import soundfile as sf
+
+    from noiseloss.errors import NoiselossError
+    from noiseloss.models import load_model
+    from noiseloss.sources.midi import load_midi, render_midi
+
+    scorer = load_model("demo")
+    t = np.arange(int(1.5 * 32000)) / 32000
+    tone = (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
+    valid = {}
+    for fmt in ("wav", "flac", "ogg"):
+        buffer = io.BytesIO()
+        sf.write(buffer, tone, 32000, format=fmt.upper())
+        valid[fmt] = buffer.getvalue()
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(velocity=80, pitch=60 + i, start=0.2 * i, end=0.2 * i + 0.3)
+                   for i in range(8)]
+    midi.instruments.append(piano)
+    path = folder / "valid.mid"
+    midi.write(str(path))
+    valid["mid"] = path.read_bytes()
+    out = {}
+    for kind, data in valid.items():
+        accepted = refused = 0
+        crashes = []
+        for n in range(cases):
+            path = folder / f"case-{n}.{kind}"
+            path.write_bytes(_corrupt(data, rng))
+            try:
+                if kind == "mid":
+                    render_midi(load_midi(path), sample_rate=32000, max_seconds=2.0)
+                else:
+                    scorer.score(path)
+                accepted += 1
+            except NoiselossError:
+                refused += 1
+            except Exception:  # noqa: BLE001 (what is counted)
+                crashes.append((f"{kind} case {n}", traceback.format_exc(limit=3)))
+        out[kind] = (accepted, refused, crashes)
+    return out
+
+
+def main(argv=None) -> int:
+    """Command line: see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=300, help="Cases per kind of input.")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    results = {"config": fuzz_configs(args.cases, rng)}
+    with tempfile.TemporaryDirectory() as tmp:
+        results.update(fuzz_files(args.cases // 3, rng, Path(tmp)))
+    total = 0
+    for kind, (accepted, refused, crashes) in results.items():
+        print(f"{kind:<7} accepted {accepted:4d}  refused {refused:4d}  tracebacks {len(crashes)}")
+        total += len(crashes)
+        for label, text in crashes[:3]:
+            print(f"  {label}\n    " + text.strip().replace("\n", "\n    "))
+    print(f"tracebacks in all: {total}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
