@@ -25,9 +25,12 @@ def test_model_level_validation_on_the_tiny_checkpoints(tmp_path, capsys):
         record = json.loads((folder / "metrics.json").read_text())["training"]
         rows = table[table["step"] == record["step"]]
         assert rows["validation_loss"].tolist() == pytest.approx([record["validation_loss"]] * 5)
-    # every checkpoint scored the same clips: onset sensitivity over the 2 tiny ood clips
+    # every checkpoint scored the 2 tiny ood clips; a clip counts where its Peak was found (on
+    # these barely trained models that can hinge on float rounding, so 1 or 2)
     onset = table[table["metric"] == "onset_sensitivity"]
-    assert (onset["n_clips"] == 2).all() and onset["value"].notna().all()
-    assert (onset["ci_low"] <= onset["value"]).all() and (onset["value"] <= onset["ci_high"]).all()
+    assert onset["n_clips"].between(1, 2).all() and onset["value"].notna().all()
+    both = onset[onset["n_clips"] == 2]
+    assert ((both["ci_low"] <= both["value"]) & (both["value"] <= both["ci_high"])).all()
+    assert table.loc[table["metric"] == "clean_loss", "n_clips"].eq(2).all()
     out = capsys.readouterr().out
     assert "rho(step)" in out and out.count("(4 checkpoints)") == 5
