@@ -25,8 +25,9 @@ def test_model_level_validation_on_the_tiny_checkpoints(tmp_path, capsys):
         record = json.loads((folder / "metrics.json").read_text())["training"]
         rows = table[table["step"] == record["step"]]
         assert rows["validation_loss"].tolist() == pytest.approx([record["validation_loss"]] * 5)
-    # every checkpoint scored the 2 tiny ood clips; a clip counts where its Peak was found (on
-    # these barely trained models that can hinge on float rounding, so 1 or 2)
+    # every checkpoint scored the 2 tiny ood clips; a clip counts where its Peak was found. The
+    # tiny build writes Ogg clips with a random stream serial, so their bytes, hence the noise
+    # seeds drawn from them, change from build to build: 1 or 2 clips
     onset = table[table["metric"] == "onset_sensitivity"]
     assert onset["n_clips"].between(1, 2).all() and onset["value"].notna().all()
     both = onset[onset["n_clips"] == 2]
