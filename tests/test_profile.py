@@ -38,7 +38,7 @@ def test_profile_ranks_every_clip_with_every_metric(profiled):
     assert clips["probe_peak"].is_monotonic_increasing
     assert (clips["n_probes"] == 2).all() and (clips["frames"] == 300).all()
     for column in ("mean_loss", "probe_peak", "probe_after", "excess_surprisal", "spike_rate",
-                   "rate_confident_surprised", "rate_uncertain_surprised"):
+                   "coarse_bump", "rate_confident_surprised", "rate_uncertain_surprised"):
         assert clips[column].notna().all(), column
     assert ((clips["spike_rate"] >= 0) & (clips["spike_rate"] <= 1)).all()
     assert (clips["rate_confident_surprised"] + clips["rate_uncertain_surprised"] <= 1).all()

@@ -12,6 +12,7 @@ from noiseloss.analysis.profile import (
     PROFILE_METRICS,
     SCALE_FLOOR_NATS,
     blind_metrics,
+    coarse_bump,
     flag_spans,
     metrics_of,
     model_metrics,
@@ -63,6 +64,17 @@ def test_flat_and_empty_curves_give_no_spike_and_nan_never_zero():
     small = np.full(100, 1.0)
     small[60] += 2.9 * SCALE_FLOOR_NATS
     assert not spike_frames(small, window_frames=10, z=3.0)[1].any()
+
+
+def test_coarse_bump_of_known_bumps():
+    row = np.full(300, 2.0)
+    row[100:125] += 1.0  # exactly one window high
+    assert coarse_bump(row, window_frames=25) == pytest.approx(1.0)
+    row = np.full(300, 2.0)
+    row[100:110] += 1.0  # 10 of 25 frames
+    assert coarse_bump(row, window_frames=25) == pytest.approx(10 / 25)
+    assert coarse_bump(np.full(300, 2.0), window_frames=25) == 0.0
+    assert math.isnan(coarse_bump(np.full(10, np.nan), window_frames=25))
 
 
 def test_spans_merge_across_small_gaps():

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from noiseloss.analysis.curves import moving_average
 from noiseloss.analysis.stats import bootstrap_interval
 from noiseloss.errors import ParameterError, check_choice, check_int, check_number, check_range
 from noiseloss.registry import Registry
@@ -65,6 +66,9 @@ _METRICS = (
                   "s = max(1.4826 * MAD of n - b over the clip, 0.01 nats)"),
     ProfileMetric("spike_height", "clip", "nats", "higher",
                   "mean of n[t] - b[t] over the spike frames (NaN without spikes)"),
+    ProfileMetric("coarse_bump", "clip", "nats", "higher",
+                  "max over windows of B frames of the mean NLL of the first (coarsest) "
+                  "codebook row, minus that row's median NLL over the clip (B = 25)"),
     ProfileMetric("rate_confident_surprised", "clip", "1", "higher",
                   "fraction of frames with h[t] < median(h) and n[t] > h[t]: the model was "
                   "sure and wrong (the confident, unsurprised quadrant is about 1/2 minus it)"),
@@ -190,6 +194,24 @@ def blind_metrics(nll, entropy=None, *, window_frames: int, z: float) -> dict:
         rate_confident_surprised=float((confident & surprised).mean()),
         rate_uncertain_surprised=float((~confident & surprised).mean()))
     return out
+
+
+def coarse_bump(first_row, *, window_frames: int) -> float:
+    """``coarse_bump``: the largest B-frame mean of the first codebook's NLL above its median.
+
+    Args:
+        first_row: ``[T]`` NLL of the first row of the NLL matrix (MusicGen: codebook 0; a
+            stereo model: the first channel's codebook 0), nats.
+        window_frames: B.
+
+    Returns:
+        Nats; NaN when no frame is scored.
+    """
+    row = np.asarray(first_row, dtype=np.float64)
+    if not np.isfinite(row).any():
+        return np.nan
+    windows = moving_average(row, window_frames=window_frames)
+    return float(np.nanmax(windows) - np.nanmedian(row))
 
 
 def probe_response(delta, *, onset_frame: int, length_frames: int, lead_frames: int,
@@ -320,6 +342,7 @@ class ProfileOptions:
         after_frames: A of ``probe_after``: frames after the probe that are averaged.
         excerpt_seconds: Seconds of each clip scored, from its start.
         baseline_frames: W of the running baseline of the spike metrics, frames.
+        bump_frames: B of ``coarse_bump``, frames.
         spike_z: Spike threshold, robust z-score.
         merge_frames: Spike frames at most this far apart form one flagged span.
         short_frames: Longest injection counted by the model metric ``onset_sensitivity``.
@@ -336,6 +359,7 @@ class ProfileOptions:
     after_frames: int = 50
     excerpt_seconds: float = 15.0
     baseline_frames: int = 50
+    bump_frames: int = 25
     spike_z: float = 3.0
     merge_frames: int = 2
     short_frames: int = 10
@@ -344,7 +368,8 @@ class ProfileOptions:
 
     def __post_init__(self):
         check_int("probes", self.probes, low=0)
-        for name in ("probe_frames", "after_frames", "baseline_frames", "short_frames"):
+        for name in ("probe_frames", "after_frames", "baseline_frames", "bump_frames",
+                     "short_frames"):
             check_int(name, getattr(self, name), low=1)
         check_int("merge_frames", self.merge_frames, low=0)
         check_int("seed", self.seed, low=0, high=2 ** 63 - 1)
@@ -414,7 +439,9 @@ def clip_tables(results: pd.DataFrame, *, deltas: pd.DataFrame | None,
         nll, entropy = frame_curves(row)
         rate = float(row["frame_rate"])
         out = {c: row.get(c) for c in CLIP_COLUMNS}
+        first_row = np.asarray(row["nll"], dtype=np.float64)[: int(row["num_frames"])]
         out.update(frames=int(row["num_frames"]), mean_loss=float(row["loss"]),
+                   coarse_bump=coarse_bump(first_row, window_frames=options.bump_frames),
                    **blind_metrics(nll, entropy, window_frames=options.baseline_frames,
                                    z=options.spike_z))
         responses = []
