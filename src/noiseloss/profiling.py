@@ -106,7 +106,7 @@ def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str 
     """
     import pyarrow as pa
 
-    from noiseloss.analysis.run import read_results
+    from noiseloss.analysis.run import analyze_results, read_results
     from noiseloss.runner.run import run_experiment
     from noiseloss.store.io import write_csv, write_json, write_parquet
 
@@ -114,8 +114,6 @@ def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str 
     out = Path(out_dir)
     config = profile_config(sources, model=model, backend=backend, model_options=model_options,
                             options=options, scoring=scoring)
-    from noiseloss.analysis.run import analyze_results
-
     summary = run_experiment(config, out / "run", on_progress=on_progress)
     results = read_results(out / "run")
     deltas = analyze_results(results, profile=False)["deltas"] if (

@@ -174,16 +174,24 @@ def blind_metrics(nll, entropy=None, *, window_frames: int, z: float) -> dict:
         surprised quadrants; with the median split each confidence half holds about 1/2 of
         the frames, so the unsurprised quadrants are about 1/2 minus these).
     """
-    n = np.asarray(nll, dtype=np.float64)
-    residual, spikes = spike_frames(n, window_frames=window_frames, z=z)
+    residual, spikes = spike_frames(nll, window_frames=window_frames, z=z)
+    return {**spike_metrics(residual, spikes), **entropy_metrics(nll, entropy)}
+
+
+def spike_metrics(residual, spikes) -> dict:
+    """``spike_rate`` and ``spike_height`` from ``spike_frames``' residual and spike mask."""
     scored = np.isfinite(residual)
-    out = {"spike_rate": float(spikes.sum() / scored.sum()) if scored.any() else np.nan,
-           "spike_height": float(residual[spikes].mean()) if spikes.any() else np.nan}
-    out.update(dict.fromkeys(("excess_surprisal", "rate_confident_surprised",
-                              "rate_uncertain_surprised"), np.nan))
+    return {"spike_rate": float(spikes.sum() / scored.sum()) if scored.any() else np.nan,
+            "spike_height": float(residual[spikes].mean()) if spikes.any() else np.nan}
+
+
+def entropy_metrics(nll, entropy=None) -> dict:
+    """``excess_surprisal`` and the two ``rate_*`` of frame curves (NaN without entropy)."""
+    out = dict.fromkeys(("excess_surprisal", "rate_confident_surprised",
+                         "rate_uncertain_surprised"), np.nan)
     if entropy is None:
         return out
-    h = np.asarray(entropy, dtype=np.float64)
+    n, h = np.asarray(nll, dtype=np.float64), np.asarray(entropy, dtype=np.float64)
     both = np.isfinite(n) & np.isfinite(h)
     if not both.any():
         return out
@@ -408,11 +416,9 @@ def frame_curves(row) -> tuple[np.ndarray, np.ndarray | None]:
     from noiseloss.analysis.curves import frame_curve
 
     shape = {"num_codebooks": int(row["num_codebooks"]), "num_frames": int(row["num_frames"])}
-    entropy = row.get("entropy")
-    has_entropy = entropy is not None and not (np.isscalar(entropy) and pd.isna(entropy)) \
-        and len(entropy) > 0
+    entropy = row.get("entropy")  # None in stores written before entropy was stored
     return (frame_curve(row["nll"], **shape),
-            frame_curve(entropy, **shape) if has_entropy else None)
+            frame_curve(entropy, **shape) if entropy is not None else None)
 
 
 CLIP_COLUMNS = ("model", "dataset", "item", "prompt", "key", "audio", "frames", "frame_rate",
@@ -440,10 +446,11 @@ def clip_tables(results: pd.DataFrame, *, deltas: pd.DataFrame | None,
         rate = float(row["frame_rate"])
         out = {c: row.get(c) for c in CLIP_COLUMNS}
         first_row = np.asarray(row["nll"], dtype=np.float64)[: int(row["num_frames"])]
+        residual, mask = spike_frames(nll, window_frames=options.baseline_frames,
+                                      z=options.spike_z)
         out.update(frames=int(row["num_frames"]), mean_loss=float(row["loss"]),
                    coarse_bump=coarse_bump(first_row, window_frames=options.bump_frames),
-                   **blind_metrics(nll, entropy, window_frames=options.baseline_frames,
-                                   z=options.spike_z))
+                   **spike_metrics(residual, mask), **entropy_metrics(nll, entropy))
         responses = []
         if deltas is not None:
             for _, probe in deltas[deltas["clean_key"] == row["key"]].iterrows():
@@ -460,8 +467,6 @@ def clip_tables(results: pd.DataFrame, *, deltas: pd.DataFrame | None,
                    probe_after=float(np.nanmean(afters)) if np.isfinite(afters).any()
                    else np.nan)
         rows.append(out)
-        residual, mask = spike_frames(nll, window_frames=options.baseline_frames,
-                                      z=options.spike_z)
         for start, end in flag_spans(mask, merge_frames=options.merge_frames):
             spans.append({"model": row["model"], "dataset": row["dataset"], "item": row["item"],
                           "start_s": start / rate, "end_s": end / rate,

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from noiseloss.analysis.profile import ProfileOptions
 from noiseloss.cli.progress import console, progress_bar
-from noiseloss.profiling import ProfileOptions
+from noiseloss.scoring.options import DTYPES, ScoringOptions
 
 _DEFAULTS = ProfileOptions()
+_SCORING = ScoringOptions()
 
 
 @click.command()
@@ -32,8 +34,9 @@ _DEFAULTS = ProfileOptions()
 @click.option("--rank-by", default=None,
               help="Metric of the ranking [default: probe_peak, or excess_surprisal without "
                    "probes].")
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--dtype", default="float32", show_default=True)
+@click.option("--device", default=_SCORING.device, show_default=True,
+              help="cpu, cuda, cuda:N, mps or auto.")
+@click.option("--dtype", type=click.Choice(DTYPES), default=_SCORING.dtype, show_default=True)
 def profile(sources, model_name, backend, model_option_items, out_dir, probes, probe_frames,
             excerpt_seconds, seed, rank_by, device, dtype):
     """Profile metrics of the clips in SOURCES (folders, files or demo:NAME), ranked.
@@ -42,7 +45,6 @@ def profile(sources, model_name, backend, model_option_items, out_dir, probes, p
     """
     from noiseloss.cli.score import parse_model_options
     from noiseloss.profiling import profile as run_profile
-    from noiseloss.scoring.options import ScoringOptions
 
     options = dataclasses.replace(_DEFAULTS, probes=probes, probe_frames=probe_frames,
                                   excerpt_seconds=excerpt_seconds, seed=seed, rank_by=rank_by)

@@ -1,8 +1,7 @@
 """What a run found, in words: the report's first section, and short labels for families.
 
 Every number in a finding is read from the analysis tables (``sequence``, ``stats_group``,
-``regions``, ``profile_model``); ``Finding.numbers`` keeps them, so the text can be checked
-against the tables.
+``regions``, ``profile_model``); nothing is computed anew.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import pandas as pd
 
 from noiseloss.analysis.profile import MODEL_KEYS as GROUP
 from noiseloss.analysis.profile import PROFILE_METRICS, metrics_of
+from noiseloss.analysis.regions import REGION_NAMES
 
 #: Significance level the summary words ("significant") refer to.
 ALPHA = 0.05
@@ -30,7 +30,6 @@ class Finding:
     label: str
     prompt: str
     lines: list[str] = field(default_factory=list)
-    numbers: dict = field(default_factory=dict)
 
 
 def family_labels(sequence: pd.DataFrame) -> dict[str, str]:
@@ -79,6 +78,11 @@ def _p(value: float) -> str:
     return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
 
 
+def _matching(table: pd.DataFrame, key: dict) -> pd.DataFrame:
+    """The rows of ``table`` whose ``GROUP`` columns equal ``key`` (all rows of an empty one)."""
+    return table if table.empty else table[(table[list(GROUP)] == pd.Series(key)).all(axis=1)]
+
+
 def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
     """One ``Finding`` per model x data set x family x prompt with a perturbed unit."""
     sequence = tables.get("sequence", pd.DataFrame())
@@ -99,45 +103,38 @@ def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
             part = units[units["perturbation_frames"] == length]
             fell, n, mean = int((part["loss_delta"] < 0).sum()), len(part), float(
                 part["loss_delta"].mean())
-            finding.numbers[f"fell@{int(length)}"] = (fell, n)
-            finding.numbers[f"mean@{int(length)}"] = mean
             what = "clips" if n == part["item"].nunique() else "units (clips x seeds)"
             effect.append(f"{int(length)} frames: loss fell in {fell} of {n} {what}, mean Δℓ "
                           f"{_num(mean)} nats")
         if not lengths:  # edits without a length
             fell, n, mean = int((units["loss_delta"] < 0).sum()), len(units), float(
                 units["loss_delta"].mean())
-            finding.numbers["fell"], finding.numbers["mean"] = (fell, n), mean
             effect.append(f"loss fell in {fell} of {n} units, mean Δℓ {_num(mean)} nats")
         finding.lines.append("; ".join(effect) + ".")
-        trend = trends[(trends[list(GROUP)] == pd.Series(key)).all(axis=1)
-                       & (trends["metric"] == "loss_delta")] if not trends.empty else trends
+        trend = _matching(trends, key)
+        trend = trend[trend["metric"] == "loss_delta"] if not trend.empty else trend
         if not trend.empty and math.isfinite(trend["pearson_r"].iloc[0]):
             r, p, n = (trend[c].iloc[0] for c in ("pearson_r", "pearson_p", "n_points"))
-            finding.numbers.update(pearson_r=float(r), pearson_p=float(p), n_points=int(n))
             verdict = "significant" if p < ALPHA else "not significant"
             finding.lines.append(f"Length vs Δℓ: Pearson r = {_num(r, 2)}, p = {_p(p)} over "
                                  f"{int(n)} lengths, {verdict} at {ALPHA:g}.")
         mine = regions[regions["key"].isin(units["key"])] if not regions.empty else regions
         if not mine.empty:
             parts = []
-            for name in ("peak", "assimilation", "recovery"):
+            for name in REGION_NAMES:
                 rows = mine[mine["region"] == name]
                 found = rows[rows["found"].astype(bool)]
                 mean = float(found["mean_delta"].mean()) if len(found) else math.nan
-                finding.numbers[f"{name}_found"] = (len(found), len(rows))
-                finding.numbers[f"{name}_mean"] = mean
                 parts.append(f"{name} in {len(found)} of {len(rows)} (mean Δℓ {_num(mean)})")
             finding.lines.append("Regions: " + ", ".join(parts) + ".")
         if not model.empty:
-            rows = model[(model[list(GROUP)] == pd.Series(key)).all(axis=1)]
+            rows = _matching(model, key)
             parts = []
             for name in metrics_of("model"):
                 row = rows[rows["metric"] == name]
                 if row.empty or not math.isfinite(row["value"].iloc[0]):
                     continue
                 value, low, high = (float(row[c].iloc[0]) for c in ("value", "ci_low", "ci_high"))
-                finding.numbers[name] = value
                 parts.append(f"{name.replace('_', ' ')} {_num(value)} [{_num(low)}, "
                              f"{_num(high)}] {PROFILE_METRICS.get(name).unit}")
             if parts:

@@ -137,6 +137,13 @@ def model_comparison(model: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=_constant(model))
 
 
+def copy_static(folder: Path, *names: str) -> None:
+    """Copy the named files of ``report/templates`` (stylesheet, script) into ``folder``."""
+    for name in names:
+        source = resources.files("noiseloss.report").joinpath("templates", name)
+        (folder / name).write_bytes(source.read_bytes())
+
+
 def _read_json(path: Path, default):
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else default
 
@@ -339,9 +346,7 @@ def _build_report(build: Path, run_dir: Path, *, config, config_text: str,
         smooth_frames=max(int(table_index.get("options", {}).get("smooth_frames", 1)), 1),
         compression_level=compression_level,
         audio_budget_bytes=int(audio_budget_mb * 1e6)) if "deltas" in tables else []
-    for name in ("report.css", "report.js"):
-        source = resources.files("noiseloss.report").joinpath("templates", name)
-        (build / name).write_bytes(source.read_bytes())
+    copy_static(build, "report.css", "report.js")
     labels = family_labels(tables.get("sequence", pd.DataFrame()))
     statistics = []
     for name in STATISTICS:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +54,8 @@ def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataF
     """Draw the plots and write ``OUT/index.html``; return its path."""
     from noiseloss.analysis.profile import PROFILE_METRICS, frame_curves, metrics_of, running_baseline
     from noiseloss.analysis.run import read_results
-    from noiseloss.report.html import _environment, cell
+    from noiseloss.figures.profile import draw_profile
+    from noiseloss.report.html import _environment, cell, copy_static
 
     out = Path(out_dir)
     plots = out / "plots"
@@ -63,30 +63,26 @@ def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataF
     plots.mkdir(parents=True)
     results = read_results(out / "run").set_index("key")
     onsets = options.onsets_seconds()
-    from noiseloss.figures.profile import draw_profile
-
-    figures = []  # one per model, in the order of the groups below
-    for drawn, (model, _) in zip(draw_profile(clips, table="clips"),
-                                 clips.groupby("model", sort=True), strict=True):
-        figures.append(f"plots/metrics-{_name(model)}.png")
-        drawn.figure.savefig(out / figures[-1], dpi=90, metadata={"Software": None})
     models = []
-    for (model, part), figure in zip(clips.groupby("model", sort=True), figures, strict=True):
+    for model, part in clips.groupby("model", sort=True):
+        figure = f"plots/metrics-{_name(model)}.png"
+        (drawn,) = draw_profile(part, table="clips")
+        drawn.figure.savefig(out / figure, dpi=90, metadata={"Software": None})
         entries = []
         for _, clip in part.iterrows():
             row = results.loc[clip["key"]]
             nll, entropy = frame_curves(row)
             mine = spans[(spans["model"] == model) & (spans["dataset"] == clip["dataset"])
                          & (spans["item"] == clip["item"])]
-            plot = f"plots/clip-{_name(model, clip['dataset'], clip['item'])}.png"
+            anchor = "clip-" + _name(model, clip["dataset"], clip["item"])
+            plot = f"plots/{anchor}.png"
             plot_clip(nll, entropy, frame_rate=float(row["frame_rate"]),
                       spans=list(zip(mine["start_s"], mine["end_s"], strict=True)),
                       onsets_seconds=onsets, path=out / plot,
                       baseline=running_baseline(nll, window_frames=options.baseline_frames))
             entries.append({
-                "anchor": "clip-" + _name(model, clip["dataset"], clip["item"]),
-                "rank": int(clip["rank"]), "dataset": clip["dataset"], "item": clip["item"],
-                "cells": [cell(clip[c]) for c in SHOWN], "plot": plot,
+                "anchor": anchor, "rank": int(clip["rank"]), "dataset": clip["dataset"],
+                "item": clip["item"], "cells": [cell(clip[c]) for c in SHOWN], "plot": plot,
                 "spans": [f"{a:.2f}-{b:.2f} s (+{h:.2f} nats)" for a, b, h in
                           zip(mine["start_s"], mine["end_s"], mine["peak_nats"], strict=True)]})
         models.append({"name": model, "figure": figure, "clips": entries})
@@ -94,8 +90,7 @@ def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataF
     html = _environment().get_template("profile.html").render(
         root="", models=models, shown=SHOWN, metrics=metrics, ranking=options.ranking,
         onsets=onsets, options=options, n_clips=len(clips))
-    css = resources.files("noiseloss.report").joinpath("templates", "report.css").read_text()
-    (out / "report.css").write_text(css, encoding="utf-8")
+    copy_static(out, "report.css")
     page = out / "index.html"
     page.write_text(html, encoding="utf-8")
     return page

@@ -268,8 +268,8 @@ class Scorer(ABC):
         chunk: list = []
         for job in jobs:
             size = min(batch_size, self.batch_cap or batch_size)
-            width = chunk[0][1].end - chunk[0][1].context_start if chunk else (
-                job[1].end - job[1].context_start)
+            widest = (chunk or [job])[0][1]  # jobs come longest first
+            width = widest.end - widest.context_start
             if chunk and (len(chunk) >= size or (budget and (len(chunk) + 1) * width > budget)):
                 yield chunk
                 chunk = []
@@ -300,10 +300,10 @@ class Scorer(ABC):
             half = len(chunk) // 2
             self._smallest_failure = min(self._smallest_failure or len(chunk), len(chunk))
             self.batch_cap = min(self.batch_cap or half, half)
-            return [*self._fitting(chunk[:half], arrays, layout=layout, text=text,
-                                   guidance_scale=guidance_scale, conditions=conditions),
-                    *self._fitting(chunk[half:], arrays, layout=layout, text=text,
-                                   guidance_scale=guidance_scale, conditions=conditions)]
+            return [scored for part in (chunk[:half], chunk[half:])
+                    for scored in self._fitting(part, arrays, layout=layout, text=text,
+                                                guidance_scale=guidance_scale,
+                                                conditions=conditions)]
 
     def _check_codes(self, codes: np.ndarray, layout: Layout) -> np.ndarray:
         arr = np.asarray(codes)

@@ -78,8 +78,6 @@ def not_a_file(path: Path) -> str:
     """Why ``path`` cannot be read as a file: missing, a folder, a dangling link or a link loop."""
     try:
         path.stat()
-    except RuntimeError:  # pathlib on a symlink loop (Python < 3.13)
-        return "symbolic link loop"
     except OSError as exc:
         if path.is_symlink():
             return "symbolic link loop" if exc.errno == errno.ELOOP else "dangling symbolic link"
