@@ -1,16 +1,18 @@
 """Scoring speed, measured against simple references in the same run (not a test).
 
-    python benchmarks/scoring.py [--clips 1] [--layers 24] [--device cpu|cuda]
+    python benchmarks/scoring.py [--clips 1] [--batch 7] [--layers 24] [--device cpu|cuda]
 
 Prints, from one run on this machine:
   (a) the paper grid (onset frame 250 of 750, six noise lengths + the clean clip) on a
       MusicGen-small-shaped random decoder: seconds with every sequence in full vs with the shared
       prefix, and the ratio of the shared run to the unique-work bound (positions it must compute,
-      timed at the full run's rate);
+      timed at the full run's rate); ``--batch 14`` and more pack the sequences of several
+      clips into one forward pass, each clip's variants sharing their own prefix;
   (b) achieved GFLOP/s of the decoder against a same-process float32 matmul;
   (c) bfloat16 vs float32 (time and max |delta NLL|) where the CPU has native bf16, else why not;
   (d) encode time of an EnCodec-32 kHz-shaped random codec per 15 s of audio;
-  (e) with --device cuda: MusicGen-large shape in bfloat16, tokens/s and model FLOPs utilisation.
+  (e) with --device cuda: MusicGen-large shape in bfloat16, 4 clips or more in batches of 4
+      clips, tokens/s and model FLOPs utilisation.
 Nothing is downloaded: the models are random, built here.
 """
 
@@ -96,7 +98,7 @@ def timed(scorer, items, device):
     sync(device)
     start = time.perf_counter()
     before = scorer.positions_computed
-    results = scorer.score_codes(items, batch_size=7)
+    results = scorer.score_codes(items)
     sync(device)
     return time.perf_counter() - start, scorer.positions_computed - before, results
 
@@ -110,6 +112,7 @@ def main() -> None:
     """Run (a) to (e) and print one line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=7, help="sequences per forward pass")
     parser.add_argument("--layers", type=int, default=24)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -125,11 +128,14 @@ def main() -> None:
     model = decoder(layers=args.layers, hidden=1024, heads=16, ffn=4096, device=device,
                     dtype=torch.float32)
     items = paper_grid(rng, args.clips)
-    naive_s, naive_pos, naive = timed(scorer_for(model, shared=False, batch=7), items, device)
-    shared_s, shared_pos, shared = timed(scorer_for(model, shared=True, batch=7), items, device)
+    batch = args.batch
+    naive_s, naive_pos, naive = timed(scorer_for(model, shared=False, batch=batch), items, device)
+    shared_s, shared_pos, shared = timed(scorer_for(model, shared=True, batch=batch), items,
+                                         device)
     bound_s = naive_s * shared_pos / naive_pos
     diff = max(float(np.nanmax(np.abs(a.nll - b.nll))) for a, b in zip(naive, shared, strict=True))
-    print(f"(a) paper grid, {args.clips} clip(s) x 7 sequences x 750 frames, "
+    print(f"(a) paper grid, {args.clips} clip(s) x 7 sequences x 750 frames in batches of "
+          f"{batch}, "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.0f} M parameters: "
           f"full {naive_s:.1f} s ({naive_pos} positions), shared prefix {shared_s:.1f} s "
           f"({shared_pos} positions); speed-up {naive_s / shared_s:.2f}x "
@@ -139,7 +145,7 @@ def main() -> None:
     # (b) achieved throughput
     peak = matmul_gflops(device)
     achieved = flops_per_position(model) * naive_pos / naive_s / 1e9
-    print(f"(b) decoder {achieved:.0f} GFLOP/s at batch 7 vs float32 matmul peak {peak:.0f} "
+    print(f"(b) decoder {achieved:.0f} GFLOP/s at batch {batch} vs float32 matmul peak {peak:.0f} "
           f"GFLOP/s: {100 * achieved / peak:.0f} %")
 
     # (c) bfloat16 on CPU where native
@@ -147,7 +153,7 @@ def main() -> None:
         print(f"(c) bfloat16: skipped, this CPU has no native bf16 (none of {NATIVE_BF16_FLAGS} "
               "in /proc/cpuinfo)")
     else:
-        scorer = scorer_for(model.to(torch.bfloat16), shared=True, batch=7)
+        scorer = scorer_for(model.to(torch.bfloat16), shared=True, batch=batch)
         scorer.options = dataclasses.replace(scorer.options, dtype="bfloat16")
         bf_s, _, bf = timed(scorer, items, device)
         delta = [float(np.nanmean(np.abs(a.nll - b.nll))) for a, b in zip(shared, bf, strict=True)]
@@ -175,7 +181,7 @@ def main() -> None:
     if device.startswith("cuda"):
         large = decoder(layers=48, hidden=2048, heads=32, ffn=8192, device=device,
                         dtype=torch.bfloat16)
-        scorer = scorer_for(large, shared=True, batch=7)
+        scorer = scorer_for(large, shared=True, batch=28)
         scorer.options = dataclasses.replace(scorer.options, dtype="bfloat16")
         grid = paper_grid(rng, max(args.clips, 4))
         timed(scorer, grid[:7], device)  # warm-up

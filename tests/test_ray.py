@@ -86,10 +86,10 @@ def test_a_killed_replica_is_restarted_and_nothing_is_lost(cluster, config, loca
 class FailingReplica(Replica):
     """Fails every group of one clip with an error that is not noiseloss's."""
 
-    def run(self, work, source=None):
-        if work.group.item.item_id == "c3.wav":
+    def run(self, pack, *sources):
+        if any(work.group.item.item_id == "c3.wav" for work in pack):
             raise RuntimeError("GPU fell off the bus")
-        return super().run(work, source)
+        return super().run(pack, *sources)
 
 
 def test_a_worker_error_fails_its_group_not_the_run(cluster, config, tmp_path):

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -213,7 +214,7 @@ def test_the_next_group_is_prepared_while_one_scores(tmp_path, tiny_model_dir, d
 
     order = [f"clips/clip{i}.wav" for i in range(6)]
     entered = {label: threading.Event() for label in order}
-    real_prepare, real_score = runner.prepare_group, runner.score_group
+    real_prepare, real_score = runner.prepare_group, runner.score_pack
 
     def prepare(group, *args, **kwargs):
         entered[group.label].set()
@@ -221,16 +222,81 @@ def test_the_next_group_is_prepared_while_one_scores(tmp_path, tiny_model_dir, d
 
     overlapped = []
 
-    def score(group, *args, **kwargs):
-        following = order.index(group.label) + 1
+    def score(groups, *args, **kwargs):  # packs of one group: 6 units, batches of 4
+        following = order.index(groups[0].label) + 1
         if following < len(order):
             overlapped.append(entered[order[following]].wait(timeout=120))
-        return real_score(group, *args, **kwargs)
+        return real_score(groups, *args, **kwargs)
 
     monkeypatch.setattr(runner, "prepare_group", prepare)
-    monkeypatch.setattr(runner, "score_group", score)
+    monkeypatch.setattr(runner, "score_pack", score)
     from noiseloss.runner.run import LocalExecutor
 
     summary = run_experiment(parse_config(base_config(tiny_model_dir, data_dir)), tmp_path / "run",
                              executor=LocalExecutor(prefetch=True))
     assert overlapped == [True] * 5 and summary.done == 36 and not summary.failed
+
+
+def test_packs_hold_whole_groups_of_one_model_and_prompt():
+    from noiseloss.config import Prompt
+    from noiseloss.runner.run import Group, Work, packs
+
+    plain, text = Prompt(), Prompt(text="jazz")
+
+    def work(model, prompt, units, name):
+        todo = tuple((f"{name}-{u}", None) for u in range(units))
+        return Work(Group(model, name, "hash", prompt, todo), todo, save_audio=False)
+
+    queue = [work("a", plain, 3, "g0"), work("a", text, 3, "g1"), work("a", plain, 4, "g2"),
+             work("a", plain, 2, "g3"), work("b", plain, 9, "g4"), work("a", text, 3, "g5")]
+    names = [[w.group.item for w in pack] for pack in packs(queue, capacity={"a": 7, "b": 4})]
+    # a pack leaves when the next group would overflow it; then the open ones, by key
+    assert names == [["g0", "g2"], ["g3"], ["g1", "g5"], ["g4"]]
+
+
+def test_packed_groups_score_as_they_do_alone(tmp_path, tiny_model_dir, data_dir, monkeypatch):
+    """Batches of 12 hold two groups of 6 units: the NLL of every unit within 1e-4 of
+    batches of 5 that hold one group, and nothing missing."""
+    from noiseloss.runner import run as runner
+
+    sizes, real_score = [], runner.score_pack
+
+    def score(groups, *args):
+        sizes.append(len(groups))
+        return real_score(groups, *args)
+
+    monkeypatch.setattr(runner, "score_pack", score)
+    alone = run_experiment(parse_config(base_config(tiny_model_dir, data_dir)), tmp_path / "a")
+    assert sizes == [1] * 6
+    packed = run_experiment(parse_config(base_config(tiny_model_dir, data_dir,
+                                                     scoring={"batch_size": 12})),
+                            tmp_path / "b")
+    assert sizes[6:] == [2] * 3
+    assert alone.done == packed.done == 36 and not packed.failed
+    a = pq.read_table(tmp_path / "a" / "results.parquet").to_pandas().set_index("key")
+    b = pq.read_table(tmp_path / "b" / "results.parquet").to_pandas().set_index("key")
+    assert sorted(a.index) == sorted(b.index)
+    for key in a.index:
+        np.testing.assert_allclose(b.loc[key, "nll"], a.loc[key, "nll"], atol=1e-4,
+                                   equal_nan=True)
+
+
+def test_a_scoring_error_in_a_pack_fails_its_own_group_only():
+    from noiseloss.config import Prompt
+    from noiseloss.errors import ParameterError
+    from noiseloss.runner.run import Group, Prepared, score_pack
+
+    class Scorer:
+        def score_codes(self, codes, **options):
+            if any(c.shape[1] == 3 for c in codes):
+                raise ParameterError("too short")
+            return [c.shape[1] for c in codes]
+
+    def group(name, frames):
+        return Group("m", SimpleNamespace(dataset="d", item_id=name), "h", Prompt(), ()), [
+            Prepared(f"{name}{i}", None, np.zeros((1, n)), None) for i, n in enumerate(frames)]
+
+    (g0, p0), (g1, p1), (g2, p2) = group("x", [5, 6]), group("y", [3, 4]), group("z", [7])
+    failed = [{}, {}, {}]
+    assert score_pack([g0, g1, g2], [p0, p1, p2], Scorer(), failed) == [[5, 6], [], [7]]
+    assert failed == [{}, {"d/y [clean]": "too short"}, {}]

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 SR = 32000
 
@@ -44,10 +45,13 @@ def test_mono_musicgen_windows_and_mixed_groups(tiny_scorer, rng):
     items = variants(rng, base, (5, 12, 30), special=2048) + [base.copy()] + \
         variants(rng, other, (9,), special=2048)
     before = tiny_scorer.positions_computed
-    shared, full = both(tiny_scorer, items, batch_size=7)
-    check(shared, full)
+    shared = tiny_scorer.score_codes(items, batch_size=7)  # one batch of two groups
+    work = tiny_scorer.positions_computed - before
+    check(shared, both(tiny_scorer, items, batch_size=7)[1])
     np.testing.assert_array_equal(shared[4].nll, shared[0].nll)  # an unchanged variant
-    assert tiny_scorer.positions_computed > before
+    # the batch is right-padded to the inputs of 40 frames (K - 1 = 3 steps of delay)
+    steps = tiny_scorer.layouts["delayed"].inputs(torch.from_numpy(base)).shape[1]
+    assert 0 < work < 7 * steps
     # windows: each window of each item shares its own prefix
     windowed = dataclasses.replace(tiny_scorer.options, window_frames=16, stride_frames=8)
     tiny_scorer.options, saved = windowed, tiny_scorer.options
@@ -55,6 +59,21 @@ def test_mono_musicgen_windows_and_mixed_groups(tiny_scorer, rng):
         check(*both(tiny_scorer, items[:4], batch_size=4))
     finally:
         tiny_scorer.options = saved
+
+
+def test_prefix_plan_picks_the_classes_of_least_work():
+    from noiseloss.scoring.scorer import prefix_plan
+
+    a, b = torch.arange(20), torch.arange(100, 120)
+    rows = [a, a.clone(), b, b.clone()]
+    rows[1][10:] += 1  # shares 10 steps with row 0
+    rows[3][8:] += 1  # shares 8 steps with row 2
+    batch = torch.stack(rows)[:, None]  # [4, 1, 20]
+    # P = 8: 2 heads x 8 + 4 x 12 = 64 positions; P = 10: 3 x 10 + 4 x 10 = 70; full: 80
+    assert prefix_plan(batch) == (8, [0, 0, 2, 2])
+    assert prefix_plan(torch.stack([a, b])[:, None]) == (0, [0, 1])  # nothing shared
+    assert prefix_plan(torch.stack([a, a])[:, None]) == (20, [0, 0])  # identical rows
+    assert prefix_plan(a[None, None]) == (0, [0])
 
 
 def test_stereo_and_yue_layouts(rng, tmp_path_factory):

@@ -5,20 +5,21 @@
     driver (this process)                 Ray cluster
       plan groups, skip stored units  ->    CPU tasks: read_source(item) (decode, resample, render)
                                                  | object store
-      append each result to the store <-    replica 1 (model on GPU 0): execute_group(g1, source)
-      (the only writer; atomic parts)       replica 2 (model on GPU 1): execute_group(g2, source)
+      append each result to the store <-    replica 1 (model on GPU 0): execute_pack(p1, sources)
+      (the only writer; atomic parts)       replica 2 (model on GPU 1): execute_pack(p2, sources)
                                             ...  one replica per GPU, or per CPU slot
 
 Sources are read by CPU tasks, ahead of the replicas; each replica loads its model once and runs
-``execute_group`` (perturb, encode with the model's codec, score, build rows) on whole groups,
-so the clean excerpt and its perturbations stay together on one replica. Results
-stream back as groups finish (``ray.wait``) and are appended at once: a killed driver loses only
-the groups in flight, and a rerun computes only what is missing. A killed replica is restarted
-by Ray and its groups are retried; a group whose worker fails for good is listed as failed
-with the reason, and the run goes on.
+``execute_pack`` (perturb, encode with the model's codec, score, build rows) on packs of whole
+groups that fill a batch (``runner.run.packs``), so the clean excerpt and its perturbations
+stay together on one replica. Results stream back as packs finish (``ray.wait``) and are
+appended at once: a killed driver loses only the groups in flight, and a rerun computes only
+what is missing. A killed replica is restarted by Ray and its packs are retried; when a
+worker fails for good, the groups of its pack go again one by one, and a group that fails
+alone is listed as failed with the reason; the run goes on.
 
-Plain actors rather than Ray Data: the unit is a group of a few sequences, not a row stream;
-one writer that appends a part per finished group keeps the store's atomic, resumable
+Plain actors rather than Ray Data: the unit is a pack of groups of a few sequences, not a row
+stream; one writer that appends a part per finished group keeps the store's atomic, resumable
 protocol unchanged, where a Dataset would either write through its own datasinks (many
 writers) or hold results until the end.
 """
@@ -30,11 +31,19 @@ import os
 import ray
 
 from noiseloss.errors import ParameterError
-from noiseloss.runner.run import GroupResult, Work, execute_group, read_source, used_seconds
+from noiseloss.runner.run import (
+    GroupResult,
+    Work,
+    batch_sizes,
+    execute_pack,
+    packs,
+    read_source,
+    used_seconds,
+)
 
 
 class Replica:
-    """One model replica: loads the model once and runs the unit of work on groups."""
+    """One model replica: loads the model once and runs the unit of work on packs."""
 
     def __init__(self, spec, info, options, config, threads: int):
         import dataclasses
@@ -53,10 +62,9 @@ class Replica:
         return {**self.scorer.provenance(), "worker_pid": os.getpid(),
                 "sample_rate": self.scorer.sample_rate}
 
-    def run(self, work: Work, source=None) -> GroupResult:
-        """``execute_group`` on one group (``source``: its ``read_source``, read by a task)."""
-        return execute_group(work.group, list(work.todo), self.scorer, self.config,
-                             save_audio=work.save_audio, source=source)
+    def run(self, pack: list[Work], *sources) -> list[GroupResult]:
+        """``execute_pack`` (``sources``: each group's ``read_source``, read by tasks)."""
+        return execute_pack(pack, self.scorer, self.config, sources=list(sources) or None)
 
 
 class RayExecutor:
@@ -69,7 +77,7 @@ class RayExecutor:
             ``gpus_per_replica > 0``, else one per CPU slot left after one for the driver.
         gpus_per_replica: GPUs each replica holds; None: 1 when the cluster has GPUs, else 0.
         cpus_per_replica: CPU slots each replica holds (and its torch threads).
-        in_flight: Groups queued per replica, so that none waits between groups.
+        in_flight: Packs of groups queued per replica, so that none waits between them.
         replica_class: The replica implementation (tests substitute one).
     """
 
@@ -105,7 +113,7 @@ class RayExecutor:
         return max(count, 1), gpus
 
     def run(self, work: list[Work], *, config, models: dict):
-        """Yield a ``GroupResult`` per work item, in the order they finish."""
+        """Yield a ``GroupResult`` per work item, in the order their packs finish."""
         if not work:
             return
         self._connect()
@@ -125,36 +133,41 @@ class RayExecutor:
                     for item in queue:
                         yield _failure(item, exc)
                     continue
-                yield from self._drain(queue, sample_rate=self.records[label]["sample_rate"],
+                yield from self._drain(packs(queue, capacity=batch_sizes(models)),
+                                       sample_rate=self.records[label]["sample_rate"],
                                        max_seconds=used_seconds(config))
             finally:
                 for actor in self.actors:
                     ray.kill(actor)
                 self.actors = []
 
-    def _drain(self, queue: list[Work], *, sample_rate: int, max_seconds: float | None):
+    def _drain(self, queue: list[list[Work]], *, sample_rate: int, max_seconds: float | None):
         pending = {}
         read = ray.remote(num_cpus=1)(read_source)
 
         def submit(actor):
             if queue:
-                item = queue.pop(0)
-                source = read.remote(item.group.item, sample_rate=sample_rate,
-                                     max_seconds=max_seconds)
-                pending[actor.run.remote(item, source)] = (item, actor)
+                pack = queue.pop(0)
+                sources = [read.remote(item.group.item, sample_rate=sample_rate,
+                                       max_seconds=max_seconds) for item in pack]
+                pending[actor.run.remote(pack, *sources)] = (pack, actor)
 
         for actor in self.actors:
             for _ in range(self.in_flight):
                 submit(actor)
         while pending:
             [ready], _ = ray.wait(list(pending), num_returns=1)
-            item, actor = pending.pop(ready)
+            pack, actor = pending.pop(ready)
             try:
-                result = ray.get(ready)
+                results = ray.get(ready)
             except Exception as exc:  # a worker's failure fails its group, never the run
-                result = _failure(item, exc)
+                if len(pack) > 1:  # which group failed: each goes again alone
+                    queue[:0] = [[item] for item in pack]
+                    results = []
+                else:
+                    results = [_failure(pack[0], exc)]
             submit(actor)
-            yield result
+            yield from results
 
 
 def _failure(item: Work, exc: Exception) -> GroupResult:

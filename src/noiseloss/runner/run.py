@@ -8,12 +8,13 @@ atomic store part::
 
     plan_groups     config + model identities (no weights)   -> groups of keyed units
     prepare_group   source -> clean excerpt -> perturbations  -> codes (and audio) per unit
-    score_group     codes                                     -> ScoreResult per unit
+    score_pack      codes of a pack of groups                 -> ScoreResult per unit
     build_rows      results + what was done                   -> rows of the results store
 
-``execute_group`` (prepare, score, build rows) is the unit of work an executor runs: here
-(``LocalExecutor``) or on a Ray cluster (``noiseloss.runner.ray_executor``); this process alone writes
-the store. A model is loaded only when one of its units is missing.
+``execute_pack`` (prepare, score, build rows) is the unit of work an executor runs on a *pack*
+of groups that fill a batch together (``packs``): here (``LocalExecutor``) or on a Ray cluster
+(``noiseloss.runner.ray_executor``); this process alone writes the store. A model is loaded
+only when one of its units is missing.
 """
 
 from __future__ import annotations
@@ -199,18 +200,32 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
     return prepared
 
 
-def score_group(group: Group, prepared: list[Prepared], scorer, failed: dict[str, str]) -> list:
-    """``ScoreResult`` per prepared unit (empty, with the failures recorded, on a scoring error)."""
+def score_pack(groups: list[Group], prepared: list[list[Prepared]], scorer,
+               failed: list[dict[str, str]]) -> list[list]:
+    """``ScoreResult`` lists, one per group, of the prepared units of groups of one prompt.
+
+    The units of all groups go to one ``score_codes`` call, so their sequences fill batches
+    together (each group's variants still share their prefix). A scoring error fails the
+    units of its group only: a pack of several groups is then scored group by group.
+    """
+    prompt = groups[0].prompt
+    units = [p for part in prepared for p in part]
+    if not units:
+        return [[] for _ in groups]
     try:
-        conditions = None if group.prompt.melody == "none" else [
-            scorer.audio_condition("melody", p.melody) for p in prepared]
-        return scorer.score_codes([p.codes for p in prepared], text=group.prompt.text,
-                                  guidance_scale=group.prompt.guidance_scale,
-                                  conditions=conditions)
+        conditions = None if prompt.melody == "none" else [
+            scorer.audio_condition("melody", p.melody) for p in units]
+        results = scorer.score_codes([p.codes for p in units], text=prompt.text,
+                                     guidance_scale=prompt.guidance_scale, conditions=conditions)
     except NoiselossError as exc:
-        for p in prepared:
-            failed[f"{group.label} [{perturbation_label(p.spec)}]"] = str(exc)
-        return []
+        if len(groups) > 1:
+            return [score_pack([g], [part], scorer, [f])[0]
+                    for g, part, f in zip(groups, prepared, failed, strict=True)]
+        for p in units:
+            failed[0][f"{groups[0].label} [{perturbation_label(p.spec)}]"] = str(exc)
+        return [[]]
+    ends = np.cumsum([len(part) for part in prepared]).tolist()
+    return [results[end - len(part) : end] for part, end in zip(prepared, ends, strict=True)]
 
 
 def build_rows(group: Group, prepared: list[Prepared], results: list, *,
@@ -261,33 +276,6 @@ class GroupResult:
     sample_rate: int
 
 
-def execute_group(group: Group, todo, scorer, config: ExperimentConfig, *,
-                  save_audio: bool, source=None) -> GroupResult:
-    """The unit of work: prepare, score and build the rows of the missing units ``todo``.
-
-    A pure function of its inputs (no files written), so that any executor can run it;
-    ``source`` is the item's ``read_source`` result when it was read elsewhere.
-    """
-    return finish_group(group, *start_group(group, todo, scorer, config, source=source), scorer,
-                        save_audio=save_audio)
-
-
-def start_group(group: Group, todo, scorer, config: ExperimentConfig, *,
-                source=None) -> tuple[list[Prepared], dict[str, str]]:
-    """``(prepared units, failures)``: the first half of ``execute_group``."""
-    failed: dict[str, str] = {}
-    return prepare_group(group, list(todo), scorer, config, failed, source=source), failed
-
-
-def finish_group(group: Group, prepared: list[Prepared], failed: dict[str, str], scorer, *,
-                 save_audio: bool) -> GroupResult:
-    """Score prepared units and build their rows (the second half of ``execute_group``)."""
-    results = score_group(group, prepared, scorer, failed) if prepared else []
-    rows, audio = build_rows(group, prepared, results, save_audio=save_audio) if results \
-        else ([], {})
-    return GroupResult(group, rows, audio, failed, scorer.sample_rate)
-
-
 @dataclass(frozen=True)
 class Work:
     """A group with missing units, as handed to an executor."""
@@ -297,19 +285,75 @@ class Work:
     save_audio: bool
 
 
+def packs(work: list[Work], *, capacity: dict[str, int]) -> list[list[Work]]:
+    """``work`` in packs scored together, in the order they fill.
+
+    A pack holds groups of one model and prompt, as many as hold at most ``capacity[model]``
+    units in all (a larger group goes alone).
+    """
+    done, open_packs = [], {}
+    for item in work:
+        key = (item.group.model, item.group.prompt)
+        pack = open_packs.setdefault(key, [])
+        if pack and sum(len(w.todo) for w in pack) + len(item.todo) > capacity[key[0]]:
+            done.append(pack)
+            pack = open_packs[key] = []
+        pack.append(item)
+    return done + list(open_packs.values())
+
+
+def batch_sizes(models: dict) -> dict[str, int]:
+    """Model label -> its resolved ``batch_size`` (``models``: label -> (spec, info, options))."""
+    return {label: options.batch_size for label, (_, _, options) in models.items()}
+
+
+def execute_pack(pack: list[Work], scorer, config: ExperimentConfig, *,
+                 sources=None) -> list[GroupResult]:
+    """The unit of work: prepare, score and build the rows of the missing units of a pack.
+
+    A pure function of its inputs (no files written), so that any executor can run it;
+    ``sources``: each item's ``read_source`` result when it was read elsewhere.
+    """
+    return finish_pack(pack, start_pack(pack, scorer, config, sources=sources), scorer)
+
+
+def start_pack(pack: list[Work], scorer, config: ExperimentConfig, *,
+               sources=None) -> list[tuple[list[Prepared], dict[str, str]]]:
+    """``(prepared units, failures)`` per group: the first half of ``execute_pack``."""
+    started = []
+    for item, source in zip(pack, sources or [None] * len(pack), strict=True):
+        failed: dict[str, str] = {}
+        started.append((prepare_group(item.group, list(item.todo), scorer, config, failed,
+                                      source=source), failed))
+    return started
+
+
+def finish_pack(pack: list[Work], started, scorer) -> list[GroupResult]:
+    """Score the prepared units and build their rows (the second half of ``execute_pack``)."""
+    results = score_pack([w.group for w in pack], [p for p, _ in started], scorer,
+                         [f for _, f in started])
+    out = []
+    for item, (prepared, failed), scored in zip(pack, started, results, strict=True):
+        rows, audio = build_rows(item.group, prepared, scored, save_audio=item.save_audio) \
+            if scored else ([], {})
+        out.append(GroupResult(item.group, rows, audio, failed, scorer.sample_rate))
+    return out
+
+
 class LocalExecutor:
-    """Runs the groups in this process, preparing the next group while one scores.
+    """Runs the packs of groups in this process, preparing the next pack while one scores.
 
     ::
 
-        preparation thread   prepare g1 | prepare g2 | prepare g3 | ...
-        this thread                     | score g1   | score g2   | score g3
+        preparation thread   prepare p1 | prepare p2 | prepare p3 | ...
+        this thread                     | score p1   | score p2   | score p3
 
-    Preparation (read, resample, render, perturb, encode) of group ``i + 1`` runs in one
-    background thread while group ``i`` scores, so a GPU does not wait on the CPU. On a CPU the
-    two compete for the same cores (paper-noise on 2 cores: 55 s in turn, 69 s overlapped), so
-    by default the overlap is on only when the model runs on an accelerator. Each model is
-    loaded on first use.
+    A pack (``packs``) holds as many groups of one model and prompt as fill one batch of the
+    model (``batch_size`` units). Preparation (read, resample, render, perturb, encode) of pack
+    ``i + 1`` runs in one background thread while pack ``i`` scores, so a GPU does not wait
+    on the CPU. On a CPU the two compete for the same cores (paper-noise on 2 cores: 55 s in
+    turn, 69 s overlapped), so by default the overlap is on only when the model runs on an
+    accelerator. Each model is loaded on first use.
 
     Args:
         prefetch: Overlap preparation and scoring; None: when the model is not on the CPU.
@@ -327,8 +371,8 @@ class LocalExecutor:
 
         scorers = {}
 
-        def scorer_of(item: Work):
-            label = item.group.model
+        def scorer_of(pack: list[Work]):
+            label = pack[0].group.model
             if label not in scorers:
                 spec, info, options = models[label]
                 scorers[label] = load_model(spec.name, backend=spec.backend, info=info,
@@ -336,22 +380,22 @@ class LocalExecutor:
                 self.records[label] = scorers[label].provenance()
             return scorers[label]
 
-        def prepare(item: Work, scorer):
-            return start_group(item.group, item.todo, scorer, config)
+        def prepare(pack: list[Work], scorer):
+            return start_pack(pack, scorer, config)
 
-        if not work:
+        queue = packs(work, capacity=batch_sizes(models))
+        if not queue:
             return
-        first = scorer_of(work[0])
+        first = scorer_of(queue[0])
         overlap = self.prefetch if self.prefetch is not None else \
-            str(self.records[work[0].group.model].get("device", "cpu")) != "cpu"
+            str(self.records[queue[0][0].group.model].get("device", "cpu")) != "cpu"
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="noiseloss-prepare") as pool:
-            ahead = pool.submit(prepare, work[0], first) if overlap else None
-            for i, item in enumerate(work):
-                prepared, failed = ahead.result() if overlap else prepare(item, scorer_of(item))
-                if overlap and i + 1 < len(work):
-                    ahead = pool.submit(prepare, work[i + 1], scorer_of(work[i + 1]))
-                yield finish_group(item.group, prepared, failed, scorer_of(item),
-                                   save_audio=item.save_audio)
+            ahead = pool.submit(prepare, queue[0], first) if overlap else None
+            for i, pack in enumerate(queue):
+                started = ahead.result() if overlap else prepare(pack, scorer_of(pack))
+                if overlap and i + 1 < len(queue):
+                    ahead = pool.submit(prepare, queue[i + 1], scorer_of(queue[i + 1]))
+                yield from finish_pack(pack, started, scorer_of(pack))
 
 
 def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, executor=None,
@@ -366,7 +410,8 @@ def run_experiment(config: ExperimentConfig, run_dir: str | Path, *, executor=No
         config: A validated experiment.
         run_dir: Output folder; existing results there are reused.
         executor: ``LocalExecutor()`` (default) or ``ray_executor.RayExecutor``: it runs
-            ``execute_group`` on each group with missing units and yields the results.
+            ``execute_pack`` on packs of the groups with missing units and yields the
+            results group by group.
         on_progress: Called as ``on_progress(description, done, total)`` after each group.
 
     Raises:

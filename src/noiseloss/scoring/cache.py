@@ -35,7 +35,7 @@ def cached_forward(model, cache=None, **inputs):
     return out, output_cache(out)
 
 
-def repeat_cache(cache, times: int):
-    """The cache of a batch of one repeated ``times`` over the batch (in place; returned)."""
-    cache.batch_repeat_interleave(times)
+def select_cache(cache, rows):
+    """The cache with batch rows ``rows`` (indices, repeats allowed) of its own (in place)."""
+    cache.batch_select_indices(rows)
     return cache

@@ -334,7 +334,7 @@ class Scorer(ABC):
         with torch.inference_mode():
             shared = None
             if self.options.shared_prefix and text is None and conditions is None:
-                shared = self._shared_logits(batch, common_prefix(inputs))
+                shared = self._shared_logits(batch)
             if shared is not None:
                 logits = shared
             else:
@@ -346,47 +346,57 @@ class Scorer(ABC):
             return [tuple(x.cpu() for x in layout.scores(logits[b], seg.to(logits.device)))
                     for b, seg in enumerate(segments)]
 
-    def _shared_logits(self, batch, prefix: int):
-        """Logits of a batch ``[B, C, S]`` whose rows share their first ``prefix`` inputs.
+    def _shared_logits(self, batch):
+        """Logits of a batch ``[B, C, S]`` whose rows share prefixes (``prefix_plan``).
 
-        The prefix runs once, its cache is repeated over the batch, the suffixes follow.
+        Each class of rows equal over the first ``P`` inputs runs them once (the heads, one
+        batched pass); each row's cache is its class's, and all rows run the suffixes::
 
-        ::
-
-            row 0   [ shared prefix (once) | suffix 0 ... ]
-            row 1   [ shared prefix  ----> | suffix 1 ... ]     logits[:, :, :prefix] are the
-            row 2   [ shared prefix  ----> | suffix 2 ... ]     prefix's, broadcast
+            row 0 (class a)   [ head a, P steps (once) | suffix 0 ... ]
+            row 1 (class a)   [ head a  -------------> | suffix 1 ... ]   logits[:, :, :P] are
+            row 2 (class b)   [ head b, P steps (once) | suffix 2 ... ]   their head's
+            row 3 (class b)   [ head b  -------------> | suffix 3 ... ]
 
         None when the backend has no cached forward or nothing is shared.
         """
         import torch
 
-        from noiseloss.scoring.cache import repeat_cache
+        from noiseloss.scoring.cache import select_cache
 
-        rows, _, steps = batch.shape
-        if rows < 2 or prefix < 1:
+        prefix, owner = prefix_plan(batch)
+        if prefix == 0:
             return None
-        head = self._cached_logits(batch[:1, :, :prefix], None)
+        heads = sorted(set(owner))
+        head = self._cached_logits(batch[heads, :, :prefix], None)
         if head is NotImplemented:
             return None
         head_logits, cache = head
-        self.positions_computed += prefix
-        parts = [head_logits.expand(rows, -1, -1, -1)]
+        self.positions_computed += len(heads) * prefix
+        index = torch.tensor([heads.index(o) for o in owner], device=head_logits.device)
+        parts = [head_logits[index]]
+        rows, _, steps = batch.shape
         if steps > prefix:
-            tail_logits, _ = self._cached_logits(batch[:, :, prefix:], repeat_cache(cache, rows))
+            tail_logits, _ = self._cached_logits(batch[:, :, prefix:], select_cache(cache, index))
             self.positions_computed += rows * (steps - prefix)
             parts.append(tail_logits)
         return torch.cat(parts, dim=2)
 
 
-def common_prefix(inputs) -> int:
-    """Length of the longest prefix that the decoder inputs ``[C, S_i]`` of a batch share."""
-    import torch
+def prefix_plan(batch) -> tuple[int, list[int]]:
+    """``(P, owner)``: the shared prefix length of least work, and each row's class.
 
-    shortest = min(x.shape[1] for x in inputs)
-    first = inputs[0][:, :shortest]
-    same = torch.ones(shortest, dtype=torch.bool)
-    for x in inputs[1:]:
-        same &= (x[:, :shortest] == first).all(dim=0)
-    differs = torch.nonzero(~same)
-    return int(differs[0, 0]) if len(differs) else shortest
+    Rows of a batch of decoder inputs ``[B, C, S]`` whose first ``P`` steps are equal form a
+    class (``owner[b]``: its first row). Running each class's prefix once and every row's
+    suffix costs ``classes(P) * P + B * (S - P)`` decoder positions; ``P`` is the length, among
+    those where two rows part, that costs least. ``P = 0``: nothing worth sharing.
+    """
+    rows, _, steps = batch.shape
+    equal = (batch[:, None] == batch[None, :]).all(dim=2)  # [B, B, S]
+    common = equal.int().cumprod(dim=2).sum(dim=2)  # [B, B] common prefix of each pair
+    best, plan = rows * steps, (0, list(range(rows)))
+    for length in sorted(set(common.flatten().tolist()) - {0}):
+        owner = (common >= length).int().argmax(dim=1).tolist()  # the first row of the class
+        cost = len(set(owner)) * length + rows * (steps - length)
+        if cost < best:
+            best, plan = cost, (length, owner)
+    return plan
