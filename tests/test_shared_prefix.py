@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from noiseloss.scoring.scorer import prefix_plan
+
 SR = 32000
 
 
@@ -33,6 +35,13 @@ def both(scorer, items, **options):
     return shared, full
 
 
+def computed(scorer, items, **options):
+    """``(decoder positions computed, results)`` of scoring ``items``."""
+    before = scorer.positions_computed
+    results = scorer.score_codes(items, **options)
+    return scorer.positions_computed - before, results
+
+
 def check(shared, full):
     for a, b in zip(shared, full, strict=True):
         assert a.nll.shape == b.nll.shape
@@ -44,26 +53,32 @@ def test_mono_musicgen_windows_and_mixed_groups(tiny_scorer, rng):
     other = rng.integers(0, 2048, size=(4, 33))
     items = variants(rng, base, (5, 12, 30), special=2048) + [base.copy()] + \
         variants(rng, other, (9,), special=2048)
-    before = tiny_scorer.positions_computed
-    shared = tiny_scorer.score_codes(items, batch_size=7)  # one batch of two groups
-    work = tiny_scorer.positions_computed - before
+    work, shared = computed(tiny_scorer, items, batch_size=7)  # one batch of two groups
     check(shared, both(tiny_scorer, items, batch_size=7)[1])
     np.testing.assert_array_equal(shared[4].nll, shared[0].nll)  # an unchanged variant
     # the batch is right-padded to the inputs of 40 frames (K - 1 = 3 steps of delay)
     steps = tiny_scorer.layouts["delayed"].inputs(torch.from_numpy(base)).shape[1]
     assert 0 < work < 7 * steps
-    # windows: each window of each item shares its own prefix
+    # windows: a batch holds the same window of the 4 variants, which share its prefix
     windowed = dataclasses.replace(tiny_scorer.options, window_frames=16, stride_frames=8)
     tiny_scorer.options, saved = windowed, tiny_scorer.options
     try:
-        check(*both(tiny_scorer, items[:4], batch_size=4))
+        work, shared = computed(tiny_scorer, items[:4], batch_size=4)
+        tiny_scorer.options = dataclasses.replace(windowed, shared_prefix=False)
+        full_work, full = computed(tiny_scorer, items[:4], batch_size=4)
+        check(shared, full)
+        layout, expected = tiny_scorer.layouts["delayed"], 0
+        for start, _, end in shared[0].windows:  # one batch per window position
+            batch = torch.stack([layout.inputs(torch.from_numpy(x[:, start:end]))
+                                 for x in items[:4]])
+            prefix, owner = prefix_plan(batch)
+            expected += len(set(owner)) * prefix + 4 * (batch.shape[2] - prefix)
+        assert work == expected < full_work
     finally:
         tiny_scorer.options = saved
 
 
 def test_prefix_plan_picks_the_classes_of_least_work():
-    from noiseloss.scoring.scorer import prefix_plan
-
     a, b = torch.arange(20), torch.arange(100, 120)
     rows = [a, a.clone(), b, b.clone()]
     rows[1][10:] += 1  # shares 10 steps with row 0

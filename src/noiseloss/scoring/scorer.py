@@ -197,9 +197,9 @@ class Scorer(ABC):
     ) -> list[ScoreResult]:
         """Per-token NLL and predictive entropy for a list of code matrices ``[K, T_i]``.
 
-        Windows of all items are sorted by length and scored in right-padded batches of at most
-        ``batch_size`` windows and ``options.token_budget`` positions (no attention mask
-        needed: attention is causal). A batch that runs out of accelerator memory is halved and
+        Windows of all items are sorted by length, then position, and scored in right-padded
+        batches of at most ``batch_size`` windows and ``options.token_budget`` positions (no
+        attention mask needed: attention is causal). A batch that runs out of accelerator memory is halved and
         retried; ``batch_cap`` then keeps the size that fit.
 
         Args:
@@ -228,7 +228,9 @@ class Scorer(ABC):
                               stride_frames=self.options.stride_frames,
                               min_context_frames=layout.context_frames) for a in arrays]
         jobs: list[tuple[int, Window]] = [(i, w) for i, plan in enumerate(plans) for w in plan]
-        jobs.sort(key=lambda j: j[1].end - j[1].context_start, reverse=True)
+        # longest first; among equal lengths by position, so that the same window of every
+        # variant shares a batch (and its prefix)
+        jobs.sort(key=lambda j: (j[1].context_start - j[1].end, j[1].context_start))
         nll: list[np.ndarray | None] = [None] * len(arrays)
         entropy: list[np.ndarray | None] = [None] * len(arrays)
         for chunk in self._batches(jobs, batch_size=batch_size):
