@@ -93,7 +93,12 @@ class FailingReplica(Replica):
 
 
 def test_a_worker_error_fails_its_group_not_the_run(cluster, config, tmp_path):
-    summary = run_experiment(config, tmp_path / "ray",
+    """Batches of 8 pack two groups of 4 units: the failed pack goes again group by group."""
+    import dataclasses
+
+    packed = dataclasses.replace(config, scoring=dataclasses.replace(config.scoring,
+                                                                     batch_size=8))
+    summary = run_experiment(packed, tmp_path / "ray",
                              executor=RayExecutor(replicas=2, replica_class=FailingReplica))
     assert summary.done == 20
     assert list(summary.failed) == ["d/c3.wav"]

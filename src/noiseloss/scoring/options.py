@@ -58,14 +58,16 @@ class ScoringOptions:
     Attributes:
         alignment: A layout of the model (``ALIGNMENTS``; each model says which it has); None:
             the model's own factorisation (MusicGen: ``delayed``; YuE: ``prompted``).
-        batch_size: Windows per forward pass; None: the model's default.
+        batch_size: Windows per forward pass; None: the model's default. The runner scores
+            as many whole groups (a clean excerpt and its variants) together as hold this many
+            units, so a batch may hold several clips, each sharing its own prefix.
         device: ``cpu``, ``auto``, ``mps``, ``cuda`` or ``cuda:N``.
         dtype: Weights dtype; NLL is always computed in float32.
         window_frames: Longest window fed to the decoder; None: the model's trained length.
         stride_frames: New frames scored per window after the first; None: the model's default.
-        shared_prefix: Run the longest common prefix of a batch's decoder inputs once and score
-            only the suffixes from its cache (same NLL within float rounding); False: every
-            sequence in full (the reference for benchmarks).
+        shared_prefix: Run each prefix that rows of a batch share once and score only the
+            suffixes from its cache (same NLL within float rounding; ``scorer.prefix_plan``);
+            False: every sequence in full (the reference for benchmarks).
         token_budget: Most decoder positions (windows x frames) in one forward pass; a batch
             stops before the window that would exceed it (always at least one window). None:
             ``batch_size`` alone bounds a batch. Out of memory, a batch is halved and retried
