@@ -199,8 +199,8 @@ class Scorer(ABC):
 
         Windows of all items are sorted by length, then position, and scored in right-padded
         batches of at most ``batch_size`` windows and ``options.token_budget`` positions (no
-        attention mask needed: attention is causal). A batch that runs out of accelerator memory is halved and
-        retried; ``batch_cap`` then keeps the size that fit.
+        attention mask needed: attention is causal). A batch that runs out of accelerator
+        memory is halved and retried; ``batch_cap`` then keeps the size that fit.
 
         Args:
             codes: One int ``[K, T]`` array per item.
