@@ -62,7 +62,7 @@ class FixedTokenizer:
     """Codes given directly (the benchmark scores codes)."""
 
     name, sample_rate, hop_length, num_codebooks, codebook_size = "codes", 32000, 640, 4, 2048
-    frame_rate = 50.0
+    frame_rate, modality = 50.0, "audio"
 
     def describe(self):
         """Provenance of the stand-in."""

@@ -39,3 +39,34 @@ def test_two_lengths_are_too_few_for_the_small_sample_test(tmp_path, capsys):
     large, small = (next(line for line in lines if line.split()[0] == s) for s in ("large", "small"))
     assert "n=8 pearson r=" in large  # 2 models x 2 data sets x 2 lengths
     assert "n=2 too few points or lengths for a test" in small and "nan" not in small
+
+
+def _help(command) -> str:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(command, ["--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_report_help_says_that_stale_tables_stop_it():
+    """The report never analyses: missing or stale tables stop it (StaleError, naming the
+    ``noiseloss analyze`` command); only the figures are drawn when missing."""
+    from noiseloss.cli.report import report
+
+    text = _help(report)
+    assert "tables and figures are derived" not in text
+    assert "noiseloss analyze" in text and "older than results.parquet" in text
+    assert "figures are drawn" in text
+
+
+def test_lead_frames_help_names_the_layout_not_a_k_minus_2_rule():
+    from noiseloss.analysis import DetectorOptions
+    from noiseloss.cli.analyze import analyze
+
+    help_text = {p.name: p.help for p in analyze.params}["lead_frames"]
+    for text in (help_text, DetectorOptions.__doc__):
+        flat = " ".join(text.split())
+        assert "K - 2" not in flat and "K − 2" not in flat, flat
+        assert "layout" in flat and "lead_frames" in flat, flat
+    assert "layout" in _help(analyze)

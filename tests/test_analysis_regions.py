@@ -166,3 +166,40 @@ def test_delay_lead_frames():
     assert delay_lead_frames(num_codebooks=8, alignment="delayed") == 6
     assert delay_lead_frames(num_codebooks=1, alignment="delayed") == 0
     assert delay_lead_frames(num_codebooks=4, alignment="legacy-undelayed") == 0
+
+
+def test_assimilation_that_rises_above_clean_is_wrong_sign_not_found():
+    # spike, a short dip below clean, then above clean to the span end: the stretch after the
+    # first settled crossing is not "the loss falling below clean"
+    d = curve()
+    d[265:ONSET + LENGTH] = 0.5
+    regions = zc(d)
+    assert bounds(regions) == ((250, 255), (255, 350), (350, 750))
+    stats = {row["region"]: row for row in region_stats(d, regions, onset_frame=ONSET)}
+    assim = stats["assimilation"]
+    assert assim["status"] == "wrong-sign" and assim["found"] is False
+    # the stretch is still described: 10 frames at -1, 85 at +0.5
+    assert assim["region_frames"] == 95
+    assert assim["mean_delta"] == pytest.approx((10 * -1.0 + 85 * 0.5) / 95)
+    assert stats["peak"]["status"] == "found" and stats["peak"]["found"] is True
+    # Recovery has no sign requirement
+    assert stats["recovery"]["status"] == "found"
+
+
+def test_a_normal_curve_finds_peak_and_assimilation():
+    d = curve()
+    stats = {row["region"]: row for row in region_stats(d, zc(d), onset_frame=ONSET)}
+    assert [stats[name]["status"] for name in ("peak", "assimilation", "recovery")] == [
+        "found", "found", "found"]
+    assert all(stats[name]["found"] is True for name in stats)
+    assert stats["peak"]["mean_delta"] == 2.0 and stats["assimilation"]["mean_delta"] == -1.0
+    # an empty region is "empty", not "wrong-sign"
+    short = curve(peak_frames=12, length=5)
+    rows = {row["region"]: row for row in region_stats(short, zc(short, length=5),
+                                                       onset_frame=ONSET)}
+    assert rows["assimilation"]["status"] == "empty" and rows["assimilation"]["found"] is False
+    # no effect at all: a mean of exactly 0 is not below clean
+    flat = np.zeros(T)
+    rows = {row["region"]: row for row in region_stats(flat, zc(flat), onset_frame=ONSET)}
+    assert rows["peak"]["status"] == "empty"
+    assert rows["assimilation"]["status"] == "wrong-sign" and not rows["assimilation"]["found"]

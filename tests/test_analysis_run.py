@@ -178,11 +178,13 @@ def test_regions_table_has_known_boundaries_and_missing_not_zero(tables):
         assim = part.loc["assimilation"]
         if length == PEAK_FRAMES:  # the peak fills the span: assimilation is empty -> missing
             assert not assim["found"].any() and assim["mean_delta"].isna().all()
+            assert (assim["status"] == "empty").all()
             assert assim["region_frames"].isna().all()
         else:
             assert (assim["start_frame"] == ONSET + PEAK_FRAMES).all()
             assert (assim["end_frame"] == ONSET + length).all()
             np.testing.assert_allclose(assim["mean_delta"], DIP, atol=1e-5)
+            assert assim["found"].all() and (assim["status"] == "found").all()
         rec = part.loc["recovery"]
         assert (rec["start_frame"] == ONSET + length).all() and (rec["end_frame"] == T).all()
         np.testing.assert_allclose(rec["mean_delta"], AFTER * AFTER_FRAMES / (T - ONSET - length),
@@ -242,7 +244,9 @@ def test_statistics_settings_and_points(tables):
     # loss_delta is exactly linear in length with slope -1/T
     assert row["slope"] == pytest.approx(DIP / T, rel=1e-4)
     assert row["pearson_r"] == pytest.approx(-1.0, abs=1e-6)
-    assert row["pearson_p"] < 1e-6 and row["pearson_p_less"] <= row["pearson_p"]
+    # 16 points: Monte Carlo permutation p, at its floor 1 / (9999 + 1), never 0
+    assert row["p_method"] == "monte-carlo (9999 permutations)"
+    assert row["pearson_p_less"] == 1e-4 and row["pearson_p"] == 2e-4
     small = tables["stats_small"]
     spans = small["family"].str.contains("onset_frames=100")
     assert set(small.loc[spans, "n_points"]) == {4}
@@ -284,3 +288,13 @@ def test_fixed_anchor_option_and_bad_inputs(run_dir):
         analyze_results(twice)
     with pytest.raises(ParameterError, match="results.parquet"):
         analyze_run(run_dir / "missing")
+
+
+def test_the_alignment_column_help_lists_every_alignment():
+    from noiseloss.analysis.run import COLUMN_HELP
+    from noiseloss.models import alignments
+
+    assert {"delayed", "legacy-undelayed", "prompted", "prompted-codec-range",
+            "legacy-flat"} <= set(alignments())
+    for alignment in alignments():
+        assert alignment in COLUMN_HELP["alignment"], alignment

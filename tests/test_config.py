@@ -191,3 +191,60 @@ def test_noise_columns_come_from_the_recorded_parameters():
     for kind in PERTURBATIONS:
         assert set(PERTURBATIONS.get(kind).columns) <= set(RESULT_COLUMNS), kind
     assert PERTURBATIONS.get("noise").columns == ("color", "level_db", "level_ref")
+
+
+def test_a_zero_guidance_scale_is_labelled_as_guided():
+    from noiseloss.config import Prompt
+
+    assert Prompt(text="x", guidance_scale=0.0).label != Prompt(text="x").label
+    assert Prompt(text="x", guidance_scale=0.0).label == "text='x',cfg=0.0"
+    config = parse_config({"models": ["demo"], "datasets": {"d": {"path": "x"}},
+                           "prompts": [{"text": "x"}, {"text": "x", "guidance_scale": 0.0}]})
+    assert len({p.label for p in config.prompts}) == 2
+
+
+@pytest.mark.parametrize("name", sorted(builtin_configs()))
+def test_configs_are_hashable_and_immutable(name):
+    import dataclasses
+
+    config = load_config(name)
+    text = config.to_yaml()
+    again = load_config(name)
+    assert hash(config) == hash(again) and {config: 1}[again] == 1
+    assert parse_config(config.to_dict()) == config
+    assert hash(parse_config(config.to_dict())) == hash(config)
+    assert config.to_yaml() == text == parse_config(config.to_dict()).to_yaml()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.perturbations = ()
+    if config.perturbations:
+        entry = config.perturbations[0]
+        with pytest.raises(TypeError):
+            entry["kind"] = "swap"
+        assert entry.get("kind") and isinstance(config.to_dict()["perturbations"][0], dict)
+        assert hash(dataclasses.replace(config, perturbations=config.perturbations)) == hash(config)
+    assert config.perturbation_specs() == again.perturbation_specs()
+
+
+def test_model_options_and_perturbation_grids_are_frozen_yet_read_back_as_plain_data():
+    from noiseloss.config import ModelSpec
+
+    raw = {"models": ["demo", {"name": "m", "backend": "yue-s2", "codec": "c",
+                               "extra": [1, {"a": [2]}]}],
+           "datasets": {"d": {"path": "x"}, "e": {"music21": ["bach/bwv66.6"]}},
+           "perturbations": [{"kind": "noise", "onset_frames": 5,
+                              "grid": {"length_frames": [1, 2]}}]}
+    config = parse_config(raw)
+    hash(config)
+    spec = config.models[1]
+    assert spec.options["codec"] == "c" and dict(**spec.options)["codec"] == "c"
+    with pytest.raises(TypeError):
+        spec.options["codec"] = "other"
+    data = spec.to_data()
+    assert data == {"name": "m", "backend": "yue-s2", "codec": "c", "extra": [1, {"a": [2]}]}
+    assert type(data["extra"]) is list and type(data["extra"][1]) is dict
+    assert config.to_dict()["perturbations"] == raw["perturbations"]
+    assert type(config.to_dict()["perturbations"][0]["grid"]["length_frames"]) is list
+    assert [s["length_frames"] for s in config.perturbation_specs()] == [1, 2]
+    assert hash(ModelSpec("m", "yue-s2", {"b": 1, "a": 2})) == hash(ModelSpec("m", "yue-s2",
+                                                                              {"a": 2, "b": 1}))
+    assert parse_config(config.to_dict()) == config

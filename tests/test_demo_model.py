@@ -32,7 +32,8 @@ def demo():
 
 
 def test_load_demo_round_trip(demo):
-    from noiseloss.models.musicgen import MusicgenScorer, weights_sha256
+    from noiseloss.models.hub import weights_sha256
+    from noiseloss.models.musicgen import MusicgenScorer
     from noiseloss.tokenizers.spectral import SpectralTokenizer
 
     metrics = json.loads((ASSETS / "metrics.json").read_text())

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pyarrow.parquet as pq
 
 
@@ -67,9 +68,20 @@ def test_midi_edits_config_renders_edits_and_draws_their_boxes(tmp_path):
         params = json.loads(row["params"])
         if row["kind"] in ("note-delete", "velocity"):  # the requested fraction, +- one note
             assert abs(params["changed_notes"] - params["ratio"] * params["num_notes"]) <= 1
+        # its span: where the notes differ, in seconds of the excerpt, on the model's frames
+        onset, length = row["onset_seconds"], row["length_seconds"]
+        assert 0 <= onset < onset + length <= 15.0 + 1e-9
+        assert row["onset_frame"] == int(np.floor(onset * 50 + 1e-9))
+        assert row["onset_frame"] + row["length_frames"] == min(int(np.ceil((onset + length) * 50
+                                                                            - 1e-9)), 750)
     sequence = pq.read_table(out / "tables" / "sequence.parquet").to_pandas()
     assert len(sequence) == 24 and sequence["loss_delta"].notna().all()
+    assert sequence["perturbation_frames"].isna().all()  # edits without a length: no trend test
+    regions = pq.read_table(out / "tables" / "regions.parquet").to_pandas()
+    assert len(regions) == 24 * 3 and set(regions["kind"]) == {"note-delete", "tempo-warp",
+                                                                 "velocity"}
     figures = json.loads((out / "figures" / "index.json").read_text())
-    # the edits' boxes, and the clip metrics of the clean scores (no span: no model metrics)
-    assert list(figures) == ["families-delta", "profile-demo"]
+    # the edits' boxes and regions, the clip metrics of the clean scores; no length trend
+    assert {"families-delta", "profile-demo", "fig4-regions"} <= set(figures)
+    assert not any(name.startswith("length-") for name in figures)
     assert (out / "report" / "index.html").is_file()

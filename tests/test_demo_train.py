@@ -27,6 +27,7 @@ TINY = ModelSize(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, ffn
 
 class _FixedTokenizer:
     name, sample_rate, hop_length, num_codebooks, codebook_size = "fixed", 32000, 640, 4, 8
+    modality = "audio"
     frame_rate = 50.0
 
     def describe(self):

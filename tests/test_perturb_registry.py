@@ -15,7 +15,7 @@ from noiseloss.perturb import PERTURBATIONS, Perturbed, perturb
 EXPECTED = {
     "audio": {"noise", "swap", "permute", "reverse", "delete", "repeat", "silence"},
     "tokens": {"token-random", "token-noise", "token-repeat"},
-    "midi": {"note-delete", "velocity", "tempo-warp", "pitch-shift", "bar-shuffle"},
+    "score": {"note-delete", "velocity", "tempo-warp", "pitch-shift", "bar-shuffle"},
 }
 
 
@@ -89,12 +89,12 @@ def test_the_documented_lists_are_the_registry():
 
     import noiseloss.perturb as module
 
-    listed = dict(re.findall(r"^\s{4}(audio|tokens|midi)\s+(.+)$", module.__doc__, flags=re.M))
+    listed = dict(re.findall(r"^\s{4}(audio|tokens|score)\s+(.+)$", module.__doc__, flags=re.M))
     assert {d: set(names.split(", ")) for d, names in listed.items()} == EXPECTED
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| (`[^|]+`) \| (audio|codes|MIDI) \|", readme, flags=re.M)
+    rows = re.findall(r"^\| (`[^|]+`) \| (audio|codes|score) \|", readme, flags=re.M)
     documented = {}
     for kinds, domain in rows:
-        domain = {"codes": "tokens", "MIDI": "midi"}.get(domain, domain)
+        domain = {"codes": "tokens"}.get(domain, domain)
         documented.setdefault(domain, set()).update(re.findall(r"`([^`]+)`", kinds))
     assert documented == EXPECTED

@@ -11,16 +11,23 @@ from scipy import stats
 from noiseloss.analysis.profile import (
     PROFILE_METRICS,
     SCALE_FLOOR_NATS,
-    blind_metrics,
     coarse_bump,
+    entropy_metrics,
     flag_spans,
     metrics_of,
     model_metrics,
     probe_response,
     running_baseline,
     spike_frames,
+    spike_metrics,
 )
 from noiseloss.analysis.stats import auroc, bootstrap_interval, correlation
+
+
+def blind_metrics(nll, entropy=None, *, window_frames: int, z: float) -> dict:
+    """The blind clip metrics of one curve, computed as ``clip_tables`` does."""
+    residual, spikes = spike_frames(nll, window_frames=window_frames, z=z)
+    return {**spike_metrics(residual, spikes), **entropy_metrics(nll, entropy)}
 
 
 def test_every_metric_declares_level_unit_and_direction():
@@ -203,3 +210,33 @@ def test_the_readme_states_every_metric_with_its_formula():
     for name in PROFILE_METRICS:
         m = PROFILE_METRICS.get(name)
         assert f"| `{name}` | {m.level} | {m.unit} | {m.degraded} | {m.formula} |" in readme
+
+
+def test_a_registered_metric_appears_in_the_profile_tables(monkeypatch):
+    """Registering is enough: the clip table and the model table compute what the registry
+    holds, with no other edit."""
+    from noiseloss.analysis.profile import ProfileMetric, ProfileOptions, clip_tables
+
+    monkeypatch.setattr(PROFILE_METRICS, "_entries", dict(PROFILE_METRICS._entries))
+    monkeypatch.setattr(PROFILE_METRICS, "_help", dict(PROFILE_METRICS._help))
+    PROFILE_METRICS.register("max_nll", ProfileMetric(
+        "max_nll", "clip", "nats", "higher", "largest frame NLL",
+        lambda clip: float(np.nanmax(clip.curves[0]))))
+    PROFILE_METRICS.register("worst_clean_loss", ProfileMetric(
+        "worst_clean_loss", "model", "nats", "higher", "largest clean loss of a clip's units",
+        lambda units: float(units["loss_clean"].max())))
+    assert metrics_of("clip")[-1] == "max_nll" and metrics_of("model")[-1] == "worst_clean_loss"
+    rows = []
+    for i, top in enumerate((4.0, 6.5)):
+        nll = np.full((2, 100), 1.0, np.float32)
+        nll[1, 40] = top  # frame 40: mean over the 2 codebooks (1 + top) / 2
+        rows.append({"key": f"k{i}", "kind": "clean", "model": "m", "dataset": "d",
+                     "item": f"c{i}", "prompt": "unconditional", "audio": None,
+                     "num_codebooks": 2, "num_frames": 100, "frame_rate": 50.0,
+                     "loss": float(nll.mean()), "nll": nll.ravel(), "entropy": None,
+                     "time_s": np.arange(100) / 50.0, "duration_seconds": 2.0})
+    clips, _ = clip_tables(pd.DataFrame(rows), deltas=None, options=ProfileOptions(probes=0))
+    assert clips.set_index("item")["max_nll"].to_dict() == {"c0": 2.5, "c1": 3.75}
+    table = model_metrics(*_injection_tables(-0.002), short_frames=10, seed=0).set_index("metric")
+    assert table.loc["worst_clean_loss", "value"] == pytest.approx(np.mean(3.0 + 0.1 * np.arange(6)))
+    assert table.loc["worst_clean_loss", "n_clips"] == 6

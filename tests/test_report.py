@@ -209,7 +209,10 @@ def test_plot_delta_is_a_deterministic_640x240_png():
 
     regions = (Region("peak", True, 250, 255, 2.0), Region("assimilation", True, 255, 350, -1.0),
                Region("recovery", False, None, None, float("nan")))
-    args = dict(onset_frame=ONSET, length_frames=100, smooth_frames=5, frame_rate=RATE)
+    from noiseloss.timeaxis import TimeAxis
+
+    frames = TimeAxis.frames(T, frame_rate=RATE)
+    args = dict(onset_frame=ONSET, length_frames=100, smooth_frames=5, axis=frames, label="t")
     losses = (np.full(T, BASE_LOSS), BASE_LOSS + effect(100))
     first, axis = plot_delta(effect(100), regions=regions, losses=losses, **args)
     assert png_size(first) == (640, 240)
@@ -217,18 +220,18 @@ def test_plot_delta_is_a_deterministic_640x240_png():
     assert plot_delta(effect(100), regions=regions, losses=losses, **args)[0] == first
     assert plot_delta(effect(100), regions=regions[:1], losses=losses, **args)[0] != first
     spanless = plot_delta(effect(100), regions=(), onset_frame=None, length_frames=None,
-                          smooth_frames=1, frame_rate=RATE)[0]
+                          smooth_frames=1, axis=frames, label="t")[0]
     assert png_size(spanless) == (640, 240)
-    # the axis geometry the page's cursor uses: the shaded peak [250, 255) starts at frame 249.5
+    # the axis geometry the page's cursor uses: the shaded peak [250, 255) starts at 250 / RATE s
     from matplotlib.image import imread
 
     pixels = imread(io.BytesIO(first), format="png")[..., :3]  # [240, 640, 3] in 0..1
     pink = (pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.85) & (pixels[..., 2] < 0.85)
     columns = np.flatnonzero(pink.sum(axis=0) > 50)  # the tall shaded band, not the legend
-    expected = (axis.x0 + (249.5 - axis.frame0) / (axis.frame1 - axis.frame0)
+    expected = (axis.x0 + (250 / RATE - axis.time0) / (axis.time1 - axis.time0)
                 * (axis.x1 - axis.x0)) * 640
-    assert abs(columns[0] - expected) <= 1.5 and axis.frame_rate == RATE
-    assert (axis.frame0, axis.frame1) == (-0.5, T - 0.5)
+    assert abs(columns[0] - expected) <= 1.5
+    assert (axis.time0, axis.time1) == (0.0, T / RATE)
 
 
 def test_assets_are_stored_once_and_non_ogg_clips_are_encoded(tmp_path):
@@ -578,8 +581,10 @@ def test_findings_come_first_and_equal_the_tables(report):
                        & (trends["family"] == family) & (trends["metric"] == "loss_delta")]
         assert f"Pearson r = {trend['pearson_r'].iloc[0]:+.2f}" in text
         mine = regions[regions["key"].isin(units["key"])]
-        peak = mine[mine["region"] == "peak"]
-        assert f"peak in {int(peak['found'].sum())} of {len(peak)}" in text
+        for name in ("peak", "assimilation"):
+            rows = mine[mine["region"] == name]
+            assert (f"{name} found in {int(rows['found'].sum())} of {len(rows)}, wrong sign in "
+                    f"{int((rows['status'] == 'wrong-sign').sum())}") in text
     assert checked == len(DATASETS) * len(LENGTHS)
     assert "onset sensitivity" in text and "Profile:" in text
 
@@ -642,19 +647,18 @@ def test_cursor_follows_the_audio_and_a_click_seeks(report):
                 const k = c.querySelector('.cursor').getBoundingClientRect();
                 const box = c.getBoundingClientRect(), d = c.dataset;
                 const frac = (k.left + 1 - box.left) / box.width;  // 2 px line: its middle
-                const frame = +d.frame0 + (frac - d.x0) / (d.x1 - d.x0) * (d.frame1 - d.frame0);
-                return [a.currentTime, frame / d.rate];
+                return [a.currentTime, +d.time0 + (frac - d.x0) / (d.x1 - d.x0) * (d.time1 - d.time0)];
             }}""")
             assert abs(shown - now) < 0.2
             page.evaluate(f"document.getElementById('{audio_id}').pause()")
-            # a click at frame 400 of the curve seeks the audio there (within one frame)
+            # a click at 8 s on the curve seeks the audio there (within one 50 Hz frame)
             box = curve.bounding_box()
             d = page.evaluate(f"() => ({{...document.querySelector('[data-audio=\"{audio_id}\"]').dataset}})")
-            frac = float(d["x0"]) + (400 - float(d["frame0"])) / (
-                float(d["frame1"]) - float(d["frame0"])) * (float(d["x1"]) - float(d["x0"]))
+            frac = float(d["x0"]) + (8.0 - float(d["time0"])) / (
+                float(d["time1"]) - float(d["time0"])) * (float(d["x1"]) - float(d["x0"]))
             page.mouse.click(box["x"] + frac * box["width"], box["y"] + box["height"] / 2)
             page.wait_for_function(f"Math.abs(document.getElementById('{audio_id}').currentTime"
-                                   f" * {float(d['rate'])} - 400) <= 1")
+                                   " - 8.0) <= 0.02")
             # without JavaScript the plots are the same and no cursor shows
             off = browser.new_page(java_script_enabled=False)
             off.goto(index.as_uri(), wait_until="load")

@@ -22,6 +22,7 @@ dataclass and ``ExperimentConfig.to_dict()`` writes exactly what ``parse_config`
     analysis: {detector: zero-crossing, smooth_frames: 5, run_frames: 5,
                peak_window_frames: 5, lead_frames: null}   # DetectorOptions
     report: {audio_examples: 3}                    # ReportOptions
+    plugins: [my_package.noiseloss_plugin]         # modules that register extensions (optional)
 
 Device and dtype are checked here, before any model is located.
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -45,6 +47,7 @@ from noiseloss.errors import (
     check_keys,
     check_number,
 )
+from noiseloss.plugins import load_plugins
 from noiseloss.scoring.options import ScoringOptions
 from noiseloss.sources.datasets import DatasetSpec
 
@@ -54,20 +57,69 @@ BUILTIN_PACKAGE = "noiseloss.configs"
 RENAMED_KEYS = {"conditionings": "prompts"}
 
 
+class FrozenDict(Mapping):
+    """A read-only, hashable mapping (insertion order kept): the dicts of a frozen config.
+
+    Equal to any mapping with the same items; the hash ignores the order, as equality does.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data=()):
+        self._data = dict(data)
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+
+def freeze(value):
+    """``value`` with every mapping a ``FrozenDict`` and every list a tuple (hashable)."""
+    if isinstance(value, Mapping):
+        return FrozenDict((k, freeze(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    """``freeze`` undone: plain dicts and lists, as YAML reads and writes them."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A model: a registered name, a Hugging Face id in the local cache or a folder.
 
-    ``backend`` None: the registered model's, else MusicGen; ``options``: the backend's own.
+    ``backend`` None: the registered model's, else MusicGen; ``options``: the backend's own,
+    read-only (``freeze``: lists become tuples; ``to_data`` gives them back as lists).
     """
 
     name: str
     backend: str | None = None
-    options: dict = field(default_factory=dict)
+    options: Mapping = field(default_factory=FrozenDict)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"name must be a model name, id or folder, got {self.name!r}")
+        if not isinstance(self.options, Mapping):
+            raise ConfigError(f"options must be a mapping, got {self.options!r}")
+        object.__setattr__(self, "options", freeze(self.options))
         if self.backend is not None:
             from noiseloss.models import BACKENDS
 
@@ -82,7 +134,7 @@ class ModelSpec:
         """The YAML entry: the bare name, or a mapping when a backend or options are set."""
         if self.backend is None and not self.options:
             return self.name
-        return {"name": self.name, "backend": self.backend, **self.options}
+        return {"name": self.name, "backend": self.backend, **thaw(self.options)}
 
 
 def _model(i: int, raw) -> ModelSpec:
@@ -117,24 +169,53 @@ class Excerpt:
         check_number("offset_seconds", self.offset_seconds, low=0.0, high=self.MAX_SECONDS)
 
 
-#: Melody (chroma) conditions of MusicGen-Melody: none; the clean excerpt's chroma for the clean
-#: and every perturbed version alike; each version's own chroma (leaks the target).
-MELODY_CONDITIONS = ("none", "reference", "self")
+#: Where an audio condition of a model (MusicGen-Melody's ``melody``: its chroma) is taken from:
+#: none; the clean excerpt, for the clean and every perturbed version alike; each version's own
+#: audio (leaks the target).
+CONDITION_SOURCES = ("none", "reference", "self")
 
 
 @dataclass(frozen=True)
 class Prompt:
-    """The conditions of a unit: text, classifier-free guidance, MusicGen-Melody's chroma.
+    """The conditions of a unit: text, classifier-free guidance, a model's audio condition.
 
-    ``text`` None is unconditional; ``melody`` is one of ``MELODY_CONDITIONS``.
+    ``text`` None is unconditional. ``condition`` names an audio condition that the model
+    declares (``ModelInfo.conditions``: ``melody`` for MusicGen-Melody), written in a config as
+    ``{melody: reference}``; ``source`` is where its audio comes from (``CONDITION_SOURCES``).
     """
 
     text: str | None = None
     guidance_scale: float | None = None
-    melody: str = "none"
+    condition: str | None = None
+    source: str = "none"
+
+    @classmethod
+    def from_data(cls, raw: dict) -> Prompt:
+        """A prompt from its config mapping.
+
+        ``text``, ``guidance_scale`` and at most one ``<condition>: <source>`` (a source of
+        ``none`` is no condition).
+        """
+        fixed = {k: raw[k] for k in ("text", "guidance_scale") if k in raw}
+        extra = {k: v for k, v in raw.items() if k not in fixed and v != "none"}
+        if len(extra) > 1:
+            raise ConfigError(f"a prompt takes at most one audio condition, got {sorted(extra)}")
+        condition, source = next(iter(extra.items()), (None, "none"))
+        return cls(**fixed, condition=condition, source=source)
+
+    def to_data(self) -> dict:
+        """The config mapping that ``from_data`` reads back."""
+        return {"text": self.text, "guidance_scale": self.guidance_scale,
+                **({self.condition: self.source} if self.condition else {})}
 
     def __post_init__(self):
-        check_choice("melody", self.melody, MELODY_CONDITIONS)
+        if self.condition is not None and not (isinstance(self.condition, str)
+                                               and self.condition.isidentifier()):
+            raise ConfigError(f"an audio condition is named like melody, got {self.condition!r}")
+        check_choice(self.condition or "source", self.source, CONDITION_SOURCES)
+        if (self.condition is None) != (self.source == "none"):
+            raise ConfigError(f"give a condition and its source together, got condition="
+                              f"{self.condition!r} and source={self.source!r}")
         if self.text is not None and not isinstance(self.text, str):
             raise ConfigError(f"text must be a string or null, got {self.text!r}")
         if self.guidance_scale is not None:
@@ -146,9 +227,9 @@ class Prompt:
     def label(self) -> str:
         """Short readable label (the ``prompt`` column of the results)."""
         label = "unconditional" if self.text is None else f"text={self.text!r}" + (
-            f",cfg={self.guidance_scale}" if self.guidance_scale else "")
-        return label + {"none": "", "reference": ",melody=reference",
-                        "self": ",melody=self (leaks the target)"}[self.melody]
+            f",cfg={self.guidance_scale}" if self.guidance_scale is not None else "")
+        return label + {"none": "", "reference": f",{self.condition}=reference",
+                        "self": f",{self.condition}=self (leaks the target)"}[self.source]
 
 
 @dataclass(frozen=True)
@@ -163,7 +244,11 @@ class ReportOptions:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """A validated experiment; ``perturbation_specs()`` expands the grids."""
+    """A validated experiment; ``perturbation_specs()`` expands the grids.
+
+    Frozen and hashable: sequences are tuples and the perturbation entries ``FrozenDict``s
+    (their lists tuples); ``to_dict`` and ``perturbation_specs`` give plain dicts and lists.
+    """
 
     name: str
     models: tuple[ModelSpec, ...]
@@ -173,21 +258,27 @@ class ExperimentConfig:
     excerpt: Excerpt = field(default_factory=Excerpt)
     prompts: tuple[Prompt, ...] = (Prompt(),)
     seeds: tuple[int, ...] = (0,)
-    perturbations: tuple[dict, ...] = ()
+    perturbations: tuple[Mapping, ...] = ()
     scoring: ScoringOptions = field(default_factory=ScoringOptions)
     analysis: DetectorOptions = field(default_factory=DetectorOptions)
     report: ReportOptions = field(default_factory=ReportOptions)
+    plugins: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for name in ("models", "datasets", "prompts", "seeds", "plugins"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "perturbations", freeze(tuple(self.perturbations)))
 
     def perturbation_specs(self) -> list[dict]:
         """Every perturbation spec of the grid, each with its ``seed`` (kind first, sorted keys)."""
         specs = []
         for entry in self.perturbations:
-            fixed = {k: v for k, v in entry.items() if k != "grid"}
+            fixed = {k: thaw(v) for k, v in entry.items() if k != "grid"}
             grid = entry.get("grid", {})
             axes = sorted(grid)
             for values in itertools.product(*(grid[a] for a in axes)):
                 for seed in self.seeds:
-                    spec = {**fixed, **dict(zip(axes, values, strict=True)), "seed": seed}
+                    spec = {**fixed, **dict(zip(axes, thaw(values), strict=True)), "seed": seed}
                     specs.append({"kind": spec.pop("kind"), **dict(sorted(spec.items()))})
         return specs
 
@@ -198,12 +289,13 @@ class ExperimentConfig:
             "models": [m.to_data() for m in self.models],
             "datasets": {d.name: d.to_dict() for d in self.datasets},
             "excerpt": dataclasses.asdict(self.excerpt),
-            "prompts": [dataclasses.asdict(p) for p in self.prompts],
+            "prompts": [p.to_data() for p in self.prompts],
             "seeds": list(self.seeds),
-            "perturbations": [dict(p) for p in self.perturbations],
+            "perturbations": thaw(self.perturbations),
             "scoring": dataclasses.asdict(self.scoring),
             "analysis": self.analysis.to_dict(),
             "report": dataclasses.asdict(self.report),
+            **({"plugins": list(self.plugins)} if self.plugins else {}),
         }
 
     def to_yaml(self) -> str:
@@ -232,6 +324,18 @@ def _section(cls, raw, where: str, **extra):
         raise ConfigError(f"{where}.{exc}" if str(exc).split()[0] in raw else f"{where}: {exc}") \
             from exc
     except TypeError as exc:  # a wrong type reaching a comparison inside a check
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _prompt(i: int, raw) -> Prompt:
+    where = f"prompts[{i}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping, got {raw!r}")
+    try:
+        return Prompt.from_data(raw)
+    except NoiselossError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
@@ -285,6 +389,13 @@ def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
         if old in raw:
             raise ConfigError(f"{name}: the key {old!r} is now called {new!r}")
     check_keys(raw, {f.name for f in dataclasses.fields(ExperimentConfig)}, where=name)
+    plugins = raw.get("plugins") or []
+    if not isinstance(plugins, list):
+        raise ConfigError(f"plugins must be a list of module names, got {plugins!r}")
+    try:  # first: the rest of the config may name what they register
+        load_plugins(plugins)
+    except NoiselossError as exc:
+        raise ConfigError(f"plugins: {exc}") from exc
     models = raw.get("models")
     if not models or not isinstance(models, list):
         raise ConfigError(f"models must be a non-empty list of model names/paths, got {models!r}")
@@ -300,7 +411,7 @@ def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
     version = raw.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int):
         raise ConfigError(f"version must be an integer, got {version!r}")
-    return ExperimentConfig(
+    config = ExperimentConfig(
         name=_text(raw, "name", default=name),
         description=_text(raw, "description", default=""),
         version=version,
@@ -308,14 +419,49 @@ def parse_config(raw: dict, *, name: str = "config") -> ExperimentConfig:
         datasets=tuple(_section(DatasetSpec, spec, f"datasets.{key}", name=str(key))
                        for key, spec in datasets.items()),
         excerpt=_section(Excerpt, raw.get("excerpt"), "excerpt"),
-        prompts=tuple(_section(Prompt, p, f"prompts[{i}]") for i, p in
+        prompts=tuple(_prompt(i, p) for i, p in
                       enumerate(_list(raw.get("prompts"), "prompts", default=[{}]))),
         seeds=tuple(seeds),
         perturbations=tuple(_perturbation(i, p) for i, p in enumerate(perturbations)),
         scoring=_section(ScoringOptions, raw.get("scoring"), "scoring"),
         analysis=_section(DetectorOptions, raw.get("analysis"), "analysis"),
         report=_section(ReportOptions, raw.get("report"), "report"),
+        plugins=tuple(plugins),
     )
+    check_models(config)
+    return config
+
+
+def check_models(config: ExperimentConfig) -> None:
+    """``ConfigError`` for a model paired with what it cannot read or score.
+
+    An audio model reads audio and scores (rendered); a symbolic model reads scores only, and
+    takes perturbations of scores and tokens (``perturb.context.MODEL_DOMAINS``). Data sets of
+    folders are checked file by file when they are listed (``runner.run``). The scoring
+    alignment must be one of each model's (``Backend.alignments``, where declared).
+    """
+    from noiseloss.models import backend_of
+    from noiseloss.perturb import PERTURBATIONS
+    from noiseloss.perturb.context import MODEL_DOMAINS
+
+    for i, model in enumerate(config.models):
+        backend = backend_of(model.name, backend=model.backend)
+        modality, alignment = backend.modality, config.scoring.alignment
+        if alignment is not None and backend.alignments and alignment not in backend.alignments:
+            raise ConfigError(f"scoring.alignment {alignment!r} is not a layout of models[{i}] "
+                              f"{model.label!r}; it has {list(backend.alignments)}")
+        for j, entry in enumerate(config.perturbations):
+            domain = PERTURBATIONS.get(entry["kind"]).domain
+            if domain not in MODEL_DOMAINS[modality]:
+                raise ConfigError(
+                    f"models[{i}] {model.label!r} reads {modality} data and cannot score "
+                    f"perturbations[{j}] {entry['kind']!r}, an edit of {domain}; a {modality} "
+                    f"model takes edits of {' or '.join(MODEL_DOMAINS[modality])}")
+        for dataset in config.datasets:
+            if modality == "symbolic" and dataset.modality == "audio":
+                raise ConfigError(
+                    f"models[{i}] {model.label!r} reads scores and cannot score "
+                    f"datasets.{dataset.name} ({dataset.source or dataset.path}), which is audio")
 
 
 def builtin_configs() -> dict[str, str]:

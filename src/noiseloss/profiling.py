@@ -112,6 +112,8 @@ def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str 
 
     options = options or ProfileOptions()
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():  # checked before any work
+        raise ParameterError(f"out_dir {out} exists and is not a folder")
     config = profile_config(sources, model=model, backend=backend, model_options=model_options,
                             options=options, scoring=scoring)
     summary = run_experiment(config, out / "run", on_progress=on_progress)

@@ -51,7 +51,14 @@ class Registry(Generic[T]):
         return entry
 
     def check(self, name) -> None:
-        """``ParameterError`` unless ``name`` is registered; the one message for an unknown name."""
+        """``ParameterError`` unless ``name`` is registered; the one message for an unknown name.
+
+        An unknown name first loads the installed plugins (``noiseloss.plugins``), once.
+        """
+        if isinstance(name, str) and name not in self._entries:
+            from noiseloss.plugins import load_installed_plugins
+
+            load_installed_plugins()
         if not isinstance(name, str) or name not in self._entries:
             hint = suggest(name, self._entries) if isinstance(name, str) else ""
             raise ParameterError(f"unknown {self.kind} {name!r}; registered: {sorted(self._entries)}."
@@ -62,6 +69,10 @@ class Registry(Generic[T]):
         return self._help.get(name, "")
 
     def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and name not in self._entries:
+            from noiseloss.plugins import load_installed_plugins
+
+            load_installed_plugins()
         return isinstance(name, str) and name in self._entries
 
     def __len__(self) -> int:
@@ -73,3 +84,7 @@ class Registry(Generic[T]):
     def keys(self) -> list[str]:
         """Sorted registered names."""
         return sorted(self._entries)
+
+    def ordered(self) -> list[str]:
+        """Registered names in the order they were registered."""
+        return list(self._entries)

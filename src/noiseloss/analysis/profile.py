@@ -16,7 +16,9 @@ of an empty selection is NaN, never 0.
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +29,6 @@ from noiseloss.analysis.stats import bootstrap_interval
 from noiseloss.errors import ParameterError, check_choice, check_int, check_number, check_range
 from noiseloss.registry import Registry
 
-LEVELS = ("clip", "probe", "model")
-
 #: Smallest spread of the spike test, nats: a rise below z times this is never a spike (a
 #: perfectly flat curve has MAD 0, and a jump on it must still count).
 SCALE_FLOOR_NATS = 0.01
@@ -36,7 +36,7 @@ SCALE_FLOOR_NATS = 0.01
 
 @dataclass(frozen=True)
 class ProfileMetric:
-    """One profile metric.
+    """One profile metric: what it is, and how it is computed.
 
     Attributes:
         name: Column of the profile tables.
@@ -44,6 +44,11 @@ class ProfileMetric:
         unit: ``nats``, ``nats/s``, ``s`` or ``1`` (a rate).
         degraded: ``higher`` or ``lower``: where a worse clip or model moves it.
         formula: The definition, as in the README.
+        compute: Clip and probe metrics: ``Clip -> float``, the value of one clean unit (the
+            ``Clip`` computes the shared curves once). Model metrics: the value of one clip
+            from its injection units (``units``: a DataFrame with ``peak_short``, ``depth``,
+            ``recovery``, ``loss_clean`` per unit); the table gives the mean over clips with a
+            bootstrap interval. None only for ``length_slope``, a fit pooled over clips.
     """
 
     name: str
@@ -51,51 +56,110 @@ class ProfileMetric:
     unit: str
     degraded: str
     formula: str
+    compute: Callable | None = None
+
+
+@dataclass
+class Clip:
+    """A clean unit as its metrics read it; each shared computation runs once.
+
+    Attributes:
+        row: Its row of the results table.
+        options: Spike, bump and probe-window settings.
+        probes: ``(peak, after)`` of each probe of it (``probe_response``).
+    """
+
+    row: pd.Series
+    options: ProfileOptions
+    probes: list[tuple[float, float]]
+
+    @functools.cached_property
+    def curves(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frame NLL and entropy ``[T]`` (``frame_curves``)."""
+        return frame_curves(self.row)
+
+    @functools.cached_property
+    def spikes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``spike_frames`` of the NLL curve: residual and spike mask."""
+        return spike_frames(self.curves[0], window_frames=self.options.baseline_frames,
+                            z=self.options.spike_z)
+
+    @functools.cached_property
+    def spike_stats(self) -> dict:
+        """``spike_metrics`` of ``spikes``."""
+        return spike_metrics(*self.spikes)
+
+    @functools.cached_property
+    def entropy_stats(self) -> dict:
+        """``entropy_metrics`` of the curves."""
+        return entropy_metrics(*self.curves)
+
+    def probe_mean(self, which: int) -> float:
+        """Mean over probes of ``probe_response``'s value ``which`` (0: peak, 1: after)."""
+        return _mean([p[which] for p in self.probes])
+
+
+def _first_row(clip: Clip) -> np.ndarray:
+    return np.asarray(clip.row["nll"], dtype=np.float64)[: int(clip.row["num_frames"])]
 
 
 _METRICS = (
     ProfileMetric("mean_loss", "clip", "nats", "higher",
                   "absolute loss: mean over codebooks of each codebook's mean NLL (the baseline "
-                  "every profile metric is compared with)"),
+                  "every profile metric is compared with)",
+                  lambda clip: float(clip.row["loss"])),
     ProfileMetric("excess_surprisal", "clip", "nats", "higher",
                   "mean_t (n[t] - h[t]): how much more surprising the clip is than the model "
-                  "itself expects (0 for a calibrated model on its own samples)"),
+                  "itself expects (0 for a calibrated model on its own samples)",
+                  lambda clip: clip.entropy_stats["excess_surprisal"]),
     ProfileMetric("spike_rate", "clip", "1", "higher",
                   "fraction of the frames with a baseline (all but the first W/4) where "
                   "n[t] - b[t] > z * s, b[t] the median of n over the previous W frames, "
-                  "s = max(1.4826 * MAD of n - b over the clip, 0.01 nats)"),
+                  "s = max(1.4826 * MAD of n - b over the clip, 0.01 nats)",
+                  lambda clip: clip.spike_stats["spike_rate"]),
     ProfileMetric("spike_height", "clip", "nats", "higher",
-                  "mean of n[t] - b[t] over the spike frames (NaN without spikes)"),
+                  "mean of n[t] - b[t] over the spike frames (NaN without spikes)",
+                  lambda clip: clip.spike_stats["spike_height"]),
     ProfileMetric("coarse_bump", "clip", "nats", "higher",
                   "max over windows of B frames of the mean NLL of the first (coarsest) "
-                  "codebook row, minus that row's median NLL over the clip (B = 25)"),
+                  "codebook row, minus that row's median NLL over the clip (B = 25)",
+                  lambda clip: coarse_bump(_first_row(clip),
+                                           window_frames=clip.options.bump_frames)),
     ProfileMetric("rate_confident_surprised", "clip", "1", "higher",
                   "fraction of frames with h[t] < median(h) and n[t] > h[t]: the model was "
-                  "sure and wrong (the confident, unsurprised quadrant is about 1/2 minus it)"),
+                  "sure and wrong (the confident, unsurprised quadrant is about 1/2 minus it)",
+                  lambda clip: clip.entropy_stats["rate_confident_surprised"]),
     ProfileMetric("rate_uncertain_surprised", "clip", "1", "higher",
                   "fraction of frames with h[t] >= median(h) and n[t] > h[t] (the uncertain, "
-                  "unsurprised quadrant is about 1/2 minus it)"),
+                  "unsurprised quadrant is about 1/2 minus it)",
+                  lambda clip: clip.entropy_stats["rate_uncertain_surprised"]),
     ProfileMetric("probe_peak", "probe", "nats", "lower",
                   "mean over probes of max Δℓ over [onset - lead, onset + length): how sharply "
                   "the model notices a short noise burst (a model holding no context hardly "
-                  "does)"),
+                  "does)",
+                  lambda clip: clip.probe_mean(0)),
     ProfileMetric("probe_after", "probe", "nats", "higher",
                   "mean over probes of mean Δℓ over [onset + length, onset + length + A): "
-                  "negative when the probe lowers the loss after it (context amnesia)"),
+                  "negative when the probe lowers the loss after it (context amnesia)",
+                  lambda clip: clip.probe_mean(1)),
     ProfileMetric("onset_sensitivity", "model", "nats", "lower",
                   "mean over clips of the Peak region's largest Δℓ, injections of at most "
-                  "short_frames frames"),
+                  "short_frames frames",
+                  lambda units: _mean(units["peak_short"])),
     ProfileMetric("assimilation_depth", "model", "nats", "higher",
                   "mean over clips of -(mean Δℓ over the Assimilation region), where found: "
-                  "how far the loss falls below clean once the model has taken the noise in"),
+                  "how far the loss falls below clean once the model has taken the noise in",
+                  lambda units: _mean(units["depth"])),
     ProfileMetric("recovery_time", "model", "s", "higher",
                   "mean over clips of (start of Recovery - end of the injection) / frame rate, "
-                  "where found"),
+                  "where found",
+                  lambda units: _mean(units["recovery"])),
     ProfileMetric("length_slope", "model", "nats/s", "lower",
                   "least-squares slope of mean Δℓ outside the span against the injection "
                   "length, over all units, per second of injection"),
     ProfileMetric("clean_loss", "model", "nats", "higher",
-                  "mean over clips of the clean loss (the absolute baseline)"),
+                  "mean over clips of the clean loss (the absolute baseline)",
+                  lambda units: _mean(units["loss_clean"])),
 )
 PROFILE_METRICS: Registry[ProfileMetric] = Registry("profile metric")
 for _m in _METRICS:
@@ -103,8 +167,9 @@ for _m in _METRICS:
 
 
 def metrics_of(level: str) -> list[str]:
-    """Names of the metrics of one level, in the order of the tables."""
-    return [m.name for m in _METRICS if m.level == level]
+    """Names of the registered metrics of one level, in the order they were registered."""
+    return [name for name in PROFILE_METRICS.ordered()
+            if PROFILE_METRICS.get(name).level == level]
 
 
 def running_baseline(curve, *, window_frames: int) -> np.ndarray:
@@ -158,24 +223,6 @@ def flag_spans(mask, *, merge_frames: int) -> list[tuple[int, int]]:
         else:
             spans.append([int(t), int(t) + 1])
     return [(a, b) for a, b in spans]
-
-
-def blind_metrics(nll, entropy=None, *, window_frames: int, z: float) -> dict:
-    """The ``clip`` metrics (except ``mean_loss``) of one clip's frame curves.
-
-    Args:
-        nll: ``[T]`` frame NLL, nats (NaN where not scored).
-        entropy: ``[T]`` frame entropy, nats, or None (entropy metrics are then NaN).
-        window_frames: W of the running baseline.
-        z: Spike threshold, robust z-score.
-
-    Returns:
-        ``excess_surprisal``, ``spike_rate``, ``spike_height`` and the two ``rate_*`` (the
-        surprised quadrants; with the median split each confidence half holds about 1/2 of
-        the frames, so the unsurprised quadrants are about 1/2 minus these).
-    """
-    residual, spikes = spike_frames(nll, window_frames=window_frames, z=z)
-    return {**spike_metrics(residual, spikes), **entropy_metrics(nll, entropy)}
 
 
 def spike_metrics(residual, spikes) -> dict:
@@ -301,8 +348,6 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
         "frame_rate"]
     short = per_unit["perturbation_frames"] <= short_frames
     per_unit["peak_short"] = per_unit["peak"].where(short)
-    clip_columns = {"onset_sensitivity": "peak_short", "assimilation_depth": "depth",
-                    "recovery_time": "recovery", "clean_loss": "loss_clean"}
     rows = []
     for number, (group, part) in enumerate(per_unit.groupby(list(MODEL_KEYS), dropna=False,
                                                             sort=True)):
@@ -323,7 +368,8 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
                 value, count = slope(index), len(clips)
                 low, high = bootstrap_interval((index,), slope, seed=row_seed)
             else:
-                values = np.array([_mean(c[clip_columns[metric]]) for c in clips])
+                values = np.array([PROFILE_METRICS.get(metric).compute(c) for c in clips],
+                                  dtype=np.float64)
                 values = values[np.isfinite(values)]
                 value, count = _mean(values), int(values.size)
                 low, high = bootstrap_interval((values,), np.mean, seed=row_seed)
@@ -441,16 +487,8 @@ def clip_tables(results: pd.DataFrame, *, deltas: pd.DataFrame | None,
         end_s, peak_nats (the largest residual above the running baseline in the span).
     """
     rows, spans = [], []
+    metric_columns = [*metrics_of("clip"), *metrics_of("probe")]
     for _, row in results[results["kind"] == "clean"].iterrows():
-        nll, entropy = frame_curves(row)
-        rate = float(row["frame_rate"])
-        out = {c: row.get(c) for c in CLIP_COLUMNS}
-        first_row = np.asarray(row["nll"], dtype=np.float64)[: int(row["num_frames"])]
-        residual, mask = spike_frames(nll, window_frames=options.baseline_frames,
-                                      z=options.spike_z)
-        out.update(frames=int(row["num_frames"]), mean_loss=float(row["loss"]),
-                   coarse_bump=coarse_bump(first_row, window_frames=options.bump_frames),
-                   **spike_metrics(residual, mask), **entropy_metrics(nll, entropy))
         responses = []
         if deltas is not None:
             for _, probe in deltas[deltas["clean_key"] == row["key"]].iterrows():
@@ -460,18 +498,18 @@ def clip_tables(results: pd.DataFrame, *, deltas: pd.DataFrame | None,
                         length_frames=int(probe["length_frames"]),
                         lead_frames=int(probe["lead_frames"]),
                         after_frames=options.after_frames))
-        peaks, afters = (np.array(v, dtype=np.float64) for v in (zip(*responses, strict=True)
-                                                                 if responses else ([], [])))
-        out.update(n_probes=len(responses),
-                   probe_peak=float(np.nanmean(peaks)) if np.isfinite(peaks).any() else np.nan,
-                   probe_after=float(np.nanmean(afters)) if np.isfinite(afters).any()
-                   else np.nan)
-        rows.append(out)
+        clip = Clip(row, options, responses)
+        rows.append({**{c: row.get(c) for c in CLIP_COLUMNS}, "frames": int(row["num_frames"]),
+                     "n_probes": len(responses),
+                     **{name: PROFILE_METRICS.get(name).compute(clip) for name in metric_columns}})
+        residual, mask = clip.spikes
+        seconds = np.asarray(row["time_s"], dtype=np.float64)
         for start, end in flag_spans(mask, merge_frames=options.merge_frames):
             spans.append({"model": row["model"], "dataset": row["dataset"], "item": row["item"],
-                          "start_s": start / rate, "end_s": end / rate,
+                          "start_s": float(seconds[start]),
+                          "end_s": float(seconds[end]) if end < seconds.size
+                          else float(row["duration_seconds"]),
                           "peak_nats": float(np.nanmax(residual[start:end]))})
-    metric_columns = [*metrics_of("clip"), *metrics_of("probe")]
     clips = pd.DataFrame(rows, columns=[*CLIP_COLUMNS, *metric_columns])
     ranking = options.ranking
     ascending = _SUSPECT_FIRST[PROFILE_METRICS.get(ranking).degraded]

@@ -21,6 +21,15 @@ from noiseloss.registry import Registry
 
 REGION_NAMES = ("peak", "assimilation", "recovery")
 
+#: The sign a region's mean delta must have to count as found (paper Sec. 4.2): the Peak is
+#: the loss rising ABOVE clean, Assimilation the loss falling BELOW clean. Recovery is defined
+#: by its place (after the span and the Peak), not by a sign: the loss returns towards clean
+#: from either side, so any mean counts (0: no requirement).
+REGION_SIGNS = {"peak": 1, "assimilation": -1, "recovery": 0}
+
+#: ``status`` of a region in ``region_stats``.
+REGION_STATUSES = ("found", "wrong-sign", "empty")
+
 DETECTORS: Registry = Registry("region detector")
 
 
@@ -55,8 +64,10 @@ class DetectorOptions:
         smooth_frames: Moving-average window, frames.
         run_frames: Frames a zero crossing must hold to count as a region boundary.
         peak_window_frames: The peak must start within this many frames after the onset.
-        lead_frames: Frames a change may show before the onset; None: from each unit's delay
-            pattern (``delay_lead_frames``: K - 2 when delayed, 0 for legacy-undelayed).
+        lead_frames: Frames a change may show before the onset, for every unit; None: each
+            unit's own, the ``lead_frames`` its results carry from the layout that scored it
+            (``Layout.lead_frames``: largest delay - 1 under a delay pattern, 0 without
+            delays); stores without that column get ``delay_lead_frames``.
     """
 
     detector: str = "zero-crossing"
@@ -125,7 +136,7 @@ def zero_crossing(delta, *, onset_frame: int, length_frames: int, lead_frames: i
                        [peak )[assimilation       )[recovery                  )
 
     1. ``s`` = centred moving average of ``delta`` over ``smooth_frames``.
-    2. Peak start: the first frame from ``onset - lead_frames`` on (the delay pattern lets a
+    2. Peak start: the first frame from ``onset - lead_frames`` on (the layout lets a
        change show up to ``lead_frames`` early) where ``s > 0``. The boundary is moved to the
        first raw ``delta > 0`` within half a window. No peak if it starts at or after
        ``onset + peak_window_frames``.
@@ -140,7 +151,8 @@ def zero_crossing(delta, *, onset_frame: int, length_frames: int, lead_frames: i
         delta: ``[T]`` loss difference per frame (nats); NaN frames break runs.
         onset_frame: First perturbed frame.
         length_frames: Perturbed span length in frames (0: a deletion point).
-        lead_frames: Frames a change can show before the onset (``delay_lead_frames``).
+        lead_frames: Frames a change can show before the onset (the unit's resolved lead,
+            see ``DetectorOptions.lead_frames``).
         smooth_frames: Moving-average window (1 = none).
         run_frames: Consecutive frames a crossing must hold.
         peak_window_frames: The peak must start within this many frames after the onset.
@@ -233,30 +245,42 @@ def detect_regions(delta, *, onset_frame: int, length_frames: int, lead_frames: 
 def region_stats(delta, regions: Regions, *, onset_frame: int) -> list[dict]:
     """Statistics of each region on the raw curve; an empty region gives NaN everywhere.
 
+    A detector finds stretches by position and crossings; whether a stretch is the region the
+    paper means depends on its sign (``REGION_SIGNS``). ``status`` is ``"empty"`` (no frame
+    measured: every statistic NaN), ``"wrong-sign"`` (measured, but the mean delta is not
+    > 0 for the Peak or not < 0 for Assimilation, e.g. a curve that rises above clean again
+    after the first crossing; statistics given) or ``"found"``; ``found`` is True only for
+    ``"found"``.
+
     Args:
         delta: ``[T]`` loss difference per frame (nats).
         regions: Output of a detector on this curve.
         onset_frame: First perturbed frame (latencies are counted from it).
 
     Returns:
-        One dict per region: ``region``, ``found``, ``start_frame``, ``end_frame`` (exclusive),
-        ``region_frames``, ``mean_delta``, ``peak_delta`` (largest delta) and
+        One dict per region: ``region``, ``found``, ``status``, ``start_frame``, ``end_frame``
+        (exclusive), ``region_frames``, ``mean_delta``, ``peak_delta`` (largest delta) and
         ``peak_latency_frames`` (its frame minus the onset).
     """
     d = np.asarray(delta, dtype=np.float64)
     rows = []
     for name, interval in regions.items():
         seg = d[interval[0]:interval[1]] if interval else d[:0]
-        found = bool(np.isfinite(seg).any())
-        top = int(np.nanargmax(seg)) if found else 0
+        measured = bool(np.isfinite(seg).any())
+        mean = float(np.nanmean(seg)) if measured else np.nan
+        sign = REGION_SIGNS[name]
+        status = ("empty" if not measured else
+                  "found" if sign == 0 or np.sign(mean) == sign else "wrong-sign")
+        top = int(np.nanargmax(seg)) if measured else 0
         rows.append({
             "region": name,
-            "found": found,
-            "start_frame": interval[0] if found else np.nan,
-            "end_frame": interval[1] if found else np.nan,
-            "region_frames": interval[1] - interval[0] if found else np.nan,
-            "mean_delta": float(np.nanmean(seg)) if found else np.nan,
-            "peak_delta": float(seg[top]) if found else np.nan,
-            "peak_latency_frames": interval[0] + top - onset_frame if found else np.nan,
+            "found": status == "found",
+            "status": status,
+            "start_frame": interval[0] if measured else np.nan,
+            "end_frame": interval[1] if measured else np.nan,
+            "region_frames": interval[1] - interval[0] if measured else np.nan,
+            "mean_delta": mean,
+            "peak_delta": float(seg[top]) if measured else np.nan,
+            "peak_latency_frames": interval[0] + top - onset_frame if measured else np.nan,
         })
     return rows

@@ -25,7 +25,10 @@ from noiseloss.analysis.regions import DetectorOptions, detect_regions, region_s
 from noiseloss.analysis.sequence import METRICS, sequence_stats
 from noiseloss.analysis.stats import length_points, trend_tables
 from noiseloss.errors import NoiselossError, ParameterError
+from noiseloss.models import alignments
 from noiseloss.perturb import RESULT_COLUMNS
+from noiseloss.store.results import with_times
+from noiseloss.timeaxis import TimeAxis
 
 #: A perturbed row pairs with the clean row that agrees on these columns.
 PAIR_COLUMNS = ("model", "dataset", "item", "prompt", "alignment")
@@ -37,8 +40,9 @@ LENGTH_KEYS = (("block_frames", "block_seconds"), ("length_frames", "length_seco
 #: Columns of a perturbed unit repeated in the deltas, sequence and regions tables.
 UNIT_COLUMNS = ("key", "clean_key", "model", "dataset", "item", "perturbation", "kind", "spec",
                 "family", "perturbation_frames", *RESULT_COLUMNS, "onset_frame",
-                "length_frames", "seed", "prompt", "alignment", "num_codebooks",
-                "frame_rate", "lead_frames", "audio", "clean_audio")
+                "length_frames", "onset_seconds", "length_seconds", "seed", "prompt",
+                "alignment", "modality", "num_codebooks", "frame_rate", "lead_frames", "audio",
+                "clean_audio")
 
 COLUMN_HELP = {
     "key": "content hash of the perturbed unit (results.parquet)",
@@ -49,19 +53,29 @@ COLUMN_HELP = {
     "perturbation": "readable label of the perturbation (clean, or kind/params/seed)",
     "kind": "perturbation kind (noise, swap, note-delete, ...)",
     **{name: text for name, (_, text) in RESULT_COLUMNS.items()},
-    "onset_frame": "first perturbed frame (missing for edits without a span)",
-    "length_frames": "perturbed span length in frames (missing for edits without a span)",
+    "onset_frame": "first perturbed token column: a frame of an audio model, an event of a "
+                   "symbolic one (missing for edits without a span)",
+    "length_frames": "perturbed span length in token columns (missing for edits without a span)",
+    "onset_seconds": "start of the perturbed span, seconds into the excerpt",
+    "length_seconds": "length of the perturbed span, seconds",
+    "modality": "what the model reads: audio (frames) or symbolic (events of a score)",
+    "times": "start of each column of the perturbed unit, seconds (the curves' time axis)",
+    "duration_seconds": "seconds of the perturbed unit: the end of its time axis",
+    "start_seconds": "start of the region, seconds into the excerpt",
+    "end_seconds": "end of the region, seconds into the excerpt",
     "seed": "seed of the perturbation",
     "prompt": "text condition: unconditional, text=... or text=...,cfg=... (guided: not a "
               "likelihood)",
-    "alignment": "delayed (MusicGen's factorisation) or legacy-undelayed (the paper's scripts)",
+    "alignment": "the layout that scored the unit (its backend's; noiseloss models lists them): "
+                 + "; ".join(f"{k}: {v}" for k, v in alignments().items()),
     "num_codebooks": "K, codebooks per frame",
-    "frame_rate": "frames per second",
+    "frame_rate": "frames per second (missing for symbolic models: their columns are events)",
     "spec": "JSON of the perturbation spec",
     "family": "the perturbation spec without its length and seed: units of one family differ "
               "only in perturbation_frames (and seed)",
     "perturbation_frames": "the length a family varies, frames: the block length L of swap and "
-                           "permute (the paper's shuffle length), else the span length",
+                           "permute (the paper's shuffle length), else the span length in the "
+                           "spec (missing for score edits, which have no length)",
     "lead_frames": "frames a change can show before the onset in the codebook-averaged curve, "
                    "from the model's layout (mono MusicGen delay pattern: 2; stereo: 2; legacy "
                    "and YuE: 0)",
@@ -93,7 +107,11 @@ COLUMN_HELP = {
     "detector": "region detector (noiseloss.analysis.DETECTORS)",
     "detector_params": "JSON of the parameters the detector used",
     "region": "peak, assimilation or recovery",
-    "found": "false when the region is empty; its statistics are then missing, never 0",
+    "found": "true only when status is 'found': the region is not empty and its mean delta "
+             "has the region's sign (peak > 0, assimilation < 0, recovery any)",
+    "status": "'found'; 'wrong-sign': a stretch was detected but its mean delta has the wrong "
+              "sign (statistics are given, found is false); 'empty': no stretch, statistics "
+              "missing, never 0",
     "start_frame": "first frame of the region",
     "end_frame": "frame after the last frame of the region",
     "region_frames": "region length in frames",
@@ -108,17 +126,24 @@ COLUMN_HELP = {
     "lengths": "perturbation lengths (frames) present in the test",
     "n_points": "points in the test",
     "pearson_r": "Pearson correlation of length and mean metric",
-    "pearson_p": "two-sided p of pearson_r",
-    "pearson_p_less": "one-sided p for a negative correlation (scipy alternative='less')",
+    "pearson_p": "two-sided permutation p of pearson_r (twice the smaller one-sided p, at "
+                 "most 1; see p_method)",
+    "pearson_p_less": "one-sided permutation p for a negative correlation (alternative='less'; "
+                      "see p_method)",
     "spearman_rho": "Spearman rank correlation of length and mean metric",
-    "spearman_p": "two-sided p of spearman_rho",
-    "spearman_p_less": "one-sided p for a negative rank correlation",
+    "spearman_p": "two-sided permutation p of spearman_rho (average ranks on ties; see "
+                  "p_method)",
+    "spearman_p_less": "one-sided permutation p for a negative rank correlation (see p_method)",
     "slope": "least-squares slope of mean metric against length, nats per frame",
     "intercept": "least-squares intercept, nats",
     "slope_stderr": "standard error of the slope",
-    "slope_p": "two-sided p of the slope (scipy linregress)",
-    "slope_p_less": "one-sided p for a negative slope",
+    "slope_p": "two-sided permutation p of the slope (orders pairings as pearson_p does, so "
+               "equals it; see p_method)",
+    "slope_p_less": "one-sided permutation p for a negative slope (see p_method)",
     "r_squared": "coefficient of determination of the regression",
+    "p_method": "how the p columns were computed: 'exact' (all n! pairings of lengths and "
+                "values, n <= 8; p >= 1/n!) or 'monte-carlo (M permutations)' (seeded; p = "
+                "(b + 1)/(M + 1), never below 1/(M + 1))",
     "reason": "why the unit is not in the other tables",
     "rank": "1 = most suspect clip of its model by the ranking metric (excess_surprisal)",
     **{name: PROFILE_METRICS.describe(name) for name in PROFILE_METRICS},
@@ -159,7 +184,9 @@ def read_results(run_dir: str | Path) -> pd.DataFrame:
         raise ParameterError(f"{path} is not a noiseloss results table ({exc})") from exc
     for column in ("onset_frame", "length_frames", "seed"):
         results[column] = results[column].astype("Int64")
-    return results.drop_duplicates("key").reset_index(drop=True)
+    return with_times(results.drop_duplicates("key").reset_index(drop=True))
+
+
 
 
 def _spec(spec: str | None) -> dict:
@@ -191,15 +218,20 @@ def family_of(spec: str | None, *, kind: str, ignore: tuple[str, ...] = ()) -> s
     return " ".join([kind, *(f"{k}={json.dumps(rest[k], sort_keys=True)}" for k in sorted(rest))])
 
 
-def perturbation_frames(spec: str | None, *, span_frames: int | None,
-                        frame_rate: float) -> int | None:
-    """The length a family varies, in frames (see ``LENGTH_KEYS``); else the span length."""
+def perturbation_frames(spec: str | None, *, frame_rate: float) -> int | None:
+    """The length a family varies, in frames (see ``LENGTH_KEYS``).
+
+    None for a family without a length (score edits, whose span is wherever the notes they
+    change lie) and for lengths in seconds on a model without frames.
+    """
     params = _spec(spec)
     keys = _length_keys(params)
     if keys is None:
-        return span_frames
+        return None
     frames, seconds = (params.get(k) for k in keys)
-    return int(frames) if frames is not None else round(float(seconds) * frame_rate)
+    if frames is not None:
+        return int(frames)
+    return None if not frame_rate > 0 else round(float(seconds) * frame_rate)
 
 
 def _optional_int(value) -> int | None:
@@ -230,6 +262,7 @@ def analyze_results(results: pd.DataFrame, *, options: DetectorOptions | None = 
         ``profile_model`` (see ``TABLE_HELP``).
     """
     options = options or DetectorOptions()
+    results = with_times(results)
     clean = results[results["kind"] == "clean"]
     twins = clean[clean.duplicated(list(PAIR_COLUMNS), keep=False)]
     if not twins.empty:
@@ -253,7 +286,7 @@ def analyze_results(results: pd.DataFrame, *, options: DetectorOptions | None = 
         unit.update(clean_key=partner["key"], clean_audio=partner["audio"], lead_frames=lead,
                     family=family_of(row["spec"], kind=row["kind"]),
                     perturbation_frames=perturbation_frames(
-                        row["spec"], span_frames=length, frame_rate=float(row["frame_rate"])))
+                        row["spec"], frame_rate=float(row["frame_rate"])))
         unit = {c: unit.get(c) for c in UNIT_COLUMNS}
         try:
             curve = _curve(row)
@@ -267,18 +300,26 @@ def analyze_results(results: pd.DataFrame, *, options: DetectorOptions | None = 
         except NoiselossError as exc:
             skipped.append(_skip(row, str(exc)))
             continue
-        deltas.append({**unit, "frames": curve.size, "clean_curve": clean_curve,
-                       "perturbed_curve": curve, "delta": delta})
+        times = np.asarray(row["time_s"], dtype=np.float64)
+        deltas.append({**unit, "frames": curve.size, "times": times,
+                       "duration_seconds": float(row["duration_seconds"]),
+                       "clean_curve": clean_curve, "perturbed_curve": curve, "delta": delta})
         sequence.append({**unit, "loss_clean": float(partner["loss"]),
                          "loss_perturbed": float(row["loss"]),
                          "loss_delta": float(row["loss"]) - float(partner["loss"]), **seq})
         if found is not None:
             params = json.dumps(found.params, sort_keys=True)
-            regions.extend({**unit, "detector": options.detector, "detector_params": params,
-                            **stats}
-                           for stats in region_stats(delta, found, onset_frame=onset))
+            axis = TimeAxis(times, float(row["duration_seconds"]))
+            for stats in region_stats(delta, found, onset_frame=onset):
+                start, end = stats["start_frame"], stats["end_frame"]
+                onset_s, length_s = (None, None) if pd.isna(start) else axis.span_seconds(
+                    int(start), int(end - start))
+                regions.append({**unit, "detector": options.detector, "detector_params": params,
+                                **stats, "start_seconds": onset_s,
+                                "end_seconds": None if onset_s is None else onset_s + length_s})
     tables = {
-        "deltas": pd.DataFrame(deltas, columns=[*UNIT_COLUMNS, "frames", "clean_curve",
+        "deltas": pd.DataFrame(deltas, columns=[*UNIT_COLUMNS, "frames", "times",
+                                                "duration_seconds", "clean_curve",
                                                 "perturbed_curve", "delta"]),
         "sequence": pd.DataFrame(sequence),
         "regions": pd.DataFrame(regions),

@@ -8,11 +8,15 @@ Each test is run on points ``(perturbation length, mean loss difference)``:
 - "group": the authors' per-(model, data set) tests, one point per length.
 
 Every test reports the two-sided p and the one-sided p for a NEGATIVE trend
-(``alternative="less"``), computed by scipy, never halved by hand.
+(``alternative="less"``), never halved by hand. The p-values are permutation p-values
+(``permutation_pvalues``, ``scipy.stats.permutation_test``): exact over all n! pairings up to
+``EXACT_MAX_POINTS`` points, seeded Monte Carlo above; ``p_method`` says which. Asymptotic
+p-values are not used: they reach 0 on a perfectly monotone handful of points.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -21,23 +25,110 @@ from scipy import stats
 
 TREND_KEYS = ("n_points", "pearson_r", "pearson_p", "pearson_p_less", "spearman_rho",
               "spearman_p", "spearman_p_less", "slope", "intercept", "slope_stderr", "slope_p",
-              "slope_p_less", "r_squared")
+              "slope_p_less", "r_squared", "p_method")
 
 #: Columns that make a family of perturbations whose only varying parameter is the length.
 FAMILY_COLUMNS = ("family", "kind", "prompt", "alignment")
 
 
-def length_trend(lengths, values) -> dict:
+#: Permutation tests: exact over all n! pairings up to this many points ...
+EXACT_MAX_POINTS = 8
+#: ... else this many seeded random pairings: p is then never below 1 / (PERMUTATIONS + 1).
+PERMUTATIONS = 9999
+PERMUTATION_SEED = 0
+_P_KEYS = ("pearson_p", "pearson_p_less", "spearman_p", "spearman_p_less", "slope_p",
+           "slope_p_less")
+
+
+def p_method(n_points: int, *, n_resamples: int = PERMUTATIONS) -> str:
+    """How ``permutation_pvalues`` computes the p of ``n_points`` points (the ``p_method`` column).
+
+    ``"exact"`` (all n! pairings; p >= 1 / n!) or ``"monte-carlo (M permutations)"`` (p is the
+    estimate (b + 1) / (M + 1), b = permutations at least as extreme; never below 1 / (M + 1)).
+    """
+    if n_points <= EXACT_MAX_POINTS or math.factorial(n_points) <= n_resamples:
+        return "exact"
+    return f"monte-carlo ({n_resamples} permutations)"
+
+
+def _centred(a, axis=-1):
+    return a - a.mean(axis=axis, keepdims=True)
+
+
+def _associations(x, ranks_x, sample, axis=-1):
+    """Pearson r of (x, y), Spearman rho as Pearson r of (rank x, rank y), least-squares slope.
+
+    ``sample`` is ``[..., 3, N]`` (``axis`` the N points): rows y, rank y, y, permuted together.
+    Returns ``[..., 3]``: r, rho, slope (NaN r or rho when y is constant).
+    """
+    sample = np.moveaxis(sample, axis, -1)
+    xc, rc = _centred(x), _centred(ranks_x)
+    y, ry = _centred(sample[..., 0, :]), _centred(sample[..., 1, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (y @ xc) / np.sqrt((y * y).sum(axis=-1) * (xc @ xc))
+        rho = (ry @ rc) / np.sqrt((ry * ry).sum(axis=-1) * (rc @ rc))
+    slope = (_centred(sample[..., 2, :]) @ xc) / (xc @ xc)
+    return np.stack([r, rho, slope], axis=-1)
+
+
+def permutation_pvalues(x, y, *, n_resamples: int = PERMUTATIONS,
+                        seed: int = PERMUTATION_SEED) -> dict:
+    """Permutation p-values of Pearson r, Spearman rho and the slope of ``y`` against ``x``.
+
+    One ``scipy.stats.permutation_test`` per alternative (``permutation_type="pairings"``, y
+    permuted against x): exact over all n! pairings when n <= ``EXACT_MAX_POINTS`` (p = share of
+    pairings at least as extreme, never below 1 / n!), else ``n_resamples`` random pairings from
+    ``seed`` (p = (b + 1) / (M + 1), never below 1 / (M + 1)). Two-sided p is scipy's: twice
+    the smaller one-sided p, at most 1. Ties are kept: Spearman uses average ranks. The slope's
+    test orders the pairings as Pearson's does, so their p-values agree; it is computed anyway.
+
+    Args:
+        x: ``[N]`` finite values with at least 2 distinct (N >= 2).
+        y: ``[N]`` finite values.
+        n_resamples: Monte Carlo permutations above ``EXACT_MAX_POINTS`` points.
+        seed: Seeds the Monte Carlo permutations.
+
+    Returns:
+        ``{pearson,spearman,slope}_p`` (two-sided), ``..._p_less`` (one-sided, negative trend),
+        all NaN for a constant ``y`` (every pairing is the same: no test); and ``p_method``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    method = p_method(x.size, n_resamples=n_resamples)
+    if np.ptp(y) == 0:
+        return {**dict.fromkeys(_P_KEYS, np.nan), "p_method": method}
+    ranks_x = stats.rankdata(x)
+    sample = np.stack([y, stats.rankdata(y), y])
+
+    def statistic(sample, axis=-1):
+        return _associations(x, ranks_x, sample, axis=axis)
+
+    out = {"p_method": method}
+    for alternative, suffix in (("two-sided", "_p"), ("less", "_p_less")):
+        result = stats.permutation_test(
+            (sample,), statistic, permutation_type="pairings", vectorized=True, axis=-1,
+            n_resamples=np.inf if method == "exact" else n_resamples,
+            alternative=alternative, rng=np.random.default_rng(seed))
+        for name, p in zip(("pearson", "spearman", "slope"), result.pvalue, strict=True):
+            out[name + suffix] = float(p)
+    return out
+
+
+def length_trend(lengths, values, *, n_resamples: int = PERMUTATIONS,
+                 seed: int = PERMUTATION_SEED) -> dict:
     """Correlation and regression of ``values`` against ``lengths`` (finite pairs only).
 
     Args:
         lengths: ``[N]`` perturbation lengths (``perturbation_frames``).
         values: ``[N]`` mean loss differences (nats).
+        n_resamples: Monte Carlo permutations of the p-values (``permutation_pvalues``).
+        seed: Seeds them.
 
     Returns:
         ``n_points`` and the ``TREND_KEYS`` statistics; NaN when fewer than 3 points or fewer
         than 2 distinct lengths (a test needs them), or when a correlation is undefined
-        (constant values).
+        (constant values). r, rho and the regression are scipy's; every p is a permutation
+        p-value (``permutation_pvalues``) and ``p_method`` says how it was computed.
     """
     x = np.asarray(lengths, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
@@ -50,14 +141,12 @@ def length_trend(lengths, values) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        for name, test in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr)):
-            two, less = test(x, y), test(x, y, alternative="less")
-            out["pearson_r" if name == "pearson" else "spearman_rho"] = float(two.statistic)
-            out[f"{name}_p"], out[f"{name}_p_less"] = float(two.pvalue), float(less.pvalue)
-        fit, fit_less = stats.linregress(x, y), stats.linregress(x, y, alternative="less")
+        out["pearson_r"] = float(stats.pearsonr(x, y).statistic)
+        out["spearman_rho"] = float(stats.spearmanr(x, y).statistic)
+        fit = stats.linregress(x, y)
     out.update(slope=float(fit.slope), intercept=float(fit.intercept),
-               slope_stderr=float(fit.stderr), slope_p=float(fit.pvalue),
-               slope_p_less=float(fit_less.pvalue), r_squared=float(fit.rvalue ** 2))
+               slope_stderr=float(fit.stderr), r_squared=float(fit.rvalue ** 2))
+    out.update(permutation_pvalues(x, y, n_resamples=n_resamples, seed=seed))
     return out
 
 

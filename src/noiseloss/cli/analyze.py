@@ -61,8 +61,10 @@ _DEFAULTS = DetectorOptions()
               help="The peak must start within this many frames after the onset [default: the "
                    f"run config's, else {_DEFAULTS.peak_window_frames}].")
 @click.option("--lead-frames", type=int, default=None,
-              help="Frames a change may show before the onset [default: the run config's, else "
-                   "from the delay pattern, K - 2 codebooks when delayed, 0 for legacy-undelayed].")
+              help="Frames a change may show before the onset, for every unit [default: the run "
+                   "config's, else each unit's lead_frames from the layout that scored it "
+                   "(largest delay - 1 under a delay pattern, 0 without delays; older stores: "
+                   "from num_codebooks and alignment)].")
 @click.option("--no-figures", is_flag=True, help="Write the tables only.")
 def analyze(run_dir, no_figures, **flags):
     """Analyse RUN_DIR/results.parquet: RUN_DIR/tables, RUN_DIR/figures, correlations.

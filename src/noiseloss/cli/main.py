@@ -45,8 +45,14 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="noiseloss")
-def cli():
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="Import MODULE first: a plugin that registers models, perturbations, "
+                   "detectors or metrics (repeatable; installed plugins load by themselves).")
+def cli(plugins):
     """Likelihood-profile evaluation of music language models."""
+    from noiseloss.plugins import load_plugins
+
+    load_plugins(plugins)
 
 
 def main(argv=None) -> int:

@@ -157,9 +157,15 @@ def perturb(source, kind, out, spec_file, param_items, seed, sample_rate, hop_le
     domain = domain_of(spec["kind"])
     domain.check_output(out)
     context = _context(model_name, sample_rate, hop_length, soundfont)
-    result = perturb_with(domain.read(source, context), spec, context=context, seed=seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rendered = domain.write(result.data, out, context)
+    try:
+        result = perturb_with(domain.read(source, context), spec, context=context, seed=seed)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rendered = domain.write(result.data, out, context)
+    except ParameterError as exc:  # "X needs the model's Y; give ..." names the flag here
+        needs, give, _ = str(exc).partition("; give ")
+        if model_name is None and give and " needs " in needs:
+            raise ParameterError(f"{needs}; give a model (--model)") from exc
+        raise
     write_json({"input": str(source), "output": str(out), "rendered_midi": rendered,
                 "span_samples": result.span_samples, "span_frames": result.span_frames,
                 "params": result.params, "noiseloss_version": __version__},

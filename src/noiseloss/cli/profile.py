@@ -43,8 +43,10 @@ def profile(sources, model_name, backend, model_option_items, out_dir, probes, p
 
     Example: noiseloss profile demo:train demo:generated --out runs/profile
     """
-    from noiseloss.cli.score import parse_model_options
+    from noiseloss.cli.score import check_out_dir, parse_model_options
     from noiseloss.profiling import profile as run_profile
+
+    check_out_dir(out_dir)
 
     options = dataclasses.replace(_DEFAULTS, probes=probes, probe_frames=probe_frames,
                                   excerpt_seconds=excerpt_seconds, seed=seed, rank_by=rank_by)

@@ -21,8 +21,11 @@ from noiseloss.cli.progress import console
 def report(run_dir, examples_per_dataset, audio_budget_mb, max_table_rows):
     """Write RUN_DIR/report/index.html: summary, statistics, figures, audio examples.
 
-    Missing analysis tables and figures are derived first. The folder works offline from the
-    file system. Example: noiseloss report runs/demo
+    The report never re-analyses: when RUN_DIR/tables is missing or older than results.parquet
+    it stops and names the noiseloss analyze command that writes the tables (with the options
+    recorded in them, else the run config's). Missing or stale figures are drawn from the
+    tables first. The folder works offline from the file system. Example: noiseloss report
+    runs/demo
     """
     from noiseloss.report import write_report
 

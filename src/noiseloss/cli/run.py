@@ -35,11 +35,13 @@ def run(config, out_dir, device, no_report, executor, address, replicas, gpus_pe
     import dataclasses
 
     from noiseloss.cli.analyze import print_analysis
+    from noiseloss.cli.score import check_out_dir
     from noiseloss.config import load_config
     from noiseloss.errors import DependencyError, ParameterError
     from noiseloss.pipeline import run_pipeline
     from noiseloss.scoring.options import check_device
 
+    check_out_dir(out_dir)
     cfg = load_config(config)
     ray_options = {"address": address, "replicas": replicas, "gpus_per_replica": gpus_per_replica}
     if executor == "local" and any(v is not None for v in ray_options.values()):

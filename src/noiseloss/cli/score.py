@@ -8,7 +8,6 @@ import click
 
 from noiseloss.cli.progress import console, progress_bar, report_skip
 from noiseloss.scoring.options import DTYPES, ScoringOptions
-from noiseloss.scoring.result import ALIGNMENTS
 
 _DEFAULTS = ScoringOptions()
 
@@ -28,9 +27,10 @@ _DEFAULTS = ScoringOptions()
 @click.option("--text", default=None, help="Text condition (default: unconditional).")
 @click.option("--guidance-scale", type=float, default=None,
               help="Score the classifier-free-GUIDED distribution (not a likelihood); needs --text.")
-@click.option("--alignment", type=click.Choice(ALIGNMENTS), default=_DEFAULTS.alignment,
-              help="[default: the model's own factorisation] legacy-undelayed reproduces the "
-                   "paper's MusicGen scripts; it is NOT MusicGen's likelihood.")
+@click.option("--alignment", default=_DEFAULTS.alignment,
+              help="A layout of the model (`noiseloss models` lists each backend's) [default: "
+                   "the model's own factorisation]; legacy-* reproduce the paper's scripts and "
+                   "are NOT likelihoods.")
 @click.option("--batch-size", type=int, default=None,
               help="Windows per forward [default: the model's].")
 @click.option("--token-budget", type=int, default=None,
@@ -50,13 +50,12 @@ def score(audio, model_name, backend, model_option_items, out_dir, text, guidanc
     Example: noiseloss score a.wav b.flac --model demo --out runs/score
     """
     from noiseloss import provenance
-    from noiseloss.errors import NoiselossError, ParameterError
+    from noiseloss.errors import NoiselossError
     from noiseloss.models import load_model
     from noiseloss.store.io import write_json, write_parquet
     from noiseloss.store.tables import nll_table
 
-    if out_dir.exists() and not out_dir.is_dir():  # checked before any scoring
-        raise ParameterError(f"--out {out_dir} exists and is not a folder")
+    check_out_dir(out_dir)
     model = load_model(model_name, backend=backend,
                        model_options=parse_model_options(model_option_items), **options)
     # one error up front, not one skipped file per input
@@ -84,6 +83,14 @@ def score(audio, model_name, backend, model_option_items, out_dir, text, guidanc
         raise click.exceptions.Exit(1)
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """``ParameterError`` naming ``--out`` when it is a file: checked before any work."""
+    from noiseloss.errors import ParameterError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"--out {out_dir} exists and is not a folder")
+
+
 def parse_model_options(items) -> dict:
     """``KEY=VALUE`` strings of ``--model-option`` as a mapping (dashes in keys become _)."""
     from noiseloss.errors import ParameterError
@@ -102,8 +109,11 @@ def models():
     """List the registered models and the backends with what each needs (loads nothing)."""
     from noiseloss.models import BACKENDS, MODELS
 
+    def about(entry) -> str:
+        return f"[{entry.modality}; alignments: {', '.join(entry.alignments) or 'its own'}]"
+
     for name in MODELS:
-        click.echo(f"{name}\t{MODELS.describe(name)}")
+        click.echo(f"{name}\t{about(MODELS.get(name))}\t{MODELS.describe(name)}")
     click.echo("backends (--backend / backend: in a config; any other name: musicgen):")
     for name in BACKENDS:
-        click.echo(f"  {name}\t{BACKENDS.describe(name)}")
+        click.echo(f"  {name}\t{about(BACKENDS.get(name))}\t{BACKENDS.describe(name)}")

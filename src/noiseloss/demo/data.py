@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from noiseloss.errors import DependencyError, check_choice
+from noiseloss.sources.datasets import BuiltinSource
 
 DATASETS = ("train", "ood", "generated")
 ASSETS = Path(__file__).parent / "assets"
@@ -39,3 +40,7 @@ def manifest(name: str, *, assets: Path = ASSETS) -> list[dict]:
     """One record per file (``file``, source work, composer/collection, instrument, licence...)."""
     folder = dataset_dir(name, assets=assets)
     return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+
+
+#: The ``demo:<set>`` sources of configs (``noiseloss.sources.datasets.SOURCES``).
+SOURCE = BuiltinSource(DATASETS, "audio", dataset_files)

@@ -11,6 +11,7 @@ from matplotlib.patches import Patch
 from noiseloss.analysis.curves import moving_average
 from noiseloss.analysis.regions import REGION_NAMES
 from noiseloss.figures.common import REGION_COLORS, Drawn, grouped_boxes, panels
+from noiseloss.timeaxis import TimeAxis
 
 #: Length (frames) of the Fig. 3 example, as on the paper's demo page (2 s at 50 frames/s).
 EXAMPLE_LENGTH_FRAMES = 100
@@ -50,9 +51,28 @@ def _pure_noise(deltas: pd.DataFrame, *, model: str, color) -> pd.Series | None:
     return (same if not same.empty else noise).sort_values("key").iloc[0]
 
 
+def unit_axis(row: pd.Series) -> TimeAxis:
+    """The time axis of a ``deltas`` row (its ``times`` and ``duration_seconds``)."""
+    return TimeAxis(np.asarray(row["times"], dtype=np.float64), float(row["duration_seconds"]))
+
+
 def _shade_span(ax, row: pd.Series) -> None:
-    onset, length = int(row["onset_frame"]), int(row["length_frames"])
-    ax.axvspan(onset - 0.5, onset + length - 0.5, color="0.85", zorder=0, label="perturbed span")
+    onset, length = unit_axis(row).span_seconds(int(row["onset_frame"]), int(row["length_frames"]))
+    ax.axvspan(onset, onset + length, color="0.85", zorder=0, label="perturbed span")
+
+
+def length_label(row: pd.Series) -> str:
+    """``length N`` of a family with a length, else where its span lies in seconds."""
+    if pd.notna(row["perturbation_frames"]):
+        return f"length {int(row['perturbation_frames'])}"
+    return f"span {row['onset_seconds']:.2f}-{row['onset_seconds'] + row['length_seconds']:.2f} s"
+
+
+def time_label(row: pd.Series) -> str:
+    """The x label of a unit's curves: seconds, and what a column is."""
+    rate = row.get("frame_rate")
+    return "time (s; one event per note)" if pd.isna(rate) else \
+        f"time (s; {float(rate):g} frames per second)"
 
 
 def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
@@ -69,16 +89,16 @@ def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
         ax, mine = axes[0, col], rows[rows["model"] == model]
         gap = (mine["perturbation_frames"] - EXAMPLE_LENGTH_FRAMES).abs()
         row = mine.loc[gap.sort_values(kind="stable").index[0]]
-        frames = np.arange(int(row["frames"]))
+        times = unit_axis(row).seconds
         _shade_span(ax, row)
-        ax.plot(frames, row["clean_curve"], linewidth=0.8, label="original")
+        ax.plot(times, row["clean_curve"], linewidth=0.8, label="original")
         noise = _pure_noise(deltas, model=model, color=row["color"])
         if noise is not None:
-            ax.plot(np.arange(int(noise["frames"])), noise["perturbed_curve"], linewidth=0.8,
+            ax.plot(unit_axis(noise).seconds, noise["perturbed_curve"], linewidth=0.8,
                     label="pure noise")
-        ax.plot(frames, row["perturbed_curve"], linewidth=0.8, label="music + perturbation")
-        ax.set_title(f"{model}: length {int(row['perturbation_frames'])}")
-        ax.set_xlabel("frame")
+        ax.plot(times, row["perturbed_curve"], linewidth=0.8, label="music + perturbation")
+        ax.set_title(f"{model}: {length_label(row)}")
+        ax.set_xlabel(time_label(row))
         ax.set_ylabel("loss (nats, mean over codebooks)" if col == 0 else "")
         ax.legend(fontsize="small")
         noted.append(f"{model}: {row['dataset']}/{row['item']} ({row['perturbation']}, "
@@ -90,42 +110,45 @@ def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
                  "grey: perturbed span. " + "; ".join(noted) + ".")
 
 
-def draw_delta_panel(ax, delta, *, onset_frame: int | None, length_frames: int | None,
-                     regions, smooth_frames: int) -> None:
-    """Draw one loss-difference curve on ``ax`` with its span and regions.
+def draw_delta_panel(ax, delta, *, axis: TimeAxis, onset_frame: int | None,
+                     length_frames: int | None, regions, smooth_frames: int) -> None:
+    """Draw one loss-difference curve on ``ax`` against time, with its span and regions.
 
     ::
 
         delta (nats)   raw curve (grey), moving average (black), 0 (dashed)
-        frame  0 ...  onset ....... onset+length ............ T-1
+        time   0 ...  onset ....... onset+length ............ end
                        :  [peak)[assimilation):[recovery        )   shaded half-open intervals
                        :.......................:                    dotted: span edges
 
-    A region ``[start, end)`` is shaded over ``start - 0.5 .. end - 0.5`` so that it covers the
-    frames it holds.
+    Each value is drawn at the start of its column (``axis.seconds``); a region or span of
+    columns ``[start, end)`` is shaded from the start of ``start`` to the start of ``end``
+    (``TimeAxis.span_seconds``), so it covers the columns it holds.
 
     Args:
         ax: Matplotlib axes.
-        delta: ``[T]`` per-frame loss difference, perturbed - clean (nats).
-        onset_frame: First perturbed frame, or None (no span drawn).
-        length_frames: Span length in frames, or None.
-        regions: ``(name, start_frame, end_frame)`` of the regions found (others are not shaded).
+        delta: ``[T]`` per-column loss difference, perturbed - clean (nats).
+        axis: The time axis of the ``T`` columns.
+        onset_frame: First perturbed column, or None (no span drawn).
+        length_frames: Span length in columns, or None.
+        regions: ``(name, start, end)`` columns of the regions found (others are not shaded).
         smooth_frames: Moving-average window of the region detector (1: no smoothed curve).
     """
     curve = np.asarray(delta, dtype=np.float64)
-    frames = np.arange(curve.size)
     for name, start, end in regions:
-        ax.axvspan(start - 0.5, end - 0.5, alpha=0.25, linewidth=0, color=REGION_COLORS[name],
+        onset, length = axis.span_seconds(int(start), int(end - start))
+        ax.axvspan(onset, onset + length, alpha=0.25, linewidth=0, color=REGION_COLORS[name],
                    label=name)
-    ax.plot(frames, curve, color="0.6", linewidth=0.6, label="Δℓ")
+    ax.plot(axis.seconds, curve, color="0.6", linewidth=0.6, label="Δℓ")
     if smooth_frames > 1:
-        ax.plot(frames, moving_average(curve, window_frames=smooth_frames), color="k",
+        ax.plot(axis.seconds, moving_average(curve, window_frames=smooth_frames), color="k",
                 linewidth=1.0, label=f"moving average ({smooth_frames})")
     if onset_frame is not None and length_frames is not None:
-        for edge in (onset_frame, onset_frame + length_frames):
-            ax.axvline(edge - 0.5, color="0.3", linewidth=0.6, linestyle=":")
+        onset, length = axis.span_seconds(onset_frame, length_frames)
+        for edge in (onset, onset + length):
+            ax.axvline(edge, color="0.3", linewidth=0.6, linestyle=":")
     ax.axhline(0.0, color="0.5", linewidth=0.6, linestyle="--")
-    ax.set_xlim(-0.5, max(curve.size, 1) - 0.5)
+    ax.set_xlim(0.0, max(axis.end_seconds, 1e-3))
 
 
 def draw_region_curves(deltas: pd.DataFrame, regions: pd.DataFrame, family: str) -> Drawn:
@@ -135,13 +158,14 @@ def draw_region_curves(deltas: pd.DataFrame, regions: pd.DataFrame, family: str)
     """
     rows = _example_rows(deltas, family)
     models = sorted(rows["model"].unique())
-    lengths = sorted(rows["perturbation_frames"].unique())[-4:]
+    lengths = sorted(rows["perturbation_frames"].dropna().unique())[-4:] or [None]
     fig, axes = panels(len(models), len(lengths), width_inches=4.0)
     params = "no regions"
     for r, model in enumerate(models):
         for c, length in enumerate(lengths):
             ax = axes[r, c]
-            unit = rows[(rows["model"] == model) & (rows["perturbation_frames"] == length)]
+            unit = rows[(rows["model"] == model) & ((rows["perturbation_frames"] == length)
+                                                    if length is not None else True)]
             if unit.empty:
                 ax.set_axis_off()
                 continue
@@ -151,18 +175,19 @@ def draw_region_curves(deltas: pd.DataFrame, regions: pd.DataFrame, family: str)
             if not found.empty:
                 params = found["detector_params"].iloc[0]
                 smooth = int(json.loads(params).get("smooth_frames", 1))
-            draw_delta_panel(ax, unit["delta"], onset_frame=int(unit["onset_frame"]),
+            draw_delta_panel(ax, unit["delta"], axis=unit_axis(unit),
+                             onset_frame=int(unit["onset_frame"]),
                              length_frames=int(unit["length_frames"]), smooth_frames=smooth,
                              regions=[(r["region"], r["start_frame"], r["end_frame"])
                                       for _, r in found.iterrows()])
-            ax.set_title(f"{model}: length {int(length)}")
-            ax.set_xlabel("frame")
+            ax.set_title(f"{model}: {length_label(unit)}")
+            ax.set_xlabel(time_label(unit))
             ax.set_ylabel("Δℓ (nats)" if c == 0 else "")
     handles = [Patch(color=color, alpha=0.25, label=name) for name, color in REGION_COLORS.items()]
     axes[0, 0].legend(handles=handles + axes[0, 0].get_lines()[:2], fontsize="small")
     example = rows.iloc[0]
     return Drawn("fig4-regions", fig, "regions",
-                 f"Per-frame loss difference of {example['dataset']}/{example['item']} for "
+                 f"Per-token loss difference of {example['dataset']}/{example['item']} for "
                  f"{family}, raw (grey) and smoothed (black), with the detected Peak (red), "
                  f"Assimilation (blue) and Recovery (green); dotted lines: span start and end. "
                  f"Detector: {params}. An empty region is not shaded.")

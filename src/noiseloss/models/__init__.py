@@ -34,6 +34,15 @@ BACKENDS.register("yue-s2", "noiseloss.models.yue:STAGE2",
                        "codec (XcodecModel folder; else .npy codes only)")
 
 
+def alignments() -> dict[str, str]:
+    """Every alignment a registered backend or model declares: name -> what it is."""
+    found = {}
+    for registry in (BACKENDS, MODELS):
+        for name in registry:
+            found.update(registry.get(name).alignments)
+    return found
+
+
 def backend_of(name_or_path: str, *, backend: str | None = None) -> Backend:
     """The backend given, else the registered model's, else MusicGen (an id or a directory)."""
     if backend is not None:
@@ -72,4 +81,4 @@ def load_model(name_or_path: str, *, backend: str | None = None,
     return entry.load(info, info.resolve(ScoringOptions(**options)))
 
 
-__all__ = ["BACKENDS", "MODELS", "backend_of", "load_model", "model_info"]
+__all__ = ["BACKENDS", "MODELS", "alignments", "backend_of", "load_model", "model_info"]

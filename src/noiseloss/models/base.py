@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,10 @@ class ModelInfo:
         batch_size: Default windows per forward pass.
         alignment: Its own factorisation (the default layout).
         details: What its loader needs beyond the name (not part of the identity).
+        modality: What it reads: ``audio`` (frames of a codec) or ``symbolic`` (events of a
+            score); ``noiseloss.timeaxis.MODALITIES``.
+        conditions: The audio conditions a prompt may give it (``melody``: MusicGen-Melody's
+            chroma; ``config.Prompt``).
     """
 
     name: str
@@ -36,6 +40,8 @@ class ModelInfo:
     batch_size: int
     alignment: str = "delayed"
     details: dict = field(default_factory=dict)
+    modality: str = "audio"
+    conditions: tuple[str, ...] = ()
 
     def resolve(self, options: ScoringOptions) -> ScoringOptions:
         """``options`` with every None (the model decides) replaced by this model's default."""
@@ -50,12 +56,17 @@ class Backend:
     """A model family: ``info`` reads no weights, ``load`` builds its scorer.
 
     ``info(name, **model_options)`` takes the backend's own ``options`` (YuE: codec, ...);
-    ``load(info, scoring_options)`` returns the scorer.
+    ``load(info, scoring_options)`` returns the scorer. ``modality`` is what its models read
+    (``audio`` or ``symbolic``) and ``alignments`` the token layouts its scorers offer (name ->
+    what it is; empty: not declared, checked when a model loads): a config is checked against
+    both before any file is read.
     """
 
     info: Callable[..., ModelInfo]
     load: Callable[[ModelInfo, ScoringOptions], Scorer]
     options: tuple[str, ...] = ()
+    modality: str = "audio"
+    alignments: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self, name: str, **model_options) -> ModelInfo:
         """``info(name, **model_options)``; an option it does not take is a ``ParameterError``."""
@@ -63,4 +74,4 @@ class Backend:
         if unknown:
             raise ParameterError(f"unknown model option(s) {unknown}; this backend takes "
                                  f"{list(self.options) or 'none'}")
-        return self.info(name, **model_options)
+        return dataclasses.replace(self.info(name, **model_options), modality=self.modality)

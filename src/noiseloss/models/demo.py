@@ -12,7 +12,9 @@ from pathlib import Path
 
 from noiseloss.errors import ModelLoadError
 from noiseloss.models.base import Backend, ModelInfo
-from noiseloss.models.musicgen import MusicgenScorer, load_pretrained, weights_sha256
+from noiseloss.models.hub import load_pretrained, weights_sha256
+from noiseloss.models.musicgen import MusicgenScorer
+from noiseloss.scoring.layouts import MUSICGEN_ALIGNMENTS
 from noiseloss.scoring.options import ScoringOptions
 from noiseloss.tokenizers.spectral import SpectralTokenizer
 
@@ -71,4 +73,5 @@ def load_demo(info: ModelInfo | None = None, options: ScoringOptions | None = No
                           options=options)
 
 
-BACKEND = Backend(info=demo_info, load=load_demo, options=("assets",))
+BACKEND = Backend(info=demo_info, load=load_demo, options=("assets",),
+                  alignments=MUSICGEN_ALIGNMENTS)

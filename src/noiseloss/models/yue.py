@@ -40,7 +40,7 @@ from noiseloss.scoring.layouts import Layout
 from noiseloss.scoring.options import ScoringOptions
 from noiseloss.scoring.pattern import token_scores
 from noiseloss.scoring.scorer import Scorer
-from noiseloss.tokenizers.base import Tokenizer
+from noiseloss.tokenizers.base import AudioTokenizer
 
 #: YuE's special ids (its ``mmtokenizer``) and the X-Codec id layout.
 IDS = {"soa": 32001, "eoa": 32002, "stage_1": 32013, "xcodec": 32016, "stage_2": 32017}
@@ -167,7 +167,7 @@ class LegacyFlatLayout(Layout):
         return nll, entropy
 
 
-class XcodecTokenizer(Tokenizer):
+class XcodecTokenizer(AudioTokenizer):
     """X-Codec (``transformers.XcodecModel``) codes for YuE.
 
     Args:
@@ -218,7 +218,7 @@ class XcodecTokenizer(Tokenizer):
 class YueScorer(Scorer):
     """A YuE ``LlamaForCausalLM`` and its layouts (one flat token stream, ``C = 1``)."""
 
-    def __init__(self, model, tokenizer: Tokenizer, *, layouts: dict[str, Layout], name: str,
+    def __init__(self, model, tokenizer: AudioTokenizer, *, layouts: dict[str, Layout], name: str,
                  identity: dict, options: ScoringOptions):
         super().__init__(tokenizer, layouts=layouts, name=name, options=options)
         self.model, self.identity = model.eval(), identity
@@ -277,7 +277,7 @@ def stage1_prompt(*, genres: str, lyrics: str) -> tuple[str, str]:
 def yue_info(name: str, *, stage: int, codec: str | None = None, text_tokenizer: str | None = None,
              genres: str = "", lyrics: str = "", vocal: str = "silence") -> ModelInfo:
     """Identity of a YuE checkpoint and its prompt (no weights loaded)."""
-    from noiseloss.models.musicgen import locate, weights_sha256
+    from noiseloss.models.hub import locate, weights_sha256
 
     check_choice("vocal", vocal, VOCAL_CHOICES)
     directory, identity = locate(name)
@@ -308,7 +308,7 @@ def load_yue(info: ModelInfo, options: ScoringOptions) -> YueScorer:
     """Load a YuE checkpoint (and its X-Codec model, when given) for scoring."""
     from transformers import LlamaForCausalLM
 
-    from noiseloss.models.musicgen import load_pretrained, locate
+    from noiseloss.models.hub import load_pretrained, locate
 
     stage = info.details["stage"]
     directory, _ = locate(info.name)
@@ -331,7 +331,7 @@ def load_yue(info: ModelInfo, options: ScoringOptions) -> YueScorer:
                      options=options)
 
 
-class CodesOnly(Tokenizer):
+class CodesOnly(AudioTokenizer):
     """Stand-in tokenizer of a YuE model loaded without a codec: it scores ``.npy`` codes only."""
 
     codebook_size = CODEBOOK_SIZE
@@ -346,7 +346,16 @@ class CodesOnly(Tokenizer):
                              "the codec (an XcodecModel folder)")
 
 
+#: YuE's alignments: name -> what it is (stage 2 adds ``legacy-flat``).
+PROMPTED_ALIGNMENTS = {
+    "prompted": "YuE's prompted token stream (its own factorisation)",
+    "prompted-codec-range": "the prompted stream, each distribution renormalised over the codec "
+                            "ids of the scored codebook",
+}
 STAGE1 = Backend(info=lambda name, **o: yue_info(name, stage=1, **o), load=load_yue,
-                 options=("codec", "text_tokenizer", "genres", "lyrics", "vocal"))
+                 options=("codec", "text_tokenizer", "genres", "lyrics", "vocal"),
+                 alignments=PROMPTED_ALIGNMENTS)
 STAGE2 = Backend(info=lambda name, **o: yue_info(name, stage=2, **o), load=load_yue,
-                 options=("codec",))
+                 options=("codec",),
+                 alignments={**PROMPTED_ALIGNMENTS, "legacy-flat": "the paper's research code "
+                             "for YuE stage 2: flattened ids, no prompt (not a likelihood)"})

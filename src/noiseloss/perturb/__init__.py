@@ -16,7 +16,7 @@ Registered kinds (``PERTURBATIONS.describe(name)`` gives one line each):
 
     audio   noise, swap, permute, reverse, delete, repeat, silence
     tokens  token-random, token-noise, token-repeat
-    midi    note-delete, velocity, tempo-warp, pitch-shift, bar-shuffle
+    score   note-delete, velocity, tempo-warp, pitch-shift, bar-shuffle
 """
 
 from __future__ import annotations
@@ -74,14 +74,14 @@ _ENTRIES = [
      "replace a span of codes with the codes of a noise signal (any tokenizer)",
      ("color", "level_db")),
     ("token-repeat", "tokens", "tokens:repeat_token", "replace a span of codes with one code"),
-    ("note-delete", "midi", "midi_edits:delete_notes", "delete a fraction of the notes"),
-    ("velocity", "midi", "midi_edits:change_velocity",
+    ("note-delete", "score", "midi_edits:delete_notes", "delete a fraction of the notes"),
+    ("velocity", "score", "midi_edits:change_velocity",
      "new random velocity for a fraction of the notes"),
-    ("tempo-warp", "midi", "midi_edits:warp_tempo",
+    ("tempo-warp", "score", "midi_edits:warp_tempo",
      "time-stretch a fraction of the duration, segment by segment"),
-    ("pitch-shift", "midi", "midi_edits:shift_pitch",
+    ("pitch-shift", "score", "midi_edits:shift_pitch",
      "shift a fraction of the notes by a semitone, an octave or a scale step of the key"),
-    ("bar-shuffle", "midi", "midi_edits:shuffle_bars", "reorder segments of whole bars"),
+    ("bar-shuffle", "score", "midi_edits:shuffle_bars", "reorder segments of whole bars"),
 ]
 for _name, _domain, _target, _summary, *_columns in _ENTRIES:
     PERTURBATIONS.register(_name, Perturbation(_name, _domain, f"noiseloss.perturb.{_target}",
@@ -131,8 +131,9 @@ def check_spec_values(kind: str, params: Mapping, *, grid: Mapping | None = None
     number belongs (YAML reads ``1.0e308`` without an exponent sign as a string), a number
     where a string belongs, a fraction where an integer belongs, NaN, inf, a negative
     ``*_frames`` / ``*_seconds`` / ``*_ms`` and a ``ratio`` outside [0, 1]. Parameters whose
-    annotation is not a plain ``int`` / ``float`` / ``str`` (optionally ``| None``) are left to
-    the function, which checks its own ranges when it runs.
+    annotation is not a plain ``int`` / ``float`` / ``str`` (optionally ``| None`` or
+    ``Optional``; a type or its string, ``_type_names``) are left to the function, which checks
+    its own ranges when it runs.
 
     Args:
         kind: A registered perturbation.
@@ -146,7 +147,7 @@ def check_spec_values(kind: str, params: Mapping, *, grid: Mapping | None = None
     for key, value in pairs:
         if key not in accepted or value is None:
             continue
-        types = {t.strip() for t in str(accepted[key].annotation).split("|")} - {"None"}
+        types = _type_names(accepted[key].annotation)
         if types == {"str"}:
             if not isinstance(value, str):
                 raise ParameterError(f"{key} must be a string, got {value!r}")
@@ -163,6 +164,30 @@ def check_spec_values(kind: str, params: Mapping, *, grid: Mapping | None = None
             raise ParameterError(f"{key} must be >= 0, got {value!r}")
         if key == "ratio" and not 0 <= value <= 1:
             raise ParameterError(f"ratio must be in [0, 1], got {value!r}")
+
+
+def _type_names(annotation) -> set[str]:
+    """The names of the types an annotation allows, ``None`` left out, whatever its style.
+
+    A type (``int``: a module without ``from __future__ import annotations``), its string
+    (``"int"``: a module with it), a union (``int | None``) and ``Optional[int]`` /
+    ``Union[int, None]``, as objects or strings, all give ``{"int"}``. Anything else gives
+    names that no check of ``check_spec_values`` matches.
+    """
+    import re
+    import types
+    import typing
+
+    if isinstance(annotation, str):
+        text = annotation.strip().strip("'\"")
+        wrapped = re.fullmatch(r"(?:typing\.)?(Optional|Union)\[(.*)\]", text)
+        parts = wrapped.group(2).split(",") if wrapped else text.split("|")
+        return {p.strip() for p in parts} - {"None", "NoneType"}
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return set().union(*(_type_names(a) for a in typing.get_args(annotation)))
+    if annotation is None or annotation is type(None):
+        return set()
+    return {annotation.__name__ if isinstance(annotation, type) else repr(annotation)}
 
 
 def check_spec_keys(kind: str, keys, *, supplied=()) -> None:

@@ -14,6 +14,7 @@ Frames are ``hop_length`` samples: frame ``f`` starts at sample ``f * hop_length
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from noiseloss.errors import ParameterError, check_int, check_number
+from noiseloss.timeaxis import covering_frames
 
 
 @dataclass(frozen=True)
@@ -34,15 +36,19 @@ class Perturbed:
             ``pretty_midi.PrettyMIDI``.
         span_samples: ``(onset, length)`` of the affected span in output samples, or None
             (MIDI edits).
-        span_frames: ``(onset, length)`` in model frames of ``hop_length`` samples: the smallest
-            frame range that covers ``span_samples`` (exact when the span is frame-aligned).
+        span_frames: ``(onset, length)`` in token columns: model frames of ``hop_length``
+            samples (the smallest frame range that covers ``span_samples``, exact when the span
+            is frame-aligned), or the columns a token edit replaced.
         params: Every parameter used, defaults and seed included, plus measured values.
+        span_seconds: ``(onset, length)`` in seconds of the output, when the edit knows it in
+            seconds (score edits); ``perturb.context.apply`` fills it in for the others.
     """
 
     data: Any
     span_samples: tuple[int, int] | None
     span_frames: tuple[int, int] | None
     params: dict
+    span_seconds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,7 @@ class Perturbation:
     def __call__(self, data, **params) -> Perturbed:
         """Apply the perturbation; ``params`` of the result start with ``kind``."""
         out = self.function(data, **params)
-        return Perturbed(out.data, out.span_samples, out.span_frames,
-                         {"kind": self.name, **out.params})
+        return dataclasses.replace(out, params={"kind": self.name, **out.params})
 
 
 def make_rng(seed) -> np.random.Generator:
@@ -148,13 +153,6 @@ def check_end(what: str, end: int, total: int, *, hop_length: int | None) -> Non
         raise ParameterError(
             f"{what} must end within the signal ({total} samples = {total / hop_length:g} "
             f"frames), got an end at {end} samples ({end / hop_length:g} frames)")
-
-
-def covering_frames(onset_samples: int, length_samples: int, hop_length: int) -> tuple[int, int]:
-    """Smallest frame range ``(onset, length)`` covering a span given in samples."""
-    first = onset_samples // hop_length
-    end = -(-(onset_samples + length_samples) // hop_length)
-    return first, max(end - first, 0)
 
 
 def audio_result(data: np.ndarray, onset_samples: int, length_samples: int, *, hop_length: int,

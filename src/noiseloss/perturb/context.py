@@ -1,16 +1,18 @@
-"""What a perturbation may take from the model, and how each domain's result becomes codes.
+"""What a perturbation may take from the model, and how each domain's result becomes tokens.
 
-A perturbation works on one *domain* (audio, codes or a MIDI score). ``apply`` takes the clean
+A perturbation works on one *domain* (audio, tokens or a score). ``apply`` takes the clean
 versions of an excerpt, hands the perturbation the one its domain needs, fills in what the
 perturbation asks of the model (``PerturbContext``), and returns what is heard and what is
-scored::
+scored, with the span in token columns and in seconds::
 
-    Clean(audio, codes, midi) --domain.take--> perturbation --domain.finish--> (audio, codes)
+    Clean(audio, codes, score) --domain.take--> perturbation --domain.finish--> (audio, tokens)
 
-    audio   audio   -> perturbed audio            -> (audio, encode(audio))
-    tokens  codes   -> perturbed codes            -> (None,  codes)
-    midi    score   -> perturbed score -> render  -> (audio, encode(audio))
+    audio   audio   -> perturbed audio                        -> (audio, tokenize(audio))
+    tokens  codes   -> perturbed codes                        -> (None,  codes on the clean axis)
+    score   score   -> perturbed score -> render (audio model) -> (audio, tokenize(audio))
+                                       -> (symbolic model)    -> (None,  tokenize(score))
 
+A model of one modality takes the perturbations whose domain it can score (``MODEL_DOMAINS``).
 The runner and ``noiseloss perturb`` go through ``DOMAINS`` and never switch on a domain or kind.
 """
 
@@ -28,6 +30,7 @@ from noiseloss.errors import ParameterError
 from noiseloss.sources.audio import AUDIO_EXTENSIONS
 from noiseloss.sources.codes import CODES_EXTENSIONS, is_codes_file, load_codes
 from noiseloss.sources.midi import MIDI_EXTENSIONS
+from noiseloss.timeaxis import TimeAxis
 
 
 @dataclass(frozen=True)
@@ -35,21 +38,25 @@ class PerturbContext:
     """What a perturbation may need besides its own parameters, supplied by the model.
 
     Attributes:
-        sample_rate: Rate of the audio, Hz.
-        hop_length: Samples per model frame.
+        sample_rate: Rate of the audio, Hz (None: a symbolic model).
+        hop_length: Samples per model frame (None: a symbolic model).
         codebook_size: Codes per codebook (token kinds).
-        encode: Mono float32 audio ``[samples]`` -> integer codes ``[K, frames]``.
+        modality: What the model reads: ``audio`` or ``symbolic``.
+        encode: The model's signal (audio ``[samples]`` or a score) -> integer codes ``[K, T]``.
+        tokenize: The same, with the time axis (``noiseloss.tokenizers.base.Tokens``).
         render: ``pretty_midi.PrettyMIDI`` -> mono float32 audio ``[samples]`` at ``sample_rate``.
     """
 
-    sample_rate: int
-    hop_length: int
+    sample_rate: int | None = None
+    hop_length: int | None = None
     codebook_size: int | None = None
-    encode: Callable[[np.ndarray], np.ndarray] | None = None
+    modality: str = "audio"
+    encode: Callable[[Any], np.ndarray] | None = None
+    tokenize: Callable[[Any], Any] | None = None
     render: Callable[[Any], np.ndarray] | None = None
 
     def arguments(self) -> dict:
-        """The fields a perturbation function may accept by name (``render`` is the domain's)."""
+        """The fields a perturbation function may accept by name (``CONTEXT_FIELDS``)."""
         return {name: getattr(self, name) for name in CONTEXT_FIELDS
                 if getattr(self, name) is not None}
 
@@ -57,44 +64,66 @@ class PerturbContext:
         """The field ``name``, or ``ParameterError`` saying that ``why`` needs it."""
         value = getattr(self, name)
         if value is None:
-            raise ParameterError(f"{why} needs a model's {name}; give a model (--model in the CLI)")
+            raise ParameterError(f"{why} needs a model's {name}; give a model")
         return value
 
 
 #: Context fields a spec never holds: the model supplies them.
-CONTEXT_FIELDS = tuple(f.name for f in dataclasses.fields(PerturbContext) if f.name != "render")
+CONTEXT_FIELDS = tuple(f.name for f in dataclasses.fields(PerturbContext)
+                       if f.name not in ("render", "tokenize", "modality"))
+
+#: The perturbation domains a model of each modality can score.
+MODEL_DOMAINS = {"audio": ("audio", "tokens", "score"), "symbolic": ("tokens", "score")}
 
 
 @dataclass(frozen=True)
 class Clean:
-    """The clean versions of one excerpt: audio ``[samples]``, codes ``[K, T]``, score or None."""
+    """The clean versions of one excerpt.
 
-    audio: np.ndarray
+    Attributes:
+        audio: ``[samples]`` at the model rate (None: a symbolic model).
+        codes: ``[K, T]`` as the model tokenises the excerpt.
+        midi: The score (``pretty_midi.PrettyMIDI``) or None (audio sources).
+        label: Names the source in messages.
+        axis: The time axis of ``codes`` (``noiseloss.timeaxis.TimeAxis``).
+        offset_seconds: Where the excerpt starts in ``midi`` (an audio model's score edits work
+            on the whole piece, rendered and then cut; a symbolic model's score is the excerpt).
+    """
+
+    audio: np.ndarray | None
     codes: np.ndarray | None = None
     midi: Any = None
     label: str = "input"
+    axis: TimeAxis | None = None
+    offset_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
 class Variant:
-    """A perturbed excerpt: its ``Perturbed`` record, audio heard (None: token edits), codes."""
+    """A perturbed excerpt: record, audio heard, codes and their time axis.
+
+    ``perturbed`` is the ``Perturbed`` record (spans in columns and seconds); ``audio`` is None
+    for token edits and symbolic models.
+    """
 
     perturbed: Any
     audio: np.ndarray | None
     codes: np.ndarray
+    axis: TimeAxis | None = None
 
 
 @dataclass(frozen=True)
 class Domain:
     """How one domain's input is taken, finished, read from and written to files.
 
-    ``write`` returns True when it rendered a score to audio.
+    ``finish(data, context, clean)`` returns ``(audio or None, Tokens)``; ``write`` returns True
+    when it rendered a score to audio.
     """
 
     name: str
     writes: tuple[str, ...]
     take: Callable[[Clean], Any]
-    finish: Callable[[Any, PerturbContext], tuple[np.ndarray | None, np.ndarray]]
+    finish: Callable[[Any, PerturbContext, Clean], tuple[np.ndarray | None, Any]]
     read: Callable[[Path, PerturbContext], Any]
     write: Callable[[Any, Path, PerturbContext], bool]
 
@@ -105,13 +134,30 @@ class Domain:
                                  f"{list(self.writes)}, got {path.name!r}")
 
 
-def _encoded(audio: np.ndarray, context: PerturbContext, why: str) -> tuple[np.ndarray, np.ndarray]:
-    return audio, context.need("encode", why=why)(audio)
+def _tokenized(audio: np.ndarray, context: PerturbContext, why: str):
+    return audio, context.need("tokenize", why=why)(audio)
+
+
+def _finish_tokens(codes, context: PerturbContext, clean: Clean):
+    from noiseloss.tokenizers.base import Tokens
+
+    codes = np.asarray(codes)
+    axis = clean.axis if clean.axis is not None and len(clean.axis) == codes.shape[1] else \
+        TimeAxis.frames(codes.shape[1], frame_rate=context.sample_rate / context.hop_length)
+    return None, Tokens(codes, axis)
+
+
+def _finish_score(score, context: PerturbContext, clean: Clean):
+    if context.modality == "symbolic":
+        return None, context.need("tokenize", why="scoring a score edit")(score)
+    return _tokenized(context.need("render", why="a score edit")(score), context,
+                      "scoring a rendered score edit")
 
 
 def _take_midi(clean: Clean):
     if clean.midi is None:
-        raise ParameterError(f"a MIDI edit needs a MIDI or music21 source; {clean.label} is audio")
+        raise ParameterError(f"a score edit needs a MIDI or music21 source; {clean.label} is "
+                             "audio")
     return clean.midi
 
 
@@ -161,18 +207,17 @@ DOMAINS: dict[str, Domain] = {
     "audio": Domain(
         "audio", writes=AUDIO_EXTENSIONS,
         take=lambda clean: clean.audio,
-        finish=lambda audio, ctx: _encoded(audio, ctx, "scoring perturbed audio"),
+        finish=lambda audio, ctx, clean: _tokenized(audio, ctx, "scoring perturbed audio"),
         read=_read_audio, write=_write_audio),
     "tokens": Domain(
         "tokens", writes=CODES_EXTENSIONS,
         take=lambda clean: clean.codes,
-        finish=lambda codes, ctx: (None, codes),
+        finish=_finish_tokens,
         read=_read_codes, write=_write_codes),
-    "midi": Domain(
-        "midi", writes=(*MIDI_EXTENSIONS, *AUDIO_EXTENSIONS),
+    "score": Domain(
+        "score", writes=(*MIDI_EXTENSIONS, *AUDIO_EXTENSIONS),
         take=_take_midi,
-        finish=lambda midi, ctx: _encoded(ctx.need("render", why="a MIDI edit")(midi), ctx,
-                                          "scoring a rendered MIDI edit"),
+        finish=_finish_score,
         read=_read_midi, write=_write_midi),
 }
 
@@ -203,18 +248,35 @@ def perturb_with(data, spec: dict, *, context: PerturbContext, seed: int):
     lacking = [n for n, p in accepted.items() if p.default is p.empty and n in CONTEXT_FIELDS
                and n not in spec and n not in supplied]
     if lacking:
-        raise ParameterError(f"{spec['kind']} needs the model's {', '.join(lacking)}; give a "
-                             "model (--model in the CLI)")
+        raise ParameterError(f"{spec['kind']} needs the model's {', '.join(lacking)}; give the "
+                             "context of a model (scorer.perturb_context())")
     return perturb(data, {**spec, **supplied, "seed": seed})
 
 
 def apply(clean: Clean, spec: dict, *, context: PerturbContext, seed: int) -> Variant:
-    """Perturb the clean excerpt as ``spec`` says and encode it; see the module docstring.
+    """Perturb the clean excerpt as ``spec`` says and tokenise it; see the module docstring.
+
+    The span is reported in token columns (``span_frames``) and in seconds of the excerpt
+    (``span_seconds``), whichever of them the edit reported (samples, columns or seconds of
+    the score).
 
     Raises:
         ParameterError: A bad spec, or a source of the wrong domain (a MIDI edit of audio).
     """
     domain = domain_of(spec["kind"])
     out = perturb_with(domain.take(clean), spec, context=context, seed=seed)
-    audio, codes = domain.finish(out.data, context)
-    return Variant(out, audio, codes)
+    audio, tokens = domain.finish(out.data, context, clean)
+    seconds, columns = out.span_seconds, out.span_frames
+    if seconds is not None:  # seconds of the score -> of the excerpt, within it
+        onset = min(max(seconds[0] - clean.offset_seconds, 0.0), tokens.axis.end_seconds)
+        end = min(max(seconds[0] + seconds[1] - clean.offset_seconds, onset),
+                  tokens.axis.end_seconds)
+        seconds = (onset, end - onset)
+    elif out.span_samples is not None:
+        seconds = tuple(x / context.sample_rate for x in out.span_samples)
+    elif columns is not None:
+        seconds = tokens.axis.span_seconds(*columns)
+    if columns is None and seconds is not None:
+        columns = tokens.axis.columns(*seconds)
+    out = dataclasses.replace(out, span_frames=columns, span_seconds=seconds)
+    return Variant(out, audio, tokens.ids, tokens.axis)

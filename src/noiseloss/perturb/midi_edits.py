@@ -2,8 +2,10 @@
 
 Every edit works on a deep copy of its input. ``ratio`` is the fraction of items changed (notes,
 duration segments or bar segments): ``round(ratio * N)`` of them, halves rounded up, chosen
-uniformly at random with the given seed. The results carry no audio span (``span_samples`` and
-``span_frames`` are None); render them with ``noiseloss.sources.midi.render_midi``.
+uniformly at random with the given seed. Each result reports its span in seconds: from the first
+onset to the last offset of the notes that differ between input and output (``span_seconds``;
+None when nothing changed); ``perturb.context.apply`` turns it into token columns. Render them
+with ``noiseloss.sources.midi.render_midi``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,25 @@ def _copy(midi):
     if not isinstance(midi, pretty_midi.PrettyMIDI):
         raise ParameterError(f"midi must be a pretty_midi.PrettyMIDI, got {type(midi).__name__}")
     return copy.deepcopy(midi)
+
+
+def _note_set(midi) -> dict[tuple, int]:
+    """Every note as ``(start, end, pitch, velocity, program, is_drum)`` (times to 1 us) -> count."""
+    from collections import Counter
+
+    return Counter((round(n.start, 6), round(n.end, 6), n.pitch, n.velocity, inst.program,
+                    inst.is_drum) for inst in midi.instruments for n in inst.notes)
+
+
+def _edited(midi, out, params: dict) -> Perturbed:
+    """The ``Perturbed`` of a score edit, its span the notes that differ (see the module doc)."""
+    before, after = _note_set(midi), _note_set(out)
+    changed = list((before - after) + (after - before))
+    span = None
+    if changed:
+        onset, end = min(n[0] for n in changed), max(n[1] for n in changed)
+        span = (onset, end - onset)
+    return Perturbed(out, None, None, params, span_seconds=span)
 
 
 def _count(ratio: float, total: int) -> int:
@@ -63,7 +84,7 @@ def delete_notes(midi, *, ratio: float, seed: int) -> Perturbed:
         inst.notes = [n for n in inst.notes if id(n) not in doomed]
     params = {"ratio": ratio, "seed": int(seed), "num_notes": len(notes),
               "changed_notes": len(doomed)}
-    return Perturbed(out, None, None, params)
+    return _edited(midi, out, params)
 
 
 def change_velocity(midi, *, ratio: float, min_velocity: int = 30, max_velocity: int = 120,
@@ -92,7 +113,7 @@ def change_velocity(midi, *, ratio: float, min_velocity: int = 30, max_velocity:
         n.velocity = int(rng.choice(values[values != n.velocity]))
     params = {"ratio": ratio, "min_velocity": low, "max_velocity": high, "seed": int(seed),
               "num_notes": len(notes), "changed_notes": len(chosen)}
-    return Perturbed(out, None, None, params)
+    return _edited(midi, out, params)
 
 
 def warp_tempo(midi, *, ratio: float, num_segments: int = 50, min_factor: float = 0.5,
@@ -136,7 +157,7 @@ def warp_tempo(midi, *, ratio: float, num_segments: int = 50, min_factor: float 
               "max_factor": high, "seed": int(seed), "warped_segments": chosen.tolist(),
               "factors": factors[chosen].tolist(), "warped_fraction": chosen.size / num_segments,
               "original_seconds": float(end), "warped_seconds": float(warped[-1])}
-    return Perturbed(out, None, None, params)
+    return _edited(midi, out, params)
 
 
 def detect_key(midi) -> dict:
@@ -233,7 +254,7 @@ def shift_pitch(midi, *, ratio: float, step: str = "semitone", direction: str = 
         target = _shifted(n.pitch, up, step=step, scale=scale)
         n.pitch = target if 0 <= target <= 127 else _shifted(n.pitch, not up, step=step,
                                                               scale=scale)
-    return Perturbed(out, None, None, params)
+    return _edited(midi, out, params)
 
 
 def _bar_bounds(midi) -> np.ndarray:
@@ -300,4 +321,4 @@ def shuffle_bars(midi, *, ratio: float = 1.0, segment_bars: int = 1, seed: int) 
         inst.pitch_bends.sort(key=lambda e: e.time)
     params = {"ratio": ratio, "segment_bars": segment_bars, "seed": int(seed),
               "num_segments": count, "moved_segments": moving, "order": order.tolist()}
-    return Perturbed(out, None, None, params)
+    return _edited(midi, out, params)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from noiseloss.analysis.profile import MODEL_KEYS as GROUP
 from noiseloss.analysis.profile import PROFILE_METRICS, metrics_of
-from noiseloss.analysis.regions import REGION_NAMES
+from noiseloss.analysis.regions import REGION_NAMES, REGION_SIGNS
 
 #: Significance level the summary words ("significant") refer to.
 ALPHA = 0.05
@@ -125,7 +125,10 @@ def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
                 rows = mine[mine["region"] == name]
                 found = rows[rows["found"].astype(bool)]
                 mean = float(found["mean_delta"].mean()) if len(found) else math.nan
-                parts.append(f"{name} in {len(found)} of {len(rows)} (mean Δℓ {_num(mean)})")
+                wrong = (f", wrong sign in {int((rows['status'] == 'wrong-sign').sum())}"
+                         if REGION_SIGNS[name] and "status" in rows else "")
+                parts.append(f"{name} found in {len(found)} of {len(rows)}{wrong} (mean Δℓ "
+                             f"where found {_num(mean)})")
             finding.lines.append("Regions: " + ", ".join(parts) + ".")
         if not model.empty:
             rows = _matching(model, key)

@@ -17,8 +17,9 @@ import pandas as pd
 
 from noiseloss.analysis.regions import REGION_NAMES
 from noiseloss.errors import check_range
-from noiseloss.figures.curves import draw_delta_panel
+from noiseloss.figures.curves import draw_delta_panel, time_label, unit_axis
 from noiseloss.report.assets import AssetFolder, inside, playable_clip
+from noiseloss.timeaxis import TimeAxis
 
 #: A perturbed unit and its clean partner agree on these columns (see ``analysis.run``).
 EXAMPLE_COLUMNS = ("model", "dataset", "item", "prompt", "alignment")
@@ -42,15 +43,14 @@ class Region:
 class PlotAxis:
     """Where a curve plot's x axis lies in its image, so that a page can map time to pixels.
 
-    ``frame0`` is drawn at ``x0`` and ``frame1`` at ``x1`` (fractions of the image width); a
-    time ``s`` seconds into the clip is the frame coordinate ``s * frame_rate``.
+    ``time0`` seconds are drawn at ``x0`` and ``time1`` at ``x1`` (fractions of the image
+    width).
     """
 
     x0: float
     x1: float
-    frame0: float
-    frame1: float
-    frame_rate: float
+    time0: float
+    time1: float
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,8 @@ def pick_examples(deltas: pd.DataFrame, *, examples_per_dataset: int) -> pd.Data
                               na_position="last").reset_index(drop=True)
 
 
-def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
-               regions: tuple[Region, ...], smooth_frames: int, frame_rate: float,
+def plot_delta(delta, *, axis: TimeAxis, onset_frame: int | None, length_frames: int | None,
+               regions: tuple[Region, ...], smooth_frames: int, label: str,
                losses: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[bytes, PlotAxis]:
     """PNG of one loss-difference curve with the perturbed span and the regions shaded.
 
@@ -135,13 +135,14 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
     ``losses`` the two frame-loss curves are drawn faintly on a second y axis (same x axis).
 
     Args:
-        delta: ``[T]`` per-frame loss difference, perturbed - clean (nats).
-        onset_frame: First perturbed frame, or None (no span drawn).
-        length_frames: Span length in frames, or None.
+        delta: ``[T]`` per-column loss difference, perturbed - clean (nats).
+        axis: The time axis of the ``T`` columns.
+        onset_frame: First perturbed column, or None (no span drawn).
+        length_frames: Span length in columns, or None.
         regions: From the ``regions`` table.
         smooth_frames: Moving-average window of the region detector (1: no smoothed curve).
-        frame_rate: Frames per second (named in the axis label).
-        losses: ``(clean, perturbed)`` ``[T]`` frame losses on the same frames (nats), or None.
+        label: The x axis label (``figures.curves.time_label``).
+        losses: ``(clean, perturbed)`` ``[T]`` losses on the same columns (nats), or None.
 
     Returns:
         PNG bytes, 640 x 240 pixels, without a time stamp (equal inputs give equal bytes), and
@@ -151,18 +152,17 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
 
     fig = Figure(figsize=(6.4, 2.4))
     ax = fig.subplots()
-    draw_delta_panel(ax, delta, onset_frame=onset_frame, length_frames=length_frames,
+    draw_delta_panel(ax, delta, axis=axis, onset_frame=onset_frame, length_frames=length_frames,
                      smooth_frames=smooth_frames,
                      regions=[(r.name, r.start_frame, r.end_frame) for r in regions if r.found])
-    ax.set_xlabel(f"frame (token, {frame_rate:g} per second)")
+    ax.set_xlabel(label)
     ax.set_ylabel("Δℓ (nats)")
     handles, labels = ax.get_legend_handles_labels()
     if losses is not None:
         twin = ax.twinx()
-        frames = np.arange(len(losses[0]))
-        for curve, color, label in zip(losses, ("tab:blue", "tab:purple"),
-                                       ("loss, original", "loss, perturbed"), strict=True):
-            twin.plot(frames, curve, color=color, linewidth=0.5, alpha=0.45, label=label)
+        for curve, color, name in zip(losses, ("tab:blue", "tab:purple"),
+                                      ("loss, original", "loss, perturbed"), strict=True):
+            twin.plot(axis.seconds, curve, color=color, linewidth=0.5, alpha=0.45, label=name)
         twin.set_ylabel("loss (nats)", fontsize="small")
         extra = twin.get_legend_handles_labels()
         handles, labels = handles + extra[0], labels + extra[1]
@@ -172,10 +172,9 @@ def plot_delta(delta, *, onset_frame: int | None, length_frames: int | None,
     fig.tight_layout(pad=0.4)  # fits the tick labels; the figure keeps its size
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    frame0, frame1 = ax.get_xlim()
+    time0, time1 = ax.get_xlim()
     box = ax.get_position()  # figure fractions, after tight_layout
-    return buffer.getvalue(), PlotAxis(float(box.x0), float(box.x1), float(frame0),
-                                       float(frame1), float(frame_rate))
+    return buffer.getvalue(), PlotAxis(float(box.x0), float(box.x1), float(time0), float(time1))
 
 
 def _optional_int(value) -> int | None:
@@ -276,10 +275,12 @@ def build_gallery(tables: dict[str, pd.DataFrame], *, run_dir: Path, assets: Ass
             curves = (np.asarray(unit["clean_curve"], dtype=np.float32),
                       np.asarray(unit["perturbed_curve"], dtype=np.float32))
             args = dict(onset_frame=onset, length_frames=length, regions=found,
-                        smooth_frames=smooth_frames, frame_rate=float(unit["frame_rate"]))
-            drawn = (delta.tobytes(), curves[0].tobytes(), curves[1].tobytes(), repr(args))
+                        smooth_frames=smooth_frames, label=time_label(unit))
+            time_axis = unit_axis(unit)
+            drawn = (delta.tobytes(), curves[0].tobytes(), curves[1].tobytes(),
+                     time_axis.seconds.tobytes(), time_axis.end_seconds, repr(args))
             if drawn not in plots:
-                png, axis = plot_delta(delta, losses=curves, **args)
+                png, axis = plot_delta(delta, losses=curves, axis=time_axis, **args)
                 plots[drawn] = (assets.put(png, folder="plots", stem="delta", suffix=".png"),
                                 axis)
             audio, note = clips[(g, v)]

@@ -58,9 +58,9 @@ class Replica:
                                  **dataclasses.asdict(options))
 
     def provenance(self) -> dict:
-        """The model's provenance, as the local executor records it, and its sample rate."""
+        """The model's provenance as the local executor records it, rate and modality."""
         return {**self.scorer.provenance(), "worker_pid": os.getpid(),
-                "sample_rate": self.scorer.sample_rate}
+                "sample_rate": self.scorer.sample_rate, "modality": self.scorer.modality}
 
     def run(self, pack: list[Work], *sources) -> list[GroupResult]:
         """``execute_pack`` (``sources``: each group's ``read_source``, read by tasks)."""
@@ -135,13 +135,15 @@ class RayExecutor:
                     continue
                 yield from self._drain(packs(queue, capacity=batch_sizes(models)),
                                        sample_rate=self.records[label]["sample_rate"],
+                                       modality=self.records[label]["modality"],
                                        max_seconds=used_seconds(config))
             finally:
                 for actor in self.actors:
                     ray.kill(actor)
                 self.actors = []
 
-    def _drain(self, queue: list[list[Work]], *, sample_rate: int, max_seconds: float | None):
+    def _drain(self, queue: list[list[Work]], *, sample_rate: int | None, modality: str,
+               max_seconds: float | None):
         pending = {}
         read = ray.remote(num_cpus=1)(read_source)
 
@@ -149,7 +151,8 @@ class RayExecutor:
             if queue:
                 pack = queue.pop(0)
                 sources = [read.remote(item.group.item, sample_rate=sample_rate,
-                                       max_seconds=max_seconds) for item in pack]
+                                       max_seconds=max_seconds, modality=modality)
+                           for item in pack]
                 pending[actor.run.remote(pack, *sources)] = (pack, actor)
 
         for actor in self.actors:

@@ -29,13 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from noiseloss.config import ExperimentConfig, Prompt
-from noiseloss.errors import NoiselossError
+from noiseloss.errors import ConfigError, NoiselossError
 from noiseloss.models.base import ModelInfo
 from noiseloss.scoring.options import ScoringOptions
 from noiseloss.sources.datasets import Item, excerpt, load_source, resolve_items
 from noiseloss.store.io import write_json, write_text
 from noiseloss.store.lock import run_lock
 from noiseloss.store.results import ResultsStore
+from noiseloss.timeaxis import TimeAxis
 
 # Bump when a change to the scoring code changes numbers: it invalidates stored units.
 SCORING_VERSION = 1
@@ -102,7 +103,8 @@ class Prepared:
     codes: np.ndarray
     audio: np.ndarray | None
     perturbed: object = None  # noiseloss.perturb.Perturbed, None for the clean unit
-    melody: np.ndarray | None = None  # audio whose chroma conditions it (MusicGen-Melody)
+    condition: np.ndarray | None = None  # audio of the prompt's condition (Melody: chroma)
+    axis: TimeAxis | None = None  # the time of each column of codes
 
 
 def plan_groups(config: ExperimentConfig, items: list[Item], hashes: dict[Item, str],
@@ -121,7 +123,7 @@ def plan_groups(config: ExperimentConfig, items: list[Item], hashes: dict[Item, 
                               guidance_scale=prompt.guidance_scale, alignment=options.alignment,
                               window=[options.window_frames, options.stride_frames],
                               dtype=options.dtype, scoring_version=SCORING_VERSION,
-                              **({"melody": prompt.melody} if prompt.melody != "none" else {}))
+                              **({prompt.condition: prompt.source} if prompt.condition else {}))
                 units = tuple((unit_key(spec=spec, **common), spec) for spec in [None, *specs])
                 groups.append(Group(name, item, hashes[item], prompt, units))
     return groups
@@ -133,16 +135,50 @@ def used_seconds(config: ExperimentConfig) -> float | None:
     return None if seconds is None else config.excerpt.offset_seconds + seconds
 
 
-def read_source(item: Item, *, sample_rate: int, max_seconds: float | None = None):
-    """``(audio, midi)`` of an item at ``sample_rate``, or ``(None, reason)`` if unreadable.
+def read_source(item: Item, *, sample_rate: int | None, max_seconds: float | None = None,
+                modality: str = "audio"):
+    """``(audio, midi)`` of an item for a model of ``modality``, or the reason it is unreadable.
 
     Decoding, resampling and MIDI rendering (of the first ``max_seconds`` only, see
-    ``used_seconds``): the preparation an executor may run anywhere.
+    ``used_seconds``; a symbolic model's score is not rendered, ``(None, midi)``): the
+    preparation an executor may run anywhere.
     """
     try:
-        return load_source(item, sample_rate=sample_rate, max_seconds=max_seconds)
+        return load_source(item, sample_rate=sample_rate, max_seconds=max_seconds,
+                           modality=modality)
     except NoiselossError as exc:
-        return None, str(exc)
+        return str(exc)
+
+
+def clean_excerpt(group: Group, source, scorer, config: ExperimentConfig):
+    """The ``Clean`` excerpt of a group's item from its ``read_source`` result.
+
+    Audio models: the excerpt of the audio (and the whole score, for score edits, which are
+    rendered and then cut); symbolic models: the notes of the excerpt (``cut_score``).
+
+    Raises:
+        NoiselossError: The excerpt is empty.
+    """
+    from noiseloss.perturb import Clean
+    from noiseloss.sources.midi import cut_score
+
+    full, midi = source
+    seconds, offset = config.excerpt.seconds, config.excerpt.offset_seconds
+    if scorer.modality == "symbolic":
+        score = cut_score(midi, offset_seconds=offset, seconds=seconds)
+        if not score.instruments:
+            raise NoiselossError(f"excerpt at {offset} s has no notes (the score ends at "
+                                 f"{midi.get_end_time():.2f} s)")
+        tokens = scorer.tokenize(score)
+        return Clean(None, tokens.ids, score, label=group.label, axis=tokens.axis)
+    rate = scorer.sample_rate
+    audio = excerpt(full, sample_rate=rate, seconds=seconds, offset_seconds=offset)
+    if audio.size == 0:
+        raise NoiselossError(f"excerpt at {offset} s is empty (source is "
+                             f"{full.size / rate:.2f} s long)")
+    tokens = scorer.tokenize(audio)
+    return Clean(audio, tokens.ids, midi, label=group.label, axis=tokens.axis,
+                 offset_seconds=offset)
 
 
 def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
@@ -151,38 +187,31 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
 
     ``source``: the item's ``read_source`` result when it was read elsewhere (None: read here).
     """
-    from noiseloss.perturb import Clean, apply
+    from noiseloss.perturb import apply
     from noiseloss.sources.midi import render_midi
 
     rate = scorer.sample_rate
-
-    def cut(audio):
-        return excerpt(audio, sample_rate=rate, seconds=config.excerpt.seconds,
-                       offset_seconds=config.excerpt.offset_seconds)
-
     until = used_seconds(config)
-    full, midi = source if source is not None else read_source(
-        group.item, sample_rate=rate, max_seconds=until)
-    if full is None:
-        failed[group.label] = midi
+    if source is None:
+        source = read_source(group.item, sample_rate=rate, max_seconds=until,
+                             modality=scorer.modality)
+    if isinstance(source, str):
+        failed[group.label] = source
         return []
     try:
-        audio = cut(full)
-        if audio.size == 0:
-            raise NoiselossError(f"excerpt at {config.excerpt.offset_seconds} s is empty "
-                                 f"(source is {full.size / rate:.2f} s long)")
-        clean = Clean(audio, scorer.encode(audio), midi, label=group.label)
+        clean = clean_excerpt(group, source, scorer, config)
     except NoiselossError as exc:
         failed[group.label] = str(exc)
         return []
-    context = scorer.perturb_context(
-        render=lambda score: cut(render_midi(score, sample_rate=rate, max_seconds=until)))
-    melody = group.prompt.melody
+    context = scorer.perturb_context(render=None if rate is None else lambda score: excerpt(
+        render_midi(score, sample_rate=rate, max_seconds=until), sample_rate=rate,
+        seconds=config.excerpt.seconds, offset_seconds=config.excerpt.offset_seconds))
+    source = group.prompt.source
     prepared = []
     for key, spec in todo:
         if spec is None:
-            prepared.append(Prepared(key, None, clean.codes, clean.audio,
-                                     melody=None if melody == "none" else clean.audio))
+            prepared.append(Prepared(key, None, clean.codes, clean.audio, axis=clean.axis,
+                                     condition=None if source == "none" else clean.audio))
             continue
         try:
             variant = apply(clean, {k: v for k, v in spec.items() if k != "seed"},
@@ -190,13 +219,14 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
         except NoiselossError as exc:
             failed[f"{group.label} [{perturbation_label(spec)}]"] = str(exc)
             continue
-        if melody == "self" and variant.audio is None:
+        if source == "self" and variant.audio is None:
             failed[f"{group.label} [{perturbation_label(spec)}]"] = (
-                "melody=self needs the unit's audio; a token edit has none")
+                f"{group.prompt.condition}=self needs the unit's audio; a token edit has none")
             continue
         prepared.append(Prepared(key, spec, variant.codes, variant.audio, variant.perturbed,
-                                 melody={"none": None, "reference": clean.audio,
-                                         "self": variant.audio}[melody]))
+                                 axis=variant.axis,
+                                 condition={"none": None, "reference": clean.audio,
+                                            "self": variant.audio}[source]))
     return prepared
 
 
@@ -213,10 +243,11 @@ def score_pack(groups: list[Group], prepared: list[list[Prepared]], scorer,
     if not units:
         return [[] for _ in groups]
     try:
-        conditions = None if prompt.melody == "none" else [
-            scorer.audio_condition("melody", p.melody) for p in units]
+        conditions = None if prompt.condition is None else [
+            scorer.audio_condition(prompt.condition, p.condition) for p in units]
         results = scorer.score_codes([p.codes for p in units], text=prompt.text,
-                                     guidance_scale=prompt.guidance_scale, conditions=conditions)
+                                     guidance_scale=prompt.guidance_scale, conditions=conditions,
+                                     axes=[p.axis for p in units])
     except NoiselossError as exc:
         if len(groups) > 1:
             return [score_pack([g], [part], scorer, [f])[0]
@@ -246,6 +277,7 @@ def build_rows(group: Group, prepared: list[Prepared], results: list, *,
             audio[audio_rel] = p.audio
         spec, out = p.spec or {}, p.perturbed
         span = out.span_frames if out is not None else None
+        seconds = out.span_seconds if out is not None else None
         recorded = out.params if out is not None else {}
         columns = PERTURBATIONS.get(spec["kind"]).columns if spec else ()
         rows.append({
@@ -254,11 +286,15 @@ def build_rows(group: Group, prepared: list[Prepared], results: list, *,
             "kind": spec.get("kind", "clean"), "spec": json.dumps(p.spec, sort_keys=True),
             "params": json.dumps(recorded, sort_keys=True, default=str),
             "onset_frame": span[0] if span else None, "length_frames": span[1] if span else None,
+            "onset_seconds": seconds[0] if seconds else None,
+            "length_seconds": seconds[1] if seconds else None,
             **{c: recorded.get(c) for c in columns}, "seed": spec.get("seed"),
             "prompt": group.prompt.label, "alignment": res.alignment,
             "lead_frames": res.lead_frames,
             "num_codebooks": res.num_codebooks, "num_frames": res.num_frames,
-            "frame_rate": res.frame_rate, "loss": res.loss(),
+            "frame_rate": res.frame_rate, "modality": res.modality,
+            "time_s": res.axis.seconds, "duration_seconds": res.axis.end_seconds,
+            "loss": res.loss(),
             "nll": np.asarray(res.nll, dtype=np.float32).ravel(),
             "entropy": np.asarray(res.entropy, dtype=np.float32).ravel(), "audio": audio_rel,
         })
@@ -428,17 +464,27 @@ def _run_locked(config: ExperimentConfig, run_dir: Path, *, executor,
     from noiseloss.models import model_info
     from noiseloss.sources.audio import write_audio
 
-    write_text(config.to_yaml(), run_dir / "config.yaml")
-    store = ResultsStore(run_dir)
-    done_keys = store.keys()
-    summary = RunSummary(run_dir)
     items = [it for ds in config.datasets for it in resolve_items(ds)]
-    hashes = {it: it.content_hash() for it in items}
-    examples = _example_items(items, config.report.audio_examples)
     models = {}
     for spec in config.models:
         info = model_info(spec.name, backend=spec.backend, **spec.options)
         models[spec.label] = (spec, info, info.resolve(config.scoring))
+        for i, prompt in enumerate(config.prompts):
+            if prompt.condition is not None and prompt.condition not in info.conditions:
+                raise ConfigError(f"prompts[{i}].{prompt.condition}: model {spec.label!r} takes "
+                                  f"no {prompt.condition} condition (it takes: "
+                                  f"{list(info.conditions) or 'none'})")
+        audio = [it for it in items if it.modality == "audio"]
+        if info.modality == "symbolic" and audio:
+            raise ConfigError(f"model {spec.label!r} reads scores and cannot score the audio of "
+                              f"datasets.{audio[0].dataset} ({audio[0].location}, and "
+                              f"{len(audio) - 1} more audio file(s))")
+    write_text(config.to_yaml(), run_dir / "config.yaml")
+    store = ResultsStore(run_dir)
+    done_keys = store.keys()
+    summary = RunSummary(run_dir)
+    hashes = {it: it.content_hash() for it in items}
+    examples = _example_items(items, config.report.audio_examples)
     groups = plan_groups(config, items, hashes,
                          {label: (info, options) for label, (_, info, options) in models.items()})
     work = []

@@ -14,10 +14,12 @@ logits, at the same positions (``pattern.token_scores``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-
-import torch
+from typing import TYPE_CHECKING
 
 from noiseloss.scoring.pattern import gather_scores, model_inputs
+
+if TYPE_CHECKING:  # importing a backend module must not import torch
+    import torch
 
 
 class Layout(ABC):
@@ -88,6 +90,14 @@ class LegacyUndelayedLayout(Layout):
     def scores(self, logits, codes):
         """From the logits at position ``t - 1``; frame 0 NaN."""
         return gather_scores(logits, codes, alignment="legacy-undelayed")
+
+
+#: The alignments of ``musicgen_layouts``: name -> what it is.
+MUSICGEN_ALIGNMENTS = {
+    "delayed": "MusicGen's factorisation (the delay pattern)",
+    "legacy-undelayed": "the paper's research code for MusicGen: codes shifted by one, no delay "
+                        "pattern (not a likelihood)",
+}
 
 
 def musicgen_layouts(*, special_id: int, delays: tuple[int, ...]) -> dict[str, Layout]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from noiseloss.errors import ParameterError, check_choice, check_int
-from noiseloss.scoring.result import ALIGNMENTS
 
 DTYPES = ("float32", "float16", "bfloat16")
 DEVICE_PATTERN = re.compile(r"cpu|auto|mps|cuda(:\d+)?")
@@ -56,7 +55,7 @@ class ScoringOptions:
     """How units are scored.
 
     Attributes:
-        alignment: A layout of the model (``ALIGNMENTS``; each model says which it has); None:
+        alignment: A layout of the model (its backend's ``Backend.alignments``); None:
             the model's own factorisation (MusicGen: ``delayed``; YuE: ``prompted``).
         batch_size: Windows per forward pass; None: the model's default. The runner scores
             as many whole groups (a clean excerpt and its variants) together as hold this many
@@ -87,8 +86,10 @@ class ScoringOptions:
     def __post_init__(self):
         if not isinstance(self.shared_prefix, bool):
             raise ParameterError(f"shared_prefix must be true or false, got {self.shared_prefix!r}")
-        if self.alignment is not None:
-            check_choice("alignment", self.alignment, ALIGNMENTS)
+        if self.alignment is not None and (not isinstance(self.alignment, str)
+                                           or not self.alignment):
+            raise ParameterError(f"alignment must be the name of a layout, got "
+                                 f"{self.alignment!r}")
         for name in ("batch_size", "window_frames", "stride_frames", "token_budget"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), low=1)

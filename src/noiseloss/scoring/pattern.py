@@ -30,7 +30,10 @@ MusicGen's likelihood and is offered only to compare with the published numbers.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: importing a backend module must not import torch
+    import torch
 
 
 def musicgen_delays(num_codebooks: int, *, channels: int = 1) -> tuple[int, ...]:
@@ -73,6 +76,8 @@ def token_scores(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
     Returns:
         ``nll = -log p(target)`` and ``entropy = -sum_v p(v) log p(v)``, nats, shape ``[...]``.
     """
+    import torch
+
     logp = torch.log_softmax(logits.float(), dim=-1)
     nll = -torch.gather(logp, -1, targets[..., None]).squeeze(-1)
     entropy = -(logp.exp() * logp).sum(dim=-1)
@@ -86,6 +91,8 @@ def gather_scores(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
     ``S`` may exceed the item's own input length (right padding of a batch): the extra positions
     are never read. Legacy alignment leaves frame 0 as NaN.
     """
+    import torch
+
     k_books, frames = codes.shape
     frame_idx = torch.arange(frames, device=codes.device)
     if alignment == "delayed":

@@ -6,12 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Every alignment a backend may offer (each model says which of them it has):
-#: "delayed": MusicGen's factorisation (delay pattern); "legacy-undelayed": the paper's research
-#: code for MusicGen (not a likelihood); "prompted": YuE's prompted token stream;
-#: "prompted-codec-range": the same, renormalised over the codec ids of the scored codebook;
-#: "legacy-flat": the paper's research code for YuE stage 2 (flattened ids, no prompt).
-ALIGNMENTS = ("delayed", "legacy-undelayed", "prompted", "prompted-codec-range", "legacy-flat")
+from noiseloss.timeaxis import TimeAxis
 
 
 def codebook_mean(nll: np.ndarray) -> np.ndarray:
@@ -39,23 +34,27 @@ class ScoreResult:
         entropy: float32 ``[K, T]``, nats: the entropy of each predictive distribution, from the
             same logits at the same positions as ``nll``; None when not computed (results
             stored by earlier versions).
-        frame_rate: Frames per second.
+        frame_rate: Frames per second (None: a symbolic model's columns are events).
         conditioning: ``"unconditional"``, ``"text"`` or ``"cfg-guided"`` (the latter is *not* a
             likelihood: it scores a guided distribution).
         text: The text condition, if any.
         guidance_scale: Classifier-free guidance scale when ``conditioning == "cfg-guided"``.
-        alignment: The layout that produced it (``ALIGNMENTS``).
+        alignment: The layout that produced it (its backend's ``Backend.alignments``).
         lead_frames: Frames a change can show before its onset in ``frame_nll()`` (the layout's).
         channels: Audio channels; with 2 (stereo MusicGen) rows alternate L, R.
         scored_rows: The rows of ``codes`` that the rows of ``nll`` score (None: all; YuE stage
             2 scores codebooks 1-7 of 8).
         windows: ``(context_start, score_start, end)`` frame windows that produced the NLL.
         num_samples: Length of the scored audio in samples at the model rate (None for codes).
+        times: float64 ``[T]``, the start of each column in seconds (None: frames at
+            ``frame_rate`` from 0 s).
+        end_seconds: End of the scored sequence (None: ``T / frame_rate``).
+        modality: ``audio`` or ``symbolic`` (``noiseloss.timeaxis.MODALITIES``).
     """
 
     nll: np.ndarray
     codes: np.ndarray
-    frame_rate: float
+    frame_rate: float | None
     entropy: np.ndarray | None = None
     conditioning: str = "unconditional"
     text: str | None = None
@@ -66,6 +65,18 @@ class ScoreResult:
     scored_rows: tuple[int, ...] | None = None
     windows: list[tuple[int, int, int]] = field(default_factory=list)
     num_samples: int | None = None
+    times: np.ndarray | None = None
+    end_seconds: float | None = None
+    modality: str = "audio"
+
+    @property
+    def axis(self) -> TimeAxis:
+        """The time axis of the columns (``noiseloss.timeaxis.TimeAxis``)."""
+        if self.times is None:
+            return TimeAxis.frames(self.num_frames, frame_rate=self.frame_rate)
+        end = self.end_seconds if self.end_seconds is not None else (
+            float(self.times[-1]) if len(self.times) else 0.0)
+        return TimeAxis(np.asarray(self.times, dtype=np.float64), end, self.frame_rate)
 
     @property
     def num_codebooks(self) -> int:
@@ -100,6 +111,7 @@ class ScoreResult:
     def metadata(self) -> dict:
         """Everything but the arrays."""
         return {
+            "modality": self.modality,
             "frame_rate": self.frame_rate,
             "num_codebooks": self.num_codebooks,
             "num_frames": self.num_frames,

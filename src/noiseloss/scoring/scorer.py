@@ -20,7 +20,8 @@ from noiseloss.scoring.result import ScoreResult
 from noiseloss.scoring.windows import Window, plan_windows
 from noiseloss.sources.audio import load_audio, resample, to_mono, to_stereo, validate_audio
 from noiseloss.sources.codes import is_codes_file, load_codes
-from noiseloss.tokenizers.base import Tokenizer
+from noiseloss.timeaxis import TimeAxis
+from noiseloss.tokenizers.base import Tokenizer, Tokens
 
 AudioInput = str | Path | np.ndarray
 
@@ -62,14 +63,19 @@ class Scorer(ABC):
 
     # -- properties ---------------------------------------------------------------------------
     @property
-    def sample_rate(self) -> int:
-        """Rate in Hz that audio is resampled to."""
-        return self.tokenizer.sample_rate
+    def modality(self) -> str:
+        """What it reads: ``audio`` or ``symbolic`` (a score)."""
+        return self.tokenizer.modality
 
     @property
-    def frame_rate(self) -> float:
-        """Frames per second."""
-        return self.tokenizer.frame_rate
+    def sample_rate(self) -> int | None:
+        """Rate in Hz that audio is resampled to (None: a symbolic model)."""
+        return getattr(self.tokenizer, "sample_rate", None)
+
+    @property
+    def frame_rate(self) -> float | None:
+        """Frames per second (None: a symbolic model's columns are events)."""
+        return getattr(self.tokenizer, "frame_rate", None)
 
     @property
     def num_codebooks(self) -> int:
@@ -81,10 +87,8 @@ class Scorer(ABC):
         """Whether ``text=`` conditioning is available."""
         return False
 
-    @property
-    def conditions(self) -> tuple[str, ...]:
-        """Names of the per-item audio conditions it accepts (``melody`` for MusicGen-Melody)."""
-        return ()
+    #: Names of the per-item audio conditions it accepts (``melody`` for MusicGen-Melody).
+    conditions: tuple[str, ...] = ()
 
     # -- the hook -----------------------------------------------------------------------------
     @abstractmethod
@@ -126,21 +130,27 @@ class Scorer(ABC):
         validate_audio(audio, sample_rate=self.sample_rate, name="audio array")
         return audio
 
-    def encode(self, audio: np.ndarray) -> np.ndarray:
-        """Codes int64 ``[K, T]`` of audio at the model rate."""
-        return self.tokenizer.encode(audio)
+    def encode(self, signal) -> np.ndarray:
+        """Codes int64 ``[K, T]`` of audio at the model rate, or of a score (symbolic models)."""
+        return self.tokenizer.encode(signal)
+
+    def tokenize(self, signal) -> Tokens:
+        """Codes and the time of each column (``noiseloss.tokenizers.base.Tokens``)."""
+        return self.tokenizer.tokenize(signal)
 
     def perturb_context(self, *, render=None):
         """What a perturbation may take from this model (``noiseloss.perturb.PerturbContext``).
 
         Args:
-            render: ``pretty_midi.PrettyMIDI`` -> audio at the model rate (MIDI sources and edits).
+            render: ``pretty_midi.PrettyMIDI`` -> audio at the model rate (MIDI sources and edits
+                of an audio model).
         """
         from noiseloss.perturb import PerturbContext
 
-        return PerturbContext(sample_rate=self.sample_rate, hop_length=self.tokenizer.hop_length,
-                              codebook_size=self.tokenizer.codebook_size, encode=self.encode,
-                              render=render)
+        return PerturbContext(sample_rate=self.sample_rate,
+                              hop_length=getattr(self.tokenizer, "hop_length", None),
+                              codebook_size=self.tokenizer.codebook_size, modality=self.modality,
+                              encode=self.encode, tokenize=self.tokenize, render=render)
 
     def score(
         self,
@@ -156,13 +166,20 @@ class Scorer(ABC):
         """
         single = isinstance(audio, (str, Path, np.ndarray))
         items = [audio] if single else list(audio)
-        signals = [None if is_codes_file(a) else self.load(a, sample_rate=sample_rate)
-                   for a in items]
-        codes = [load_codes(a) if s is None else self.encode(s) for a, s in zip(items, signals,
-                                                                              strict=True)]
-        results = self.score_codes(codes, **options)
-        for res, sig in zip(results, signals, strict=True):
-            res.num_samples = None if sig is None else int(sig.shape[-1])
+        if self.modality == "symbolic":
+            from noiseloss.sources.midi import load_midi
+
+            signals = [None if is_codes_file(a) else load_midi(a) for a in items]
+        else:
+            signals = [None if is_codes_file(a) else self.load(a, sample_rate=sample_rate)
+                       for a in items]
+        tokens = [None if s is None else self.tokenize(s) for s in signals]
+        results = self.score_codes(
+            [load_codes(a) if t is None else t.ids for a, t in zip(items, tokens, strict=True)],
+            axes=[None if t is None else t.axis for t in tokens], **options)
+        if self.modality == "audio":
+            for res, sig in zip(results, signals, strict=True):
+                res.num_samples = None if sig is None else int(sig.shape[-1])
         return results[0] if single else results
 
     def check_options(self, *, text: str | None = None, guidance_scale: float | None = None,
@@ -193,6 +210,7 @@ class Scorer(ABC):
         alignment: str | None = None,
         batch_size: int | None = None,
         conditions: Sequence | None = None,
+        axes: Sequence[TimeAxis | None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[ScoreResult]:
         """Per-token NLL and predictive entropy for a list of code matrices ``[K, T_i]``.
@@ -211,6 +229,8 @@ class Scorer(ABC):
             batch_size: Windows per forward pass; None: ``options.batch_size``.
             conditions: One backend condition per item (MusicGen-Melody: chroma features), or
                 None.
+            axes: The time axis of each item's columns (None, or None for an item: frames at
+                the model's frame rate; a symbolic model's codes need theirs).
             on_batch: Called with the number of windows after each forward pass (progress).
         """
         self.check_options(text=text, guidance_scale=guidance_scale, alignment=alignment,
@@ -220,6 +240,13 @@ class Scorer(ABC):
         layout = self.layouts[alignment or self.options.alignment]
         batch_size = batch_size or self.options.batch_size
         arrays = [self._check_codes(c, layout) for c in codes]
+        axes = list(axes) if axes is not None else [None] * len(arrays)
+        if len(axes) != len(arrays) or any(
+                x is not None and len(x) != a.shape[1] for x, a in zip(axes, arrays, strict=False)):
+            raise ParameterError("axes must hold one time axis per item, as long as its codes")
+        if self.frame_rate is None and None in axes:
+            raise ParameterError(f"model {self.name!r} reads events: give the time axis of each "
+                                 "item's codes (axes=)")
         conditions = list(conditions) if conditions is not None else [None] * len(arrays)
         if len(conditions) != len(arrays):
             raise ParameterError(f"conditions must hold one entry per item ({len(arrays)}), got "
@@ -256,8 +283,10 @@ class Scorer(ABC):
                 lead_frames=layout.lead_frames, channels=self.channels,
                 scored_rows=layout.scored_rows,
                 windows=[(w.context_start, w.score_start, w.end) for w in plan],
+                times=None if axis is None else axis.seconds,
+                end_seconds=None if axis is None else axis.end_seconds, modality=self.modality,
             )
-            for n, e, a, plan in zip(nll, entropy, arrays, plans, strict=True)
+            for n, e, a, plan, axis in zip(nll, entropy, arrays, plans, axes, strict=True)
         ]
 
     # -- internals ----------------------------------------------------------------------------
@@ -296,7 +325,7 @@ class Scorer(ABC):
                 raise ParameterError(
                     f"one window of {chunk[0][1].end - chunk[0][1].context_start} frames does "
                     f"not fit in the memory of {self.options.device}; give smaller "
-                    "--window-frames or dtype bfloat16") from exc
+                    "window_frames or dtype bfloat16 (scoring options)") from exc
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             half = len(chunk) // 2

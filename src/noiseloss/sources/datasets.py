@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from noiseloss.errors import AudioError, ConfigError, check_int
+from noiseloss.errors import AudioError, ConfigError, NoiselossError, check_int
+from noiseloss.registry import Registry
 from noiseloss.sources.audio import AUDIO_EXTENSIONS, load_audio
 from noiseloss.sources.midi import MIDI_EXTENSIONS
 
@@ -47,6 +49,16 @@ class DatasetSpec:
         if self.limit is not None:
             check_int("limit", self.limit, low=1)
 
+    @property
+    def modality(self) -> str | None:
+        """``audio`` or ``symbolic`` (a built-in family's, music21 scores'); None for a folder.
+
+        The items of a folder say it one by one (``Item.modality``).
+        """
+        if self.music21:
+            return "symbolic"
+        return builtin_source(self.source, name=self.name)[0].modality if self.source else None
+
     def to_dict(self) -> dict:
         """The YAML mapping of this data set (its name is the key above it)."""
         out = dataclasses.asdict(self)
@@ -64,6 +76,11 @@ class Item:
     kind: str  # "audio" | "midi" | "music21"
     location: str
     program: int = 0
+
+    @property
+    def modality(self) -> str:
+        """``audio`` for audio files, ``symbolic`` for scores (MIDI, music21)."""
+        return "audio" if self.kind == "audio" else "symbolic"
 
     def content_hash(self) -> str:
         """SHA-256 of the file bytes, or of the corpus path, program and music21 version.
@@ -118,15 +135,43 @@ def resolve_items(spec: DatasetSpec) -> list[Item]:
     return items[: spec.limit] if spec.limit else items
 
 
-def _builtin_files(source: str, name: str) -> list[tuple[str, Path]]:
-    prefix, _, which = source.partition(":")
-    if prefix != "demo":
-        raise ConfigError(f"datasets.{name}.source {source!r}: built-in sources are 'demo:<set>'")
-    from noiseloss.demo.data import DATASETS, dataset_files
+@dataclass(frozen=True)
+class BuiltinSource:
+    """A family of built-in data sets, named ``prefix:set`` in configs (``demo:train``).
 
-    if which not in DATASETS:
-        raise ConfigError(f"datasets.{name}.source {source!r}: demo sets are {list(DATASETS)}")
-    return [(p.name, p) for p in dataset_files(which)]
+    Attributes:
+        sets: The set names it has.
+        modality: ``audio`` or ``symbolic`` (what its files hold).
+        files: ``set name -> sorted files`` of one set.
+    """
+
+    sets: tuple[str, ...]
+    modality: str
+    files: Callable[[str], list[Path]]
+
+
+#: Built-in data set families by prefix; the packages that ship them register them.
+SOURCES: Registry[BuiltinSource] = Registry("built-in source")
+SOURCES.register("demo", "noiseloss.demo.data:SOURCE",
+                 help="the demo model's data sets: train, ood, generated (audio)")
+
+
+def builtin_source(source: str, *, name: str) -> tuple[BuiltinSource, str]:
+    """``(family, set)`` of a ``prefix:set`` source of data set ``name`` (``ConfigError``)."""
+    prefix, _, which = source.partition(":")
+    try:
+        family = SOURCES.get(prefix)
+    except NoiselossError as exc:
+        raise ConfigError(f"datasets.{name}.source {source!r}: {exc}") from exc
+    if which not in family.sets:
+        raise ConfigError(f"datasets.{name}.source {source!r}: {prefix} sets are "
+                          f"{list(family.sets)}")
+    return family, which
+
+
+def _builtin_files(source: str, name: str) -> list[tuple[str, Path]]:
+    family, which = builtin_source(source, name=name)
+    return [(p.name, p) for p in family.files(which)]
 
 
 def load_midi(item: Item):
@@ -155,12 +200,23 @@ def load_midi(item: Item):
     return midi
 
 
-def load_source(item: Item, *, sample_rate: int, max_seconds: float | None = None):
-    """Clean signal of an item: ``(audio [samples] float32, midi or None)``.
+def load_source(item: Item, *, sample_rate: int | None, max_seconds: float | None = None,
+                modality: str = "audio"):
+    """Clean signal of an item for a model of ``modality``: ``(audio or None, midi or None)``.
 
-    ``max_seconds``: only the first seconds that will be used are decoded or rendered (at
-    least that much; None: all).
+    Audio models get audio (MIDI rendered at ``sample_rate``) and the score it came from;
+    symbolic models get the score alone (``(None, midi)``): MIDI is rendered only for audio
+    models. ``max_seconds``: only the first seconds that will be used are decoded or rendered
+    (at least that much; None: all).
+
+    Raises:
+        AudioError: The item is unreadable, or is audio and the model reads scores.
     """
+    if modality == "symbolic":
+        if item.kind == "audio":
+            raise AudioError(f"{item.location}: a symbolic model reads scores (MIDI or music21), "
+                             "not audio")
+        return None, load_midi(item)
     if item.kind == "audio":
         return load_audio(item.location, sample_rate=sample_rate, max_seconds=max_seconds), None
     from noiseloss.sources.midi import render_midi

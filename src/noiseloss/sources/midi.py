@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import shutil
 import subprocess
@@ -84,6 +85,31 @@ def load_midi(path: str | Path):
         return pretty_midi.PrettyMIDI(str(path))
     except Exception as exc:  # mido/pretty_midi raise several types; all mean "unreadable"
         raise AudioError(f"{path}: cannot read MIDI ({exc})") from exc
+
+
+def cut_score(midi, *, offset_seconds: float, seconds: float | None):
+    """The notes of ``midi`` with onsets in ``[offset, offset + seconds)``, moved to start at 0.
+
+    A symbolic model's excerpt: notes that start before the offset are left out, notes that
+    sound past the end are cut there; controllers, pitch bends and tempo changes are not kept
+    (note times are already in seconds). ``seconds`` None: to the end.
+
+    Returns:
+        A new ``pretty_midi.PrettyMIDI``; instruments without a note in the excerpt are dropped.
+    """
+    import pretty_midi
+
+    end = math.inf if seconds is None else offset_seconds + seconds
+    out = pretty_midi.PrettyMIDI()
+    for inst in midi.instruments:
+        kept = pretty_midi.Instrument(program=inst.program, is_drum=inst.is_drum, name=inst.name)
+        kept.notes = [pretty_midi.Note(velocity=n.velocity, pitch=n.pitch,
+                                       start=n.start - offset_seconds,
+                                       end=min(n.end, end) - offset_seconds)
+                      for n in inst.notes if offset_seconds <= n.start < end]
+        if kept.notes:
+            out.instruments.append(kept)
+    return out
 
 
 def render_midi(

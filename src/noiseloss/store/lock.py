@@ -31,7 +31,7 @@ def run_lock(run_dir: str | Path):
     folder = Path(run_dir).resolve()
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     if not existing.is_dir():
-        raise ParameterError(f"--out {existing} exists and is not a folder")
+        raise ParameterError(f"run_dir {run_dir}: {existing} exists and is not a folder")
     with _guard:
         entry = _held.get(folder)
         if entry is None:
@@ -45,7 +45,7 @@ def run_lock(run_dir: str | Path):
                 handle.close()
                 raise ParameterError(
                     f"another noiseloss process (pid {owner}) is writing {run_dir}; wait for it "
-                    "to finish or choose another --out") from None
+                    "to finish or choose another run_dir") from None
             handle.seek(0)
             handle.truncate()
             handle.write(str(os.getpid()))

@@ -8,7 +8,9 @@ missing, so the next run computes them again.
 
 Stores of version 1 named two columns differently (``RENAMED_COLUMNS``) and had no
 ``lead_frames`` (null: the analysis derives it from the alignment) and no ``entropy`` (null:
-missing, never zero); they are read as the current version.
+missing, never zero); stores written before the time axis had no ``modality``, ``time_s``,
+``duration_seconds``, ``onset_seconds`` and ``length_seconds`` (audio frames: ``read_results``
+derives them from ``frame_rate``). They are read as the current version.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from pathlib import Path
 
 from noiseloss.errors import ParameterError
 from noiseloss.store.io import write_parquet
-
-STORE_VERSION = 2
 
 #: Version-1 column -> current column.
 RENAMED_COLUMNS = {"condition": "perturbation", "conditioning": "prompt"}
@@ -44,10 +44,13 @@ def results_schema():
         ("item", pa.string()), ("perturbation", pa.string()), ("kind", pa.string()),
         ("spec", pa.string()), ("params", pa.string()),
         ("onset_frame", pa.int32()), ("length_frames", pa.int32()),
+        ("onset_seconds", pa.float64()), ("length_seconds", pa.float64()),
         *((name, pa.type_for_alias(kind)) for name, (kind, _) in RESULT_COLUMNS.items()),
         ("seed", pa.int64()), ("prompt", pa.string()), ("alignment", pa.string()),
         ("lead_frames", pa.int16()),
         ("num_codebooks", pa.int16()), ("num_frames", pa.int32()), ("frame_rate", pa.float32()),
+        ("modality", pa.string()), ("time_s", pa.list_(pa.float64())),
+        ("duration_seconds", pa.float64()),
         ("loss", pa.float64()), ("nll", pa.list_(pa.float32())),
         ("entropy", pa.list_(pa.float32())), ("audio", pa.string()),
     ])
@@ -153,3 +156,34 @@ class ResultsStore:
                 the same folder stay in the store but not in ``results.parquet``.
         """
         return write_parquet(self.read(keys), self.run_dir / "results.parquet")
+
+
+def with_times(results):
+    """A results ``pandas.DataFrame`` with the time columns of older rows filled in (a copy).
+
+    Rows stored before the time axis are audio frames: ``time_s`` and ``duration_seconds``
+    from ``frame_rate``, spans in seconds from spans in frames; ``modality`` audio.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from noiseloss.timeaxis import TimeAxis
+
+    results = results.reset_index(drop=True)  # a copy
+    for column in ("modality", "time_s", "duration_seconds", "onset_seconds", "length_seconds"):
+        if column not in results:
+            results[column] = None
+    results["modality"] = results["modality"].fillna("audio")
+    axes = [None if times is not None and not (np.isscalar(times) and pd.isna(times)) else
+            TimeAxis.frames(int(frames), frame_rate=float(rate))
+            for times, frames, rate in zip(results["time_s"], results["num_frames"],
+                                           results["frame_rate"], strict=True)]
+    results["time_s"] = [t if a is None else a.seconds for t, a in zip(results["time_s"], axes,
+                                                                      strict=True)]
+    results["duration_seconds"] = [d if a is None else a.end_seconds for d, a in zip(
+        results["duration_seconds"], axes, strict=True)]
+    for frames, seconds in (("onset_frame", "onset_seconds"), ("length_frames", "length_seconds")):
+        fill = results[seconds].isna() & results[frames].notna()
+        results.loc[fill, seconds] = (results.loc[fill, frames].astype("float64")
+                                      / results.loc[fill, "frame_rate"].astype("float64"))
+    return results

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from noiseloss.tokenizers.base import Tokenizer
+from noiseloss.tokenizers.base import AudioTokenizer
 
 
-class EncodecTokenizer(Tokenizer):
+class EncodecTokenizer(AudioTokenizer):
     """Wrap a loaded ``EncodecModel``; encodes one item at a time (no padding effects).
 
     With ``channels=2`` (stereo MusicGen) the left and right channels of ``[2, samples]`` are

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from noiseloss.errors import ModelLoadError, ParameterError, check_range
-from noiseloss.tokenizers.base import Tokenizer
+from noiseloss.tokenizers.base import AudioTokenizer
 
 PARAMS_FILE = "spectral_tokenizer.json"
 CODEBOOKS_FILE = "codebooks.npy"
@@ -36,7 +36,7 @@ FORMAT_VERSION = 1
 PARAM_KEYS = ("sample_rate", "hop_length", "n_fft", "f_min_hz", "f_max_hz", "floor_power")
 
 
-class SpectralTokenizer(Tokenizer):
+class SpectralTokenizer(AudioTokenizer):
     """Log-mel residual VQ tokenizer (32 kHz, hop 640 -> 50 frames/s by default).
 
     Args:

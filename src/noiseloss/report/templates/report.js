@@ -7,14 +7,13 @@
     var cursor = curve.querySelector(".cursor");
     if (!audio || !cursor) { return; }
     var x0 = Number(curve.dataset.x0), x1 = Number(curve.dataset.x1);
-    var f0 = Number(curve.dataset.frame0), f1 = Number(curve.dataset.frame1);
-    var rate = Number(curve.dataset.rate);
-    // frame coordinate <-> fraction of the image width (the plot's x axis, see PlotAxis)
-    function fraction(frame) { return x0 + (frame - f0) / (f1 - f0) * (x1 - x0); }
-    function frameAt(frac) { return f0 + (frac - x0) / (x1 - x0) * (f1 - f0); }
+    var t0 = Number(curve.dataset.time0), t1 = Number(curve.dataset.time1);
+    // seconds <-> fraction of the image width (the plot's x axis, see PlotAxis)
+    function fraction(seconds) { return x0 + (seconds - t0) / (t1 - t0) * (x1 - x0); }
+    function timeAt(frac) { return t0 + (frac - x0) / (x1 - x0) * (t1 - t0); }
     var running = false;
     function draw() {
-      cursor.style.left = (100 * fraction(audio.currentTime * rate)) + "%";
+      cursor.style.left = (100 * fraction(audio.currentTime)) + "%";
       cursor.hidden = false;
       curve.dataset.cursorTime = String(audio.currentTime);
     }
@@ -29,8 +28,7 @@
     audio.addEventListener("timeupdate", function () { if (!running) { draw(); } });
     curve.addEventListener("click", function (event) {
       var box = curve.getBoundingClientRect();
-      var frame = frameAt((event.clientX - box.left) / box.width);
-      var seconds = Math.max(0, frame / rate);
+      var seconds = Math.max(0, timeAt((event.clientX - box.left) / box.width));
       if (isFinite(audio.duration)) { seconds = Math.min(seconds, audio.duration); }
       audio.currentTime = seconds;
       draw();

@@ -1,0 +1,122 @@
+"""Loading models the Hugging Face way, offline: shared by every backend.
+
+Weights are never downloaded: a model id must already be in the local Hugging Face cache, or the
+argument must be a local directory written by ``save_pretrained``. Identities hash the weight
+files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+from pathlib import Path
+
+from noiseloss.errors import ModelLoadError, ParameterError
+from noiseloss.scoring.options import ScoringOptions, check_device
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; CUDA/MPS must be available."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(f"device {device!r} was asked for, but this torch has no CUDA device "
+                             "(use device 'cpu' or 'auto')")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError("device 'mps' was asked for, but MPS is not available here")
+    return device
+
+
+def weights_sha256(directory: Path) -> str:
+    """SHA-256 over the weight files of a model directory (sorted by name).
+
+    Memoised on the files' paths, sizes and modification times: the runner asks for a model's
+    identity before loading it, and gigabytes of weights are hashed once per process.
+    """
+    files = sorted(p for p in Path(directory).rglob("*")
+                   if p.suffix in (".safetensors", ".bin", ".pt"))
+    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=16)
+def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for path, _size, _mtime in files:
+        digest.update(Path(path).name.encode())
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def locate(model_id: str) -> tuple[Path, dict]:
+    """Find a model locally: a directory, or a snapshot in the Hugging Face cache (offline).
+
+    Returns the directory and identity fields (``revision`` for cache snapshots).
+    """
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        return path, {"source": "directory"}
+    try:
+        from huggingface_hub import snapshot_download
+
+        snap = Path(snapshot_download(model_id, local_files_only=True))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"model {model_id!r} is neither a local directory nor in the local Hugging Face cache, "
+            "and noiseloss never downloads weights. Download it once on a machine with network "
+            f"(`huggingface-cli download {model_id}`, then copy ~/.cache/huggingface/hub), or pass "
+            "the directory of a model saved with `save_pretrained`. The built-in model is `demo`."
+        ) from exc
+    return snap, {"source": "hf-cache", "revision": snap.name}
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers while loading.
+
+    MusicGen configs put pad = bos = vocab size on purpose (the special token has an embedding
+    row but no output class), which transformers flags as "unexpected"; its weight-loading
+    progress bars would clutter ours.
+    """
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_pretrained(cls, directory: Path, *, options: ScoringOptions, name: str):
+    """``cls.from_pretrained(directory)`` offline and quietly, moved to the device, in eval mode.
+
+    Args:
+        cls: A transformers model class.
+        directory: A ``save_pretrained`` folder.
+        options: Device and dtype; half precision only on GPU (checked before anything loads).
+        name: The model as the user named it (for error messages).
+
+    Raises:
+        ParameterError: A device that is not available, or half precision on CPU.
+        ModelLoadError: The weights cannot be read.
+    """
+    device, dtype = resolve_device(options.device), options.dtype
+    check_device(device, dtype)
+    import torch
+
+    try:
+        with quiet_transformers():
+            model = cls.from_pretrained(str(directory), local_files_only=True,
+                                        dtype=getattr(torch, dtype))
+    except Exception as exc:
+        raise ModelLoadError(f"{name}: cannot load the weights in {directory} ({exc})") from exc
+    return model.to(device).eval()
