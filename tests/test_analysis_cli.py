@@ -35,10 +35,32 @@ def test_two_lengths_are_too_few_for_the_small_sample_test(tmp_path, capsys):
     keep = results["length_frames"].isin([5, 10]) | (results["kind"] != "noise")
     write_store(tmp_path, results[keep])
     assert main(["analyze", str(tmp_path), "--no-figures"]) == 0
-    lines = [line for line in capsys.readouterr().err.splitlines() if "loss_delta:" in line]
-    large, small = (next(line for line in lines if line.split()[0] == s) for s in ("large", "small"))
+    err = capsys.readouterr().err
+    large = next(line for line in err.splitlines() if line.startswith("  large ")
+                 and "loss_delta:" in line)
     assert "n=8 pearson r=" in large  # 2 models x 2 data sets x 2 lengths
-    assert "n=2 too few points or lengths for a test" in small and "nan" not in small
+    # the undefined small-sample tests: one sentence with the reason, no row of NaN
+    small = [line for line in err.splitlines() if line.startswith("  small ")]
+    assert small == ["  small not tested, needs ≥ 3 lengths (has 2): noise "
+                     "(loss_delta, mean_outside_delta)"]
+    assert "nan" not in err.lower()
+
+
+def test_analyze_names_the_detector_and_its_options(tmp_path, capsys):
+    """``--detector fixed-anchor`` prints another summary than the default: the detector, the
+    options it used, and region counts per model x data set x family."""
+    write_store(tmp_path, synthetic_results(colors=("white",), swap=False, pure_noise=False))
+    outputs = {}
+    for detector in ("zero-crossing", "fixed-anchor"):
+        assert main(["analyze", str(tmp_path), "--detector", detector, "--no-figures"]) == 0
+        outputs[detector] = capsys.readouterr().err
+    zero, fixed = outputs["zero-crossing"], outputs["fixed-anchor"]
+    assert ("Regions by the detector zero-crossing (lead_frames=2, peak_window_frames=5, "
+            "run_frames=5, smooth_frames=5)") in zero
+    assert "Regions by the detector fixed-anchor (anchor_frames=4, baseline=" in fixed
+    assert "fixed-anchor" not in zero and "zero-crossing" not in fixed
+    counts = [line for line in fixed.splitlines() if line.startswith("  m1 · ood · noise: ")]
+    assert len(counts) == 1 and "peak found in" in counts[0] and "wrong sign in" in counts[0]
 
 
 def _help(command) -> str:

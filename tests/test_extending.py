@@ -25,10 +25,11 @@ def recipe(title: str) -> str:
 def follow(monkeypatch):
     """Run a recipe; whatever it registers is forgotten after the test."""
     from noiseloss.analysis import DETECTORS, METRICS
+    from noiseloss.analysis.profile import PROFILE_METRICS
     from noiseloss.models import MODELS
     from noiseloss.perturb import PERTURBATIONS
 
-    for registry in (DETECTORS, METRICS, MODELS, PERTURBATIONS):
+    for registry in (DETECTORS, METRICS, MODELS, PERTURBATIONS, PROFILE_METRICS):
         monkeypatch.setattr(registry, "_entries", dict(registry._entries))
         monkeypatch.setattr(registry, "_help", dict(registry._help))
 

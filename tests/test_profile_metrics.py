@@ -137,6 +137,7 @@ def _injection_tables(slope_per_frame: float, *, clips: int = 6):
                          "prompt": "unconditional", "alignment": "delayed", "item": f"c{clip}",
                          "perturbation_frames": length, "frame_rate": 50.0,
                          "onset_frame": onset, "length_frames": length,
+                         "onset_seconds": onset / 50, "length_seconds": length / 50,
                          "loss_clean": 3.0 + 0.1 * clip,
                          "mean_outside_delta": slope_per_frame * length + 0.01 * clip})
         regions += [
@@ -145,7 +146,8 @@ def _injection_tables(slope_per_frame: float, *, clips: int = 6):
             {"key": key, "region": "assimilation", "found": clip % 2 == 0,
              "start_frame": onset + length, "peak_delta": 0.0, "mean_delta": -0.4},
             {"key": key, "region": "recovery", "found": True,
-             "start_frame": onset + length + 25, "peak_delta": 0.1, "mean_delta": 0.0}]
+             "start_frame": onset + length + 25, "start_seconds": (onset + length + 25) / 50,
+             "peak_delta": 0.1, "mean_delta": 0.0}]
     return pd.DataFrame(sequence), pd.DataFrame(regions)
 
 

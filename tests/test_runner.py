@@ -67,7 +67,9 @@ def test_builtin_configs_parse_and_expand():
     ({"excerpt": {"offset_seconds": 1e308}}, r"excerpt.offset_seconds must be in \[0.0, 86400.0\]"),
     ({"seeds": [1.5]}, r"seeds must be a non-empty list of integers in \[0, 2\*\*63\)"),
     ({"seeds": [10**20]}, r"seeds must be a non-empty list of integers in \[0, 2\*\*63\)"),
-    ({"scoring": {"alignment": "shifted"}}, "scoring.alignment must be one of"),
+    ({"scoring": {"alignment": "shifted"}}, r"scoring.alignment 'shifted' is not a layout of "
+                                            r"models\[0\] .*; it has \['delayed', "
+                                            r"'legacy-undelayed'\]"),
     ({"alignment": "delayed"}, r"config: unknown key 'alignment'"),
     ({"conditionings": [{"text": None}]}, "'conditionings' is now called 'prompts'"),
     ({"scoring": {"device": "gpu"}}, "scoring.device must be cpu, auto, mps, cuda or cuda:N"),
@@ -300,3 +302,36 @@ def test_a_scoring_error_in_a_pack_fails_its_own_group_only():
     failed = [{}, {}, {}]
     assert score_pack([g0, g1, g2], [p0, p1, p2], Scorer(), failed) == [[5, 6], [], [7]]
     assert failed == [{}, {"d/y [clean]": "too short"}, {}]
+
+
+def test_a_store_written_before_the_time_axis_resumes_and_gets_its_times(tmp_path,
+                                                                          tiny_model_dir,
+                                                                          data_dir):
+    """Parts without the time columns (the release before them) are stored units: nothing is
+    rescored, and the analysis derives times and spans in seconds from the frames."""
+    import pyarrow.parquet as pq
+
+    from noiseloss.analysis import analyze_run
+    from noiseloss.analysis.run import read_results
+
+    cfg = parse_config(base_config(tiny_model_dir, data_dir))
+    run_experiment(cfg, tmp_path / "run")
+    new = read_results(tmp_path / "run")
+    added = ["modality", "time_s", "duration_seconds", "onset_seconds", "length_seconds"]
+    for part in (tmp_path / "run" / "store").glob("part-*.parquet"):
+        pq.write_table(pq.read_table(part).drop_columns(added), part)
+    again = run_experiment(cfg, tmp_path / "run")
+    assert again.done == 0 and again.skipped == 36
+    old = read_results(tmp_path / "run")
+    assert (old["modality"] == "audio").all()
+    for (_, a), (_, b) in zip(new.iterrows(), old.iterrows(), strict=True):
+        np.testing.assert_array_equal(a["time_s"], np.arange(50) / 50.0)
+        np.testing.assert_array_equal(a["time_s"], b["time_s"])
+        assert a["duration_seconds"] == b["duration_seconds"] == 1.0
+        if a["kind"] != "clean":  # spans of frame-aligned edits: frames / 50 exactly
+            assert a["onset_seconds"] == b["onset_seconds"] == 10 / 50
+            assert a["length_seconds"] == b["length_seconds"] == a["length_frames"] / 50
+    regions = analyze_run(tmp_path / "run")["regions"]
+    measured = regions.dropna(subset=["start_frame"])
+    assert not measured.empty
+    np.testing.assert_allclose(measured["start_seconds"], measured["start_frame"] / 50.0)

@@ -205,14 +205,33 @@ def read_ratings(path: str | Path) -> pd.DataFrame:
     return ratings.assign(rating=values)
 
 
+#: Fewest clips (systems) with a bootstrap interval of a correlation: below 10, a large share of
+#: the resamples hold 3 distinct points or fewer (n = 5: over half), where a correlation is
+#: +-1 or undefined, and the interval says nothing (5 systems gave [-1, +1] or NaN).
+MIN_INTERVAL_POINTS = 10
+
+
+def correlation_note(n: int, value: float, *, level: str) -> str:
+    """Why a correlation of ``n`` clips or systems has no value or no interval ("" if it has both)."""
+    units = "systems" if level == "system" else "clips"
+    if not np.isfinite(value):
+        return (f"undefined: fewer than 3 {units} (has {n})" if n < 3 else
+                "undefined: the metric or the ratings are constant")
+    if n < MIN_INTERVAL_POINTS:
+        return f"too few {units} for an interval (has {n}, needs ≥ {MIN_INTERVAL_POINTS})"
+    return ""
+
+
 def correlate(source: str | Path, ratings: str | Path | pd.DataFrame, *,
               seed: int = 0) -> dict:
     """Correlations of every clip and probe metric (and mean loss) with human ratings.
 
     Clip level: over matched clips. System level (when ratings have ``system``): over systems,
     each the mean rating and mean metric of its clips. Spearman, Pearson and Kendall, each with
-    a seeded 95 % bootstrap interval over clips (systems). ``expected`` is the sign a metric
-    should have if its degraded direction holds (higher-is-worse: negative).
+    a seeded 95 % bootstrap interval over clips (systems) when there are at least
+    ``MIN_INTERVAL_POINTS`` of them; ``note`` says why a row has no interval or no value
+    (``correlation_note``). ``expected`` is the sign a metric should have if its degraded
+    direction holds (higher-is-worse: negative).
 
     Args:
         source: A profile folder or a run folder (``read_profile``).
@@ -244,12 +263,16 @@ def correlate(source: str | Path, ratings: str | Path | pd.DataFrame, *,
 
                     x, y = part[metric].to_numpy(float), part["rating"].to_numpy(float)
                     keep = np.isfinite(x) & np.isfinite(y)
-                    low, high = bootstrap_interval((x[keep], y[keep]), stat,
-                                                   seed=seed + len(rows))
+                    value, n = stat(x, y), int(keep.sum())
+                    note = correlation_note(n, value, level=level)
+                    low, high = (np.nan, np.nan) if note else bootstrap_interval(
+                        (x[keep], y[keep]), stat, seed=seed + len(rows))
+                    if not note and not (np.isfinite(low) and np.isfinite(high)):
+                        note = "no interval: undefined on most bootstrap resamples"
                     rows.append({"level": level, "model": model, "metric": metric,
-                                 "method": method, "value": stat(x, y), "ci_low": low,
-                                 "ci_high": high, "n": int(keep.sum()), "expected": expected})
+                                 "method": method, "value": value, "ci_low": low,
+                                 "ci_high": high, "n": n, "expected": expected, "note": note})
     return {"table": pd.DataFrame(rows, columns=["level", "model", "metric", "method", "value",
-                                                 "ci_low", "ci_high", "n", "expected"]),
+                                                 "ci_low", "ci_high", "n", "expected", "note"]),
             "unmatched": unmatched, "matched": int(joined["item"].nunique()) if len(joined)
             else 0}

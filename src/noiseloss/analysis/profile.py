@@ -49,6 +49,11 @@ class ProfileMetric:
             from its injection units (``units``: a DataFrame with ``peak_short``, ``depth``,
             ``recovery``, ``loss_clean`` per unit); the table gives the mean over clips with a
             bootstrap interval. None only for ``length_slope``, a fit pooled over clips.
+        region: Model metrics read from one region: the region (a clip counts only where it
+            was found; the table says so when it was found in none).
+        fixed_by: ``(detector, why)`` pairs: the region detectors under which this model
+            metric is the same for every clip by construction. Under them the table keeps the
+            value, gives no interval and says ``why`` in ``note``.
     """
 
     name: str
@@ -57,6 +62,8 @@ class ProfileMetric:
     degraded: str
     formula: str
     compute: Callable | None = None
+    region: str | None = None
+    fixed_by: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -145,15 +152,17 @@ _METRICS = (
     ProfileMetric("onset_sensitivity", "model", "nats", "lower",
                   "mean over clips of the Peak region's largest Δℓ, injections of at most "
                   "short_frames frames",
-                  lambda units: _mean(units["peak_short"])),
+                  lambda units: _mean(units["peak_short"]), region="peak"),
     ProfileMetric("assimilation_depth", "model", "nats", "higher",
                   "mean over clips of -(mean Δℓ over the Assimilation region), where found: "
                   "how far the loss falls below clean once the model has taken the noise in",
-                  lambda units: _mean(units["depth"])),
+                  lambda units: _mean(units["depth"]), region="assimilation"),
     ProfileMetric("recovery_time", "model", "s", "higher",
-                  "mean over clips of (start of Recovery - end of the injection) / frame rate, "
+                  "mean over clips of (start of Recovery - end of the injection) in seconds, "
                   "where found",
-                  lambda units: _mean(units["recovery"])),
+                  lambda units: _mean(units["recovery"]), region="recovery",
+                  fixed_by=(("fixed-anchor", "fixed by construction under fixed-anchor: "
+                             "Recovery starts 4 frames after the injection (no interval)"),)),
     ProfileMetric("length_slope", "model", "nats/s", "lower",
                   "least-squares slope of mean Δℓ outside the span against the injection "
                   "length, over all units, per second of injection"),
@@ -323,31 +332,33 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
 
     Args:
         sequence: The analysis' ``sequence`` table (``perturbation_frames``, ``frame_rate``,
-            ``loss_clean``, ``mean_outside_delta``).
-        regions: The analysis' ``regions`` table (``region``, ``found``, ``start_frame``,
+            ``onset_seconds``, ``length_seconds``, ``loss_clean``, ``mean_outside_delta``).
+        regions: The analysis' ``regions`` table (``region``, ``found``, ``start_seconds``,
             ``peak_delta``, ``mean_delta``).
         short_frames: Longest injection counted by ``onset_sensitivity``, frames.
         seed: Base seed of the intervals.
 
     Returns:
         One row per (``MODEL_KEYS``, metric): ``value``, ``ci_low``, ``ci_high``, ``n_clips``,
-        ``unit``; families without a span (MIDI edits) are left out.
+        ``unit`` and ``note``: empty when value and interval are given, else the one sentence
+        that says why not (``model_note``); families without a span (MIDI edits) are left out.
     """
     check_int("short_frames", short_frames, low=1)
-    columns = [*MODEL_KEYS, "metric", "value", "ci_low", "ci_high", "n_clips", "unit"]
+    columns = [*MODEL_KEYS, "metric", "value", "ci_low", "ci_high", "n_clips", "unit", "note"]
     if sequence.empty or regions.empty:
         return pd.DataFrame(columns=columns)
     units = sequence.dropna(subset=["onset_frame", "length_frames"])
     per_unit = units[[*MODEL_KEYS, "key", "item", "perturbation_frames", "frame_rate",
-                      "onset_frame", "length_frames", "loss_clean",
+                      "onset_seconds", "length_seconds", "loss_clean",
                       "mean_outside_delta"]].set_index("key")
-    end = per_unit["onset_frame"] + per_unit["length_frames"]
+    end = per_unit["onset_seconds"] + per_unit["length_seconds"]
     per_unit["peak"] = _region(regions, "peak", "peak_delta")
     per_unit["depth"] = -_region(regions, "assimilation", "mean_delta")
-    per_unit["recovery"] = (_region(regions, "recovery", "start_frame") - end) / per_unit[
-        "frame_rate"]
+    per_unit["recovery"] = _region(regions, "recovery", "start_seconds") - end
     short = per_unit["perturbation_frames"] <= short_frames
     per_unit["peak_short"] = per_unit["peak"].where(short)
+    detectors = regions["detector"].dropna().unique() if "detector" in regions else ()
+    detector = str(detectors[0]) if len(detectors) == 1 else None
     rows = []
     for number, (group, part) in enumerate(per_unit.groupby(list(MODEL_KEYS), dropna=False,
                                                             sort=True)):
@@ -373,10 +384,56 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
                 values = values[np.isfinite(values)]
                 value, count = _mean(values), int(values.size)
                 low, high = bootstrap_interval((values,), np.mean, seed=row_seed)
+            note = model_note(metric, value=value, low=low, n_clips=count, detector=detector,
+                              lengths=part["perturbation_frames"], short_frames=short_frames,
+                              run_has_short=bool(short.any()))
+            if dict(PROFILE_METRICS.get(metric).fixed_by).get(detector):
+                low = high = np.nan  # the same for every clip by construction: no interval
             rows.append({**dict(zip(MODEL_KEYS, group, strict=True)), "metric": metric,
                          "value": value, "ci_low": low, "ci_high": high, "n_clips": count,
-                         "unit": PROFILE_METRICS.get(metric).unit})
+                         "unit": PROFILE_METRICS.get(metric).unit, "note": note})
     return pd.DataFrame(rows, columns=columns)
+
+
+def model_note(metric: str, *, value: float, low: float, n_clips: int, detector: str | None,
+               lengths, short_frames: int, run_has_short: bool = True) -> str:
+    """Why a model metric of one family has no value or no interval, in one sentence.
+
+    Args:
+        metric: A ``model`` metric of ``PROFILE_METRICS``.
+        value: Its value (NaN: undefined).
+        low: The lower end of its interval (NaN: no interval).
+        n_clips: Clips it averages.
+        detector: The region detector of the run (``fixed_by`` of the metric).
+        lengths: The family's injection lengths, frames.
+        short_frames: Longest injection counted by ``onset_sensitivity``.
+        run_has_short: Whether any family of the run has an injection that short.
+
+    Returns:
+        ``""`` when value and interval are both given; else, first that applies: fixed by
+        construction under ``detector``; "no injection of ≤ N frames in this run (family)";
+        "REGION not found in any clip"; too few lengths for ``length_slope``; "one clip: no
+        interval"; undefined on most bootstrap resamples.
+    """
+    info = PROFILE_METRICS.get(metric)
+    fixed = dict(info.fixed_by).get(detector)
+    if fixed:
+        return fixed
+    lengths = pd.Series(lengths).dropna()
+    if not np.isfinite(value):
+        if metric == "onset_sensitivity" and not (lengths <= short_frames).any():
+            where = "family" if run_has_short else "run"
+            return f"no injection of ≤ {short_frames} frames in this {where}"
+        if info.region is not None:
+            return f"{info.region} not found in any clip"
+        if metric == "length_slope":
+            return (f"needs ≥ 2 injection lengths (has {lengths.nunique()})"
+                    if lengths.nunique() < 2 else f"needs ≥ 3 units (has {lengths.size})")
+        return "undefined: no clip has a value"
+    if not np.isfinite(low):
+        return ("one clip: no interval" if n_clips < 2 else
+                "no interval: undefined on most bootstrap resamples")
+    return ""
 
 
 #: Degraded direction of a metric -> sort order that puts the most suspect clips first.

@@ -145,6 +145,9 @@ COLUMN_HELP = {
                 "values, n <= 8; p >= 1/n!) or 'monte-carlo (M permutations)' (seeded; p = "
                 "(b + 1)/(M + 1), never below 1/(M + 1))",
     "reason": "why the unit is not in the other tables",
+    "note": "why the row has no statistic or no interval, in one sentence (e.g. 'needs ≥ 3 "
+            "lengths (has 2)', 'no injection of ≤ 10 frames in this run', 'fixed by "
+            "construction under fixed-anchor'); empty when every number of the row is given",
     "rank": "1 = most suspect clip of its model by the ranking metric (excess_surprisal)",
     **{name: PROFILE_METRICS.describe(name) for name in PROFILE_METRICS},
     "value": "the model metric (see metric), in unit",

@@ -25,7 +25,10 @@ from scipy import stats
 
 TREND_KEYS = ("n_points", "pearson_r", "pearson_p", "pearson_p_less", "spearman_rho",
               "spearman_p", "spearman_p_less", "slope", "intercept", "slope_stderr", "slope_p",
-              "slope_p_less", "r_squared", "p_method")
+              "slope_p_less", "r_squared", "p_method", "note")
+
+#: Fewest points and distinct lengths of a trend test.
+MIN_POINTS, MIN_LENGTHS = 3, 2
 
 #: Columns that make a family of perturbations whose only varying parameter is the length.
 FAMILY_COLUMNS = ("family", "kind", "prompt", "alignment")
@@ -125,10 +128,12 @@ def length_trend(lengths, values, *, n_resamples: int = PERMUTATIONS,
         seed: Seeds them.
 
     Returns:
-        ``n_points`` and the ``TREND_KEYS`` statistics; NaN when fewer than 3 points or fewer
-        than 2 distinct lengths (a test needs them), or when a correlation is undefined
-        (constant values). r, rho and the regression are scipy's; every p is a permutation
-        p-value (``permutation_pvalues``) and ``p_method`` says how it was computed.
+        ``n_points`` and the ``TREND_KEYS`` statistics; NaN when fewer than ``MIN_POINTS``
+        points or fewer than ``MIN_LENGTHS`` distinct lengths (a test needs them), or when a
+        correlation is undefined (constant values). r, rho and the regression are scipy's;
+        every p is a permutation p-value (``permutation_pvalues``) and ``p_method`` says how it
+        was computed. ``note`` is empty for a test, else the one sentence that says why there
+        is none (``undefined_trend``).
     """
     x = np.asarray(lengths, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
@@ -136,7 +141,8 @@ def length_trend(lengths, values, *, n_resamples: int = PERMUTATIONS,
     x, y = x[keep], y[keep]
     out = dict.fromkeys(TREND_KEYS, np.nan)
     out["n_points"] = int(x.size)
-    if x.size < 3 or np.unique(x).size < 2:
+    out["note"] = undefined_trend(x, y)
+    if x.size < MIN_POINTS or np.unique(x).size < MIN_LENGTHS:
         return out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
@@ -148,6 +154,25 @@ def length_trend(lengths, values, *, n_resamples: int = PERMUTATIONS,
                slope_stderr=float(fit.stderr), r_squared=float(fit.rvalue ** 2))
     out.update(permutation_pvalues(x, y, n_resamples=n_resamples, seed=seed))
     return out
+
+
+def undefined_trend(lengths, values) -> str:
+    """Why a trend test of these finite points is undefined, in one sentence; "" when it is not.
+
+    ``"needs ≥ 3 lengths (has 2)"`` where each point is one length (the small-sample and group
+    settings), ``"needs ≥ 3 points (has 2)"`` or ``"needs ≥ 2 lengths (has 1)"`` otherwise, and
+    ``"constant values: no correlation and no p"`` when every value is the same.
+    """
+    x, y = np.asarray(lengths, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    distinct = int(np.unique(x).size)
+    if x.size < MIN_POINTS:
+        what = "lengths" if distinct == x.size else "points"
+        return f"needs ≥ {MIN_POINTS} {what} (has {x.size})"
+    if distinct < MIN_LENGTHS:
+        return f"needs ≥ {MIN_LENGTHS} lengths (has {distinct})"
+    if np.ptp(y) == 0:
+        return "constant values: no correlation and no p"
+    return ""
 
 
 def length_points(sequence: pd.DataFrame, *, metrics,

@@ -14,32 +14,61 @@ from noiseloss.cli.progress import console
 def print_trends(tables: dict) -> None:
     """Print the large- and small-sample length correlations, whatever their sign.
 
-    One line per (family, metric, setting); p_less is the one-sided p for a negative trend.
+    One line per (family, metric, setting) with a test; p_less is the one-sided p for a
+    negative trend. Tests that are undefined are not printed as NaN: one line per setting and
+    reason (the table's ``note``, e.g. "needs ≥ 3 lengths (has 2)") lists their families.
     """
+    from noiseloss.report.findings import family_labels
+
     console.print("perturbation length vs delta (large: one point per model x data set x length; "
-                  "small: one point per length; p_less: one-sided, negative trend)", markup=False)
+                  "small: one point per length; p_less: one-sided, negative trend; p: "
+                  "permutation, see p_method)", markup=False)
+    labels = family_labels(tables["sequence"])
     for setting in ("stats_large", "stats_small"):
-        for _, row in tables[setting].iterrows():
-            if np.isnan(row["pearson_r"]) and np.isnan(row["slope"]):
-                result = "too few points or lengths for a test (needs 3 points, 2 lengths)"
-            else:
-                result = (
-                    f"pearson r={row['pearson_r']:+.3f} (p={row['pearson_p']:.3g}, "
-                    f"p_less={row['pearson_p_less']:.3g}) spearman rho={row['spearman_rho']:+.3f} "
-                    f"(p={row['spearman_p']:.3g}, p_less={row['spearman_p_less']:.3g}) "
-                    f"slope={row['slope']:+.3g}/frame (p_less={row['slope_p_less']:.3g})")
+        table = tables[setting]
+        notes = table["note"].fillna("") if "note" in table else table["pearson_r"].map(
+            lambda r: "" if np.isfinite(r) else "too few points or lengths for a test")
+        for _, row in table[notes == ""].iterrows():
+            result = (
+                f"pearson r={row['pearson_r']:+.3f} (p={row['pearson_p']:.3g}, "
+                f"p_less={row['pearson_p_less']:.3g}) spearman rho={row['spearman_rho']:+.3f} "
+                f"(p={row['spearman_p']:.3g}, p_less={row['spearman_p_less']:.3g}) "
+                f"slope={row['slope']:+.3g}/frame (p_less={row['slope_p_less']:.3g})")
+            method = f" [{row['p_method']}]" if "p_method" in row else ""
             console.print(
                 f"  {setting.removeprefix('stats_'):5} {row['family']} [{row['prompt']}, "
-                f"{row['alignment']}] {row['metric']}: n={row['n_points']} {result}",
+                f"{row['alignment']}] {row['metric']}: n={row['n_points']} {result}{method}",
                 markup=False, highlight=False)
+        for note, rows in table[notes != ""].groupby(notes[notes != ""], sort=True):
+            families = ", ".join(sorted({labels.get(f, f) for f in rows["family"]}))
+            metrics = ", ".join(sorted(rows["metric"].unique()))
+            console.print(f"  {setting.removeprefix('stats_'):5} not tested, {note}: "
+                          f"{families} ({metrics})", markup=False, highlight=False)
+
+
+def print_findings(tables: dict) -> None:
+    """Print the region detector with its options, then each finding's region counts."""
+    from noiseloss.report.findings import build_findings, detector_summary
+
+    regions = tables.get("regions")
+    summary = detector_summary(regions) if regions is not None else ""
+    if not summary:
+        return
+    console.print(summary, markup=False, highlight=False)
+    for finding in build_findings(tables):
+        for line in finding.lines:
+            if line.startswith("Regions ("):
+                console.print(f"  {finding.model} · {finding.dataset} · {finding.label}: "
+                              f"{line.split(': ', 1)[1]}", markup=False, highlight=False)
 
 
 def print_analysis(run_dir: Path, tables: dict, figures: dict | None) -> None:
-    """Print where the tables and figures are, then the length statistics."""
+    """Print where the tables and figures are, the region detector and counts, the statistics."""
     console.print(f"tables  -> {run_dir / 'tables'} ({len(tables['sequence'])} perturbed units, "
                   f"{len(tables['skipped'])} skipped)", markup=False)
     if figures is not None:
         console.print(f"figures -> {run_dir / 'figures'} ({len(figures)} figures)", markup=False)
+    print_findings(tables)
     print_trends(tables)
 
 

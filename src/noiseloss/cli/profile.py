@@ -92,10 +92,14 @@ def correlate(source, ratings, seed, out_file):
     for name in result["unmatched"]:
         console.print(f"  unmatched: {name}", markup=False)
     for _, row in table.iterrows():
+        value = "undefined" if row["value"] != row["value"] else f"{row['value']:+.3f}"
+        interval = f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]" if not row["note"] else ""
         console.print(f"{row['level']:<6} {row['model']:<10} {row['metric']:<26} "
-                      f"{row['method']:<8} {row['value']:+.3f} [{row['ci_low']:+.3f}, "
-                      f"{row['ci_high']:+.3f}] n={row['n']} expected {row['expected']:+d}",
-                      markup=False, highlight=False)
+                      f"{row['method']:<8} {value} {interval}".rstrip()
+                      + f" n={row['n']} expected {row['expected']:+d}", markup=False,
+                      highlight=False)
+    for (level, note), rows in table[table["note"] != ""].groupby(["level", "note"], sort=False):
+        console.print(f"{level}: {note} ({len(rows)} row(s))", markup=False, highlight=False)
     if out_file is not None:
         write_csv(table, out_file)
         console.print(f"table -> {out_file}", markup=False)

@@ -25,6 +25,10 @@ BACKENDS.register("musicgen", "noiseloss.models.musicgen:BACKEND",
                   help="MusicGen, MusicGen-Melody, stereo MusicGen (transformers checkpoints: a "
                        "Hugging Face id in the local cache or a save_pretrained folder); the "
                        "default for unregistered names")
+BACKENDS.register("amt", "noiseloss.models.amt:BACKEND",
+                  help="Anticipatory Music Transformer (GPT2LMHeadModel folder or id in the local "
+                       "cache, e.g. stanford-crfm/music-small-800k): arrival-time events of MIDI, "
+                       "[3 (time, duration, note), events]")
 BACKENDS.register("yue-s1", "noiseloss.models.yue:STAGE1",
                   help="YuE stage 1 (LlamaForCausalLM folder); options: codec (XcodecModel "
                        "folder; else .npy codes only), text_tokenizer (needed for its prompt), "

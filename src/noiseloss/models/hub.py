@@ -13,7 +13,10 @@ import hashlib
 from pathlib import Path
 
 from noiseloss.errors import ModelLoadError, ParameterError
+from noiseloss.scoring.layouts import Layout
 from noiseloss.scoring.options import ScoringOptions, check_device
+from noiseloss.scoring.scorer import Scorer
+from noiseloss.tokenizers.base import Tokenizer
 
 
 def resolve_device(device: str) -> str:
@@ -120,3 +123,37 @@ def load_pretrained(cls, directory: Path, *, options: ScoringOptions, name: str)
     except Exception as exc:
         raise ModelLoadError(f"{name}: cannot load the weights in {directory} ({exc})") from exc
     return model.to(device).eval()
+
+
+class CausalLMScorer(Scorer):
+    """A ``transformers`` causal LM over one flat token stream (``C = 1``) and its layouts.
+
+    YuE (``LlamaForCausalLM``) and the Anticipatory Music Transformer (``GPT2LMHeadModel``)
+    score this way: their layouts build the stream and read each target's logit.
+    """
+
+    def __init__(self, model, tokenizer: Tokenizer, *, layouts: dict[str, Layout], name: str,
+                 identity: dict, options: ScoringOptions):
+        super().__init__(tokenizer, layouts=layouts, name=name, options=options)
+        self.model, self.identity = model.eval(), identity
+
+    def _logits(self, inputs, *, text, conditions=None):
+        device = next(self.model.parameters()).device
+        return self.model(input_ids=inputs[:, 0].to(device)).logits[:, None]
+
+    def _cached_logits(self, inputs, cache):
+        """The flat stream continuing ``cache``."""
+        from noiseloss.scoring.cache import cached_forward
+
+        device = next(self.model.parameters()).device
+        out, cache = cached_forward(self.model, cache, input_ids=inputs[:, 0].to(device))
+        return out.logits[:, None], cache
+
+    def provenance(self) -> dict:
+        """Model identity, dtype, device, windows."""
+        param = next(self.model.parameters())
+        return {**super().provenance(), **self.identity,
+                "dtype": str(param.dtype).removeprefix("torch."), "device": str(param.device),
+                "parameters": int(sum(p.numel() for p in self.model.parameters())),
+                "window_frames": self.options.window_frames,
+                "stride_frames": self.options.stride_frames}

@@ -36,10 +36,10 @@ import numpy as np
 
 from noiseloss.errors import ModelLoadError, ParameterError, check_choice
 from noiseloss.models.base import Backend, ModelInfo
+from noiseloss.models.hub import CausalLMScorer
 from noiseloss.scoring.layouts import Layout
 from noiseloss.scoring.options import ScoringOptions
 from noiseloss.scoring.pattern import token_scores
-from noiseloss.scoring.scorer import Scorer
 from noiseloss.tokenizers.base import AudioTokenizer
 
 #: YuE's special ids (its ``mmtokenizer``) and the X-Codec id layout.
@@ -215,36 +215,6 @@ class XcodecTokenizer(AudioTokenizer):
         return {**super().describe(), "stage": self.stage, "vocal": self.vocal}
 
 
-class YueScorer(Scorer):
-    """A YuE ``LlamaForCausalLM`` and its layouts (one flat token stream, ``C = 1``)."""
-
-    def __init__(self, model, tokenizer: AudioTokenizer, *, layouts: dict[str, Layout], name: str,
-                 identity: dict, options: ScoringOptions):
-        super().__init__(tokenizer, layouts=layouts, name=name, options=options)
-        self.model, self.identity = model.eval(), identity
-
-    def _logits(self, inputs, *, text, conditions=None):
-        device = next(self.model.parameters()).device
-        return self.model(input_ids=inputs[:, 0].to(device)).logits[:, None]
-
-    def _cached_logits(self, inputs, cache):
-        """The flat stream continuing ``cache``."""
-        from noiseloss.scoring.cache import cached_forward
-
-        device = next(self.model.parameters()).device
-        out, cache = cached_forward(self.model, cache, input_ids=inputs[:, 0].to(device))
-        return out.logits[:, None], cache
-
-    def provenance(self) -> dict:
-        """Model identity, dtype, device, windows."""
-        param = next(self.model.parameters())
-        return {**super().provenance(), **self.identity,
-                "dtype": str(param.dtype).removeprefix("torch."), "device": str(param.device),
-                "parameters": int(sum(p.numel() for p in self.model.parameters())),
-                "window_frames": self.options.window_frames,
-                "stride_frames": self.options.stride_frames}
-
-
 def _text_ids(tokenizer_path: str | None, *texts: str) -> list[int]:
     """YuE's text tokenisation of ``texts``, each on its own (no special tokens), concatenated."""
     if tokenizer_path is None:
@@ -304,7 +274,7 @@ def yue_info(name: str, *, stage: int, codec: str | None = None, text_tokenizer:
                      details={"stage": stage, "prompt": prompt, "codec": codec, "vocal": vocal})
 
 
-def load_yue(info: ModelInfo, options: ScoringOptions) -> YueScorer:
+def load_yue(info: ModelInfo, options: ScoringOptions) -> CausalLMScorer:
     """Load a YuE checkpoint (and its X-Codec model, when given) for scoring."""
     from transformers import LlamaForCausalLM
 
@@ -327,8 +297,8 @@ def load_yue(info: ModelInfo, options: ScoringOptions) -> YueScorer:
         Stage2Layout(codec_range=r)) for r in (False, True)}
     if stage == 2:
         layouts["legacy-flat"] = LegacyFlatLayout()
-    return YueScorer(model, tokenizer, layouts=layouts, name=info.name, identity=info.identity,
-                     options=options)
+    return CausalLMScorer(model, tokenizer, layouts=layouts, name=info.name,
+                          identity=info.identity, options=options)
 
 
 class CodesOnly(AudioTokenizer):

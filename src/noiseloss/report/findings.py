@@ -14,7 +14,7 @@ import pandas as pd
 
 from noiseloss.analysis.profile import MODEL_KEYS as GROUP
 from noiseloss.analysis.profile import PROFILE_METRICS, metrics_of
-from noiseloss.analysis.regions import REGION_NAMES, REGION_SIGNS
+from noiseloss.analysis.regions import DETECTORS, REGION_NAMES, REGION_SIGNS
 
 #: Significance level the summary words ("significant") refer to.
 ALPHA = 0.05
@@ -78,6 +78,32 @@ def _p(value: float) -> str:
     return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
 
 
+def detector_summary(regions: pd.DataFrame) -> str:
+    """Which detector made the regions, with the options it used: one sentence ("" if none).
+
+    Read from the ``regions`` table (``detector``, ``detector_params``: what the detector
+    actually used, which may differ from the options given: ``fixed-anchor`` ignores the
+    smoothing). A parameter with one value over the units is shown as ``key=value``; one that
+    varies (the fixed-anchor baseline, a lead that differs by layout) as ``key per unit``.
+    """
+    if regions.empty or "detector" not in regions:
+        return ""
+    units = regions.drop_duplicates("key")
+    parts = []
+    for detector, rows in units.groupby("detector", sort=True):
+        params = [json.loads(p) if isinstance(p, str) and p else {}
+                  for p in rows.get("detector_params", pd.Series(dtype=object))]
+        options = []
+        for key in sorted({k for p in params for k in p} - {"detector"}):
+            values = {json.dumps(p.get(key), sort_keys=True) for p in params}
+            options.append(f"{key}={_short(params[0].get(key))}" if len(values) == 1
+                           else f"{key} per unit")
+        help_text = DETECTORS.describe(detector) if detector in DETECTORS else ""
+        parts.append(f"{detector} ({', '.join(options)})"
+                     + (f": {help_text}" if help_text else ""))
+    return "Regions by the detector " + "; ".join(parts) + "."
+
+
 def _matching(table: pd.DataFrame, key: dict) -> pd.DataFrame:
     """The rows of ``table`` whose ``GROUP`` columns equal ``key`` (all rows of an empty one)."""
     return table if table.empty else table[(table[list(GROUP)] == pd.Series(key)).all(axis=1)]
@@ -113,7 +139,10 @@ def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
         finding.lines.append("; ".join(effect) + ".")
         trend = _matching(trends, key)
         trend = trend[trend["metric"] == "loss_delta"] if not trend.empty else trend
-        if not trend.empty and math.isfinite(trend["pearson_r"].iloc[0]):
+        note = _note(trend.iloc[0]) if not trend.empty else ""
+        if note:
+            finding.lines.append(f"Length vs Δℓ: not tested, {note}.")
+        elif not trend.empty and math.isfinite(trend["pearson_r"].iloc[0]):
             r, p, n = (trend[c].iloc[0] for c in ("pearson_r", "pearson_p", "n_points"))
             verdict = "significant" if p < ALPHA else "not significant"
             finding.lines.append(f"Length vs Δℓ: Pearson r = {_num(r, 2)}, p = {_p(p)} over "
@@ -127,20 +156,49 @@ def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
                 mean = float(found["mean_delta"].mean()) if len(found) else math.nan
                 wrong = (f", wrong sign in {int((rows['status'] == 'wrong-sign').sum())}"
                          if REGION_SIGNS[name] and "status" in rows else "")
-                parts.append(f"{name} found in {len(found)} of {len(rows)}{wrong} (mean Δℓ "
-                             f"where found {_num(mean)})")
-            finding.lines.append("Regions: " + ", ".join(parts) + ".")
+                where = f" (mean Δℓ where found {_num(mean)})" if len(found) else ""
+                parts.append(f"{name} found in {len(found)} of {len(rows)}{wrong}{where}")
+            finding.lines.append(f"Regions ({_detector(mine)} detector): "
+                                 + ", ".join(parts) + ".")
         if not model.empty:
-            rows = _matching(model, key)
-            parts = []
-            for name in metrics_of("model"):
-                row = rows[rows["metric"] == name]
-                if row.empty or not math.isfinite(row["value"].iloc[0]):
-                    continue
-                value, low, high = (float(row[c].iloc[0]) for c in ("value", "ci_low", "ci_high"))
-                parts.append(f"{name.replace('_', ' ')} {_num(value)} [{_num(low)}, "
-                             f"{_num(high)}] {PROFILE_METRICS.get(name).unit}")
-            if parts:
-                finding.lines.append("Profile: " + "; ".join(parts) + ".")
+            finding.lines.extend(_profile_lines(_matching(model, key), _detector(mine)))
         out.append(finding)
     return out
+
+
+def _note(row: pd.Series) -> str:
+    """The ``note`` of a statistics row ("" when absent: tables of older versions)."""
+    note = row.get("note", "")
+    return note if isinstance(note, str) else ""
+
+
+def _detector(regions: pd.DataFrame) -> str:
+    """The detector(s) named in ``regions`` ("unknown" for tables written without the column)."""
+    if regions.empty or "detector" not in regions:
+        return "unknown"
+    return ", ".join(sorted(map(str, regions["detector"].dropna().unique()))) or "unknown"
+
+
+def _profile_lines(rows: pd.DataFrame, detector: str) -> list[str]:
+    """"Profile: ..." (values, with their interval or the reason for none) and "Not measured:
+    ..." (undefined, or the same for every clip by construction under ``detector``)."""
+    measured, unmeasured = [], []
+    for name in metrics_of("model"):
+        row = rows[rows["metric"] == name]
+        if row.empty:
+            continue
+        metric = PROFILE_METRICS.get(name)
+        label = name.replace("_", " ")
+        value, low, high = (float(row[c].iloc[0]) for c in ("value", "ci_low", "ci_high"))
+        note = _note(row.iloc[0])
+        fixed = dict(metric.fixed_by).get(detector)
+        if fixed:
+            unmeasured.append(f"{label} ({fixed}; {_num(value)} {metric.unit})")
+        elif not math.isfinite(value):
+            unmeasured.append(f"{label} ({note or 'undefined'})")
+        elif math.isfinite(low) and math.isfinite(high):
+            measured.append(f"{label} {_num(value)} [{_num(low)}, {_num(high)}] {metric.unit}")
+        else:
+            measured.append(f"{label} {_num(value)} {metric.unit} ({note or 'no interval'})")
+    return ([f"Profile: {'; '.join(measured)}."] if measured else []) + (
+        [f"Not measured: {'; '.join(unmeasured)}."] if unmeasured else [])

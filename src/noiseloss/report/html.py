@@ -32,7 +32,7 @@ import pandas as pd
 
 from noiseloss.errors import ParameterError, StaleError, check_range
 from noiseloss.report.assets import AssetFolder, inside, safe_stem
-from noiseloss.report.findings import build_findings, family_labels
+from noiseloss.report.findings import build_findings, detector_summary, family_labels
 from noiseloss.report.gallery import build_gallery
 
 #: Tables shown on the main page, in this order (all tables get a page of their own).
@@ -100,30 +100,85 @@ def _constant(frame: pd.DataFrame) -> list[str]:
     return [c for c in OPTIONAL if c in frame.columns and frame[c].nunique(dropna=False) <= 1]
 
 
+def _notes(frame: pd.DataFrame) -> pd.Series:
+    """The ``note`` of each row, "" where there is none (and for tables without the column)."""
+    if "note" not in frame:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame["note"].map(lambda n: n if isinstance(n, str) else "")
+
+
 def _estimates(frame: pd.DataFrame) -> list[str]:
-    """``value [ci_low, ci_high]`` per row of a model-metric table."""
-    return [f"{cell(v)} [{cell(lo)}, {cell(hi)}]" for v, lo, hi in
-            zip(frame["value"], frame["ci_low"], frame["ci_high"], strict=True)]
+    """``value [ci_low, ci_high]`` per row of a model-metric table; never a NaN.
+
+    A row without an interval reads ``value (note)``, a row without a value its ``note``.
+    """
+    out = []
+    for v, lo, hi, note in zip(frame["value"], frame["ci_low"], frame["ci_high"],
+                               _notes(frame), strict=True):
+        if not math.isfinite(v):
+            out.append(note or "undefined")
+        elif math.isfinite(lo) and math.isfinite(hi):
+            out.append(f"{cell(v)} [{cell(lo)}, {cell(hi)}]")
+        else:
+            out.append(f"{cell(v)} ({note or 'no interval'})")
+    return out
 
 
-def compact_statistics(frame: pd.DataFrame, labels: dict[str, str]) -> tuple[pd.DataFrame, dict]:
+def _list(values) -> str:
+    return ", ".join(sorted(map(str, pd.unique(pd.Series(list(values))))))
+
+
+def compact_statistics(frame: pd.DataFrame,
+                       labels: dict[str, str]) -> tuple[pd.DataFrame, dict, list[str]]:
     """A statistics table as the main page shows it: short family labels, the key columns.
 
-    Returns the table and the tooltips (short label -> full family spec).
+    Tests that are undefined (a ``note``, e.g. "needs ≥ 3 lengths (has 2)") are not rows of
+    NaN: each reason is one sentence that names the families and metrics it holds for.
+
+    Returns the table of the tests that were computed, the tooltips (short label -> full
+    family spec) and the sentences.
     """
     drop = [c for c in _constant(frame) if c != "family"]
     keep = [c for c in STAT_COLUMNS if c in frame.columns and c not in drop]
+    notes = _notes(frame)
     shown = frame[keep].assign(family=frame["family"].map(lambda f: labels.get(f, f)))
-    return shown, {"family": {labels.get(f, f): f for f in frame["family"].unique()}}
+    sentences = [
+        f"Not tested ({len(part)} of {len(frame)} rows), {note}: "
+        f"{_list(labels.get(f, f) for f in part['family'])} ({_list(part['metric'])})."
+        for note, part in frame[notes != ""].groupby(notes[notes != ""], sort=True)]
+    return (shown[notes == ""], {"family": {labels.get(f, f): f for f in frame["family"].unique()}},
+            sentences)
 
 
-def profile_summary(model: pd.DataFrame) -> pd.DataFrame:
-    """The ``profile_model`` table as the report shows it: ``value [ci_low, ci_high]`` per row."""
+def _places(rows: pd.DataFrame, keys: list[str], labels: dict[str, str]) -> str:
+    return "; ".join(" · ".join(str(labels.get(r[k], r[k]) if k == "family" else r[k])
+                                for k in keys) for _, r in rows.iterrows())
+
+
+def profile_summary(model: pd.DataFrame, labels: dict[str, str] | None = None
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """The ``profile_model`` table as the report shows it, and what it leaves out, in words.
+
+    Rows with a value and an interval read ``value [ci_low, ci_high]``. Rows with a ``note``
+    (undefined, or the same for every clip by construction under the detector) are one
+    sentence per metric and reason instead, with the value where there is one.
+    """
     if model.empty:
-        return model
+        return model, []
+    labels = labels or {}
     keys = [c for c in ("model", "dataset", *OPTIONAL) if c not in _constant(model)]
-    return model.assign(estimate=_estimates(model))[[*keys, "metric", "estimate", "unit",
-                                                     "n_clips"]]
+    notes = _notes(model)
+    sentences = []
+    for (metric, note), part in model[notes != ""].groupby(
+            ["metric", notes[notes != ""]], sort=False):
+        where = (f"all {len(part)} rows" if len(part) == (model["metric"] == metric).sum()
+                 else _places(part, keys, labels))
+        values = [cell(v) for v in part["value"] if math.isfinite(v)]
+        value = (f"; value {_list(values)} {part['unit'].iloc[0]}" if values else "")
+        sentences.append(f"{metric}: {note} ({where}{value}).")
+    shown = model[notes == ""]
+    return shown.assign(estimate=_estimates(shown))[[*keys, "metric", "estimate", "unit",
+                                                     "n_clips"]], sentences
 
 
 def model_comparison(model: pd.DataFrame) -> pd.DataFrame:
@@ -351,10 +406,11 @@ def _build_report(build: Path, run_dir: Path, *, config, config_text: str,
     statistics = []
     for name in STATISTICS:
         if name in tables:
-            shown, titles = compact_statistics(tables[name], labels)
+            shown, titles, notes = compact_statistics(tables[name], labels)
             statistics.append((pages[name], _rows(shown, max_rows=max_table_rows,
-                                                  titles=titles)))
+                                                  titles=titles), notes))
     comparison = model_comparison(tables.get("profile_model", pd.DataFrame()))
+    profile, profile_notes = profile_summary(tables.get("profile_model", pd.DataFrame()), labels)
     html = env.get_template("index.html").render(
         title=config.name if config else run_dir.resolve().name,
         description=config.description if config else "",
@@ -366,11 +422,12 @@ def _build_report(build: Path, run_dir: Path, *, config, config_text: str,
         options=table_index.get("options", {}),
         statistics=statistics,
         findings=build_findings(tables), overview=_overview(tables),
+        detector=detector_summary(tables.get("regions", pd.DataFrame())),
         families=sorted((label, family) for family, label in labels.items()),
         comparison=_rows(comparison, max_rows=max_table_rows) if len(comparison) else None,
         figures=_figures(figure_index, run_dir=run_dir, assets=assets, table_pages=pages),
-        profile=_rows(profile_summary(tables["profile_model"]), max_rows=max_table_rows)
-        if "profile_model" in tables else None,
+        profile=_rows(profile, max_rows=max_table_rows) if "profile_model" in tables else None,
+        profile_notes=profile_notes,
         profile_page=pages.get("profile_model"),
         gallery=gallery, tables=list(pages.values()))
     (build / "index.html").write_text(html, encoding="utf-8")

@@ -27,14 +27,15 @@ def _name(*parts) -> str:
     return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:12]
 
 
-def plot_clip(nll, entropy, *, frame_rate: float, spans, onsets_seconds, path: Path,
-              baseline) -> None:
-    """Frame NLL, entropy and running baseline of one clip; flagged spans and probes marked."""
+def plot_clip(nll, entropy, *, seconds, spans, onsets_seconds, path: Path, baseline) -> None:
+    """NLL, entropy and running baseline of one clip against time; spans and probes marked.
+
+    ``seconds``: the start of each column (the results row's ``time_s``).
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 2.4), layout="constrained")
     ax = fig.subplots()
-    seconds = np.arange(len(nll)) / frame_rate
     ax.plot(seconds, nll, lw=0.7, color="black", label="NLL")
     if entropy is not None:
         ax.plot(seconds, entropy, lw=0.7, color="tab:blue", alpha=0.8, label="entropy")
@@ -44,7 +45,7 @@ def plot_clip(nll, entropy, *, frame_rate: float, spans, onsets_seconds, path: P
     for onset in onsets_seconds:
         ax.axvline(onset, color="tab:green", lw=0.6, ls=":")
     ax.set_xlabel("time (s); red: flagged spans, green: probe onsets")
-    ax.set_ylabel("nats per frame")
+    ax.set_ylabel("nats per token")
     ax.legend(loc="upper right", fontsize=7, ncols=3)
     fig.savefig(path, dpi=90, metadata={"Software": None})
 
@@ -76,7 +77,7 @@ def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataF
                          & (spans["item"] == clip["item"])]
             anchor = "clip-" + _name(model, clip["dataset"], clip["item"])
             plot = f"plots/{anchor}.png"
-            plot_clip(nll, entropy, frame_rate=float(row["frame_rate"]),
+            plot_clip(nll, entropy, seconds=np.asarray(row["time_s"], dtype=np.float64),
                       spans=list(zip(mine["start_s"], mine["end_s"], strict=True)),
                       onsets_seconds=onsets, path=out / plot,
                       baseline=running_baseline(nll, window_frames=options.baseline_frames))

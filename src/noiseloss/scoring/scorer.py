@@ -167,9 +167,9 @@ class Scorer(ABC):
         single = isinstance(audio, (str, Path, np.ndarray))
         items = [audio] if single else list(audio)
         if self.modality == "symbolic":
-            from noiseloss.sources.midi import load_midi
+            from noiseloss.sources.midi import load_score
 
-            signals = [None if is_codes_file(a) else load_midi(a) for a in items]
+            signals = [None if is_codes_file(a) else load_score(a) for a in items]
         else:
             signals = [None if is_codes_file(a) else self.load(a, sample_rate=sample_rate)
                        for a in items]

@@ -174,14 +174,19 @@ def _builtin_files(source: str, name: str) -> list[tuple[str, Path]]:
     return [(p.name, p) for p in family.files(which)]
 
 
-def load_midi(item: Item):
+def load_midi(item: Item, *, modality: str = "audio"):
     """The item's score as ``pretty_midi.PrettyMIDI`` (music21 scores exported to MIDI).
+
+    ``modality``: ``audio`` reads it with ``pretty_midi`` (what FluidSynth renders);
+    ``symbolic`` as symbolic models read MIDI (``sources.midi.load_score``).
 
     Raises:
         AudioError: The file or score cannot be read (the runner lists the item as failed).
     """
     from noiseloss.sources.midi import load_midi as read_midi_file
+    from noiseloss.sources.midi import load_score
 
+    read_midi_file = load_score if modality == "symbolic" else read_midi_file
     if item.kind == "midi":
         return read_midi_file(item.location)
     import tempfile
@@ -216,7 +221,7 @@ def load_source(item: Item, *, sample_rate: int | None, max_seconds: float | Non
         if item.kind == "audio":
             raise AudioError(f"{item.location}: a symbolic model reads scores (MIDI or music21), "
                              "not audio")
-        return None, load_midi(item)
+        return None, load_midi(item, modality="symbolic")
     if item.kind == "audio":
         return load_audio(item.location, sample_rate=sample_rate, max_seconds=max_seconds), None
     from noiseloss.sources.midi import render_midi

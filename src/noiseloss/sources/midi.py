@@ -87,12 +87,74 @@ def load_midi(path: str | Path):
         raise AudioError(f"{path}: cannot read MIDI ({exc})") from exc
 
 
+#: Length given to a note that is switched on and never off, seconds (the AMT authors' rule).
+UNCLOSED_NOTE_SECONDS = 0.25
+
+#: General MIDI channel of the drums (0-based); symbolic models call their instrument 128.
+DRUM_CHANNEL = 9
+
+
+def load_score(path: str | Path):
+    """A MIDI file's notes as symbolic models read them: a ``pretty_midi.PrettyMIDI``.
+
+    The file is played back with ``mido`` (tracks merged in time order, times in seconds,
+    tempo changes applied), as the Anticipatory Music Transformer's authors read MIDI: a note-on
+    with velocity > 0 starts a note on its channel's current program (channel 10 is drums,
+    ``is_drum``), the first open note of the same (program, pitch, channel) that a note-off
+    (or a note-on with velocity 0) finds is closed (first in, first out), and a note never
+    closed lasts ``UNCLOSED_NOTE_SECONDS``. Each note's ``order`` attribute is its place in
+    playback, so that notes starting together keep the file's order. Controllers, pitch bends
+    and lyrics are not read. One instrument per (program, drums) in order of first note.
+
+    Raises:
+        AudioError: The file is missing or unreadable, or is a type-2 (asynchronous) MIDI file.
+    """
+    import mido
+    import pretty_midi
+
+    from noiseloss.sources.audio import not_a_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: {not_a_file(path)}")
+    try:
+        messages = list(mido.MidiFile(str(path)))
+    except Exception as exc:  # mido raises several types; all mean "unreadable"
+        raise AudioError(f"{path}: cannot read MIDI ({exc})") from exc
+    time, programs, notes, open_notes = 0.0, {}, [], {}
+    for msg in messages:
+        time += msg.time
+        if msg.type == "program_change":
+            programs[msg.channel] = msg.program
+        elif msg.type in ("note_on", "note_off"):
+            program = 128 if msg.channel == DRUM_CHANNEL else programs.get(msg.channel, 0)
+            key = (program, msg.note, msg.channel)
+            if msg.type == "note_on" and msg.velocity > 0:
+                open_notes.setdefault(key, []).append(len(notes))
+                notes.append([time, None, msg.note, msg.velocity, program])
+            elif open_notes.get(key):
+                notes[open_notes[key].pop(0)][1] = time
+    score = pretty_midi.PrettyMIDI()
+    instruments = {}
+    for order, (start, end, pitch, velocity, program) in enumerate(notes):
+        if program not in instruments:
+            instruments[program] = pretty_midi.Instrument(program=program % 128,
+                                                          is_drum=program == 128)
+            score.instruments.append(instruments[program])
+        note = pretty_midi.Note(velocity=velocity, pitch=pitch, start=start,
+                                end=start + UNCLOSED_NOTE_SECONDS if end is None else end)
+        note.order = order
+        instruments[program].notes.append(note)
+    return score
+
+
 def cut_score(midi, *, offset_seconds: float, seconds: float | None):
     """The notes of ``midi`` with onsets in ``[offset, offset + seconds)``, moved to start at 0.
 
     A symbolic model's excerpt: notes that start before the offset are left out, notes that
     sound past the end are cut there; controllers, pitch bends and tempo changes are not kept
-    (note times are already in seconds). ``seconds`` None: to the end.
+    (note times are already in seconds); notes keep their playback ``order`` (``load_score``).
+    ``seconds`` None: to the end.
 
     Returns:
         A new ``pretty_midi.PrettyMIDI``; instruments without a note in the excerpt are dropped.
@@ -103,10 +165,14 @@ def cut_score(midi, *, offset_seconds: float, seconds: float | None):
     out = pretty_midi.PrettyMIDI()
     for inst in midi.instruments:
         kept = pretty_midi.Instrument(program=inst.program, is_drum=inst.is_drum, name=inst.name)
-        kept.notes = [pretty_midi.Note(velocity=n.velocity, pitch=n.pitch,
-                                       start=n.start - offset_seconds,
-                                       end=min(n.end, end) - offset_seconds)
-                      for n in inst.notes if offset_seconds <= n.start < end]
+        for n in inst.notes:
+            if offset_seconds <= n.start < end:
+                note = pretty_midi.Note(velocity=n.velocity, pitch=n.pitch,
+                                        start=n.start - offset_seconds,
+                                        end=min(n.end, end) - offset_seconds)
+                if hasattr(n, "order"):
+                    note.order = n.order
+                kept.notes.append(note)
         if kept.notes:
             out.instruments.append(kept)
     return out
