@@ -16,7 +16,8 @@ Registered kinds (``PERTURBATIONS.describe(name)`` gives one line each):
 
     audio   noise, swap, permute, reverse, delete, repeat, silence
     tokens  token-random, token-noise, token-repeat
-    score   note-delete, velocity, tempo-warp, pitch-shift, bar-shuffle
+    score   note-delete, velocity, tempo-warp, pitch-shift, bar-shuffle, note-noise, loop,
+            transpose-span, score-swap, score-permute
 """
 
 from __future__ import annotations
@@ -82,6 +83,15 @@ _ENTRIES = [
     ("pitch-shift", "score", "midi_edits:shift_pitch",
      "shift a fraction of the notes by a semitone, an octave or a scale step of the key"),
     ("bar-shuffle", "score", "midi_edits:shuffle_bars", "reorder segments of whole bars"),
+    ("note-noise", "score", "score_spans:note_noise",
+     "random notes replace a span (symbolic white noise: the span's density, the piece's range)"),
+    ("loop", "score", "score_spans:loop", "the bar before a span repeated through it"),
+    ("transpose-span", "score", "score_spans:transpose_span",
+     "the notes of a span shifted by N semitones"),
+    ("score-swap", "score", "score_spans:score_swap",
+     "swap two adjacent blocks of a score, in seconds"),
+    ("score-permute", "score", "score_spans:score_permute",
+     "random permutation of N blocks of a score, in seconds"),
 ]
 for _name, _domain, _target, _summary, *_columns in _ENTRIES:
     PERTURBATIONS.register(_name, Perturbation(_name, _domain, f"noiseloss.perturb.{_target}",
