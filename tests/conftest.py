@@ -8,6 +8,20 @@ import pytest
 CODEBOOK_SIZE = 2048
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _user_cache(tmp_path_factory):
+    """The user cache folder (weight hashes) of the test session, never the real one."""
+    import os
+
+    previous = os.environ.get("NOISELOSS_CACHE_DIR")
+    os.environ["NOISELOSS_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("NOISELOSS_CACHE_DIR", None)
+    else:
+        os.environ["NOISELOSS_CACHE_DIR"] = previous
+
+
 def tiny_musicgen(seed: int = 0, *, codebook_size: int = CODEBOOK_SIZE):
     """A composite MusicGen (tiny T5 + EnCodec with the 32 kHz geometry + tiny decoder), eval mode."""
     import torch

@@ -139,3 +139,43 @@ def test_score_cli_on_every_shipped_clip_offline(tmp_path, offline, demo):
     one = demo.score(files[0])
     rows = table[table["item"] == str(files[0])].sort_values(["codebook", "frame"])
     np.testing.assert_allclose(rows["nll"].to_numpy().reshape(4, frames), one.nll, rtol=1e-5)
+
+
+def test_a_weight_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
+    """The digest of a checkpoint is kept in the user cache under (path, size, mtime, inode):
+    an unchanged folder is not read again (even by another process: the cache is a file), and a
+    change of any of them hashes again. Observed by the count of files hashed, not by time."""
+    import hashlib
+    import os
+
+    from noiseloss.models import hub
+
+    monkeypatch.setenv("NOISELOSS_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "model"
+    folder.mkdir()
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"\x01" * 1000)
+    expected = hashlib.sha256(b"model.safetensors" + b"\x01" * 1000).hexdigest()
+
+    def digest_and_reads():
+        before = hub.files_hashed
+        return hub.weights_sha256(folder), hub.files_hashed - before
+
+    assert digest_and_reads() == (expected, 1)
+    assert digest_and_reads() == (expected, 0)  # cached
+    assert (tmp_path / "cache" / "weights-sha256.json").is_file()
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # same size, new mtime
+    assert digest_and_reads() == (expected, 1)
+    weights.write_bytes(b"\x02" * 1000)  # same size, new content (and mtime)
+    changed = hashlib.sha256(b"model.safetensors" + b"\x02" * 1000).hexdigest()
+    assert digest_and_reads() == (changed, 1)
+    replaced = folder / "other.bin"  # a new inode under the old name: hashed again
+    replaced.write_bytes(b"\x02" * 1000)
+    stat = weights.stat()
+    replaced.replace(weights)
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert weights.stat().st_size == stat.st_size and weights.stat().st_ino != stat.st_ino
+    assert digest_and_reads() == (changed, 1)
+    (tmp_path / "cache" / "weights-sha256.json").write_text("{not json")  # a broken cache
+    assert digest_and_reads() == (changed, 1)

@@ -8,8 +8,9 @@ files.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
+import json
+import os
 from pathlib import Path
 
 from noiseloss.errors import ModelLoadError, ParameterError
@@ -33,25 +34,61 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def cache_dir() -> Path:
+    """The user cache folder.
+
+    ``$NOISELOSS_CACHE_DIR``, else ``$XDG_CACHE_HOME/noiseloss``, else ``~/.cache/noiseloss``.
+    """
+    explicit = os.environ.get("NOISELOSS_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "noiseloss"
+
+
+#: Weight files hashed in this process (the cache's misses).
+files_hashed = 0
+
+
 def weights_sha256(directory: Path) -> str:
     """SHA-256 over the weight files of a model directory (sorted by name).
 
-    Memoised on the files' paths, sizes and modification times: the runner asks for a model's
-    identity before loading it, and gigabytes of weights are hashed once per process.
+    A checkpoint of many gigabytes is hashed once per machine: the digest is kept in the user
+    cache (``cache_dir() / "weights-sha256.json"``) under the files' paths, sizes, modification
+    times and inodes, so that any change to a file (or a new file) hashes again. A cache that
+    cannot be read or written is ignored.
     """
     files = sorted(p for p in Path(directory).rglob("*")
                    if p.suffix in (".safetensors", ".bin", ".pt"))
-    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    stats = [(str(p.resolve()), p.stat()) for p in files]
+    key = hashlib.sha256(json.dumps([(path, st.st_size, st.st_mtime_ns, st.st_ino)
+                                     for path, st in stats]).encode()).hexdigest()
+    store = cache_dir() / "weights-sha256.json"
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known, dict) and isinstance(known.get(key), str):
+        return known[key]
+    digest = _hash_files(tuple(str(p) for p in files))
+    try:
+        from noiseloss.store.io import write_json
+
+        write_json({**(known if isinstance(known, dict) else {}), key: digest}, store)
+    except OSError:
+        pass
+    return digest
 
 
-@functools.lru_cache(maxsize=16)
-def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
+def _hash_files(files: tuple[str, ...]) -> str:
+    global files_hashed
     digest = hashlib.sha256()
-    for path, _size, _mtime in files:
+    for path in files:
         digest.update(Path(path).name.encode())
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
+        files_hashed += 1
     return digest.hexdigest()
 
 

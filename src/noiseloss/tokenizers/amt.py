@@ -33,7 +33,9 @@ class AmtVocab:
     Attributes:
         time_bins: Time tokens (``MAX_TIME``: 100 s at 10 ms for the published models).
         dur_bins: Duration tokens (``MAX_DUR``: 10 s).
-        instruments: Instrument codes (129: the General MIDI programs and drums).
+        instruments: Instrument codes (129: the General MIDI programs and drums). A compact
+            vocabulary with 1 reads every pitched note as instrument 0 and leaves drums out
+            (a piano roll).
         pitches: Pitches per instrument (128).
         vocab_size: Ids of the model (the published models: 55,028, with anticipated controls
             and special tokens beyond the ones scored here).
@@ -109,8 +111,11 @@ class AmtTokenizer(ScoreTokenizer):
         (``load_score``), else the order of instruments and notes in the score.
         """
         rows = []
+        piano_roll = self.vocab.instruments == 1
         for i, inst in enumerate(score.instruments):
-            instrument = 128 if inst.is_drum else inst.program
+            if piano_roll and inst.is_drum:
+                continue
+            instrument = 0 if piano_roll else 128 if inst.is_drum else inst.program
             if instrument >= self.vocab.instruments:
                 raise ParameterError(f"instrument {instrument} is beyond this model's "
                                      f"{self.vocab.instruments} instruments")
