@@ -299,3 +299,19 @@ def test_rendering_errors_are_clear(monkeypatch, tmp_path):
     monkeypatch.setattr(midi_source.shutil, "which", lambda name: None)
     with pytest.raises(DependencyError, match="`fluidsynth` program is not installed.*apt-get"):
         midi_source.render_midi(c_major())
+
+
+def test_a_render_of_nothing_says_why(tmp_path, monkeypatch):
+    """FluidSynth that ends without writing audio and without a word: the error says the
+    score rendered silence and names what was rendered, never an empty reason."""
+    fake = tmp_path / "bin" / "fluidsynth"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\n[ "$1" = --version ] && echo "FluidSynth runtime version 0"\n'
+                    "exit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{__import__('os').environ['PATH']}")
+    path = tmp_path / "quiet.mid"
+    piece(C_MELODY, C_BASS).write(str(path))
+    with pytest.raises(AudioError, match=r"quiet.mid: rendered silence: FluidSynth wrote no "
+                                         r"audio"):
+        midi_source.render_midi(path, sample_rate=16000)

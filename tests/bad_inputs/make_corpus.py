@@ -105,6 +105,11 @@ CONFIG_CASES = {
                     ["offset_seconds"]),
     "kind-list": (("kind: noise", "kind: [noise]"), ["perturbation", "noise"]),
     "name-mapping": (("name: bad", "name: {a: 1}"), ["name"]),
+    "color-unknown": (("color: white", "color: purple"), ["color", "purple", "pink"]),
+    "color-grid-unknown": (("color: white", "grid: {color: [white, purple]}"),
+                           ["color", "purple"]),
+    "level-ref-unknown": (("level_ref: signal", "level_ref: rms"), ["level_ref", "rms", "dbfs"]),
+    "level-1e308": (("level_db: -10.0", "level_db: 1.0e+308"), ["level_db", "[-200, 200]"]),
 }
 
 def _symlink_loop(path: Path) -> None:
@@ -153,6 +158,12 @@ def build(root: str | Path) -> list[Case]:
         for p, c in zip("abcdefgh", "bcdefghi", strict=True))
     cases.append(Case("config/alias-bomb", ["run", str(_config(root, "bomb", bomb)), "--out",
                                             str(root / "runs" / "bomb")], 2, ["alias"]))
+    good_line = f'  good: {{path: "{root}/good"}}'
+    tex = _config(root, "tex-name", base.replace(good_line, good_line.replace(
+        "good:", "'$\\undefinedcommand$':")))
+    cases.append(Case("config/tex-in-a-name", ["run", str(tex), "--out",
+                                               str(root / "runs" / "tex")], 0, ["report"],
+                      stored=["a.wav", "b.wav"]))
     cases.append(Case("config/unknown-builtin", ["run", "paper-nosie", "--out",
                                                  str(root / "runs" / "u")], 2, ["paper-nosie"]))
 
@@ -189,6 +200,8 @@ def build(root: str | Path) -> list[Case]:
     np.save(root / "files" / "text.npy", np.array([["a", "b"]]))
     np.save(root / "files" / "negative.npy", -np.ones((4, 20), dtype=np.int64))
     (root / "files" / "spec.yaml").write_text("kind: noise\nonset_frames: [1\n")
+    np.save(root / "files" / "codes.npy", np.zeros((4, 20), dtype=np.int64))
+    (root / "files" / "latin1.yaml").write_bytes("kind: noise # caf\xe9\n".encode("latin-1"))
     cli = [
         ("score/out-is-a-file", ["score", good, "--model", "demo", "--out", str(a_file)], 2,
          ["--out", "a-file"]),
@@ -211,6 +224,16 @@ def build(root: str | Path) -> list[Case]:
                                     "--out", str(root / "p.wav")], 2, ["onset_frames"]),
         ("perturb/bad-spec-yaml", ["perturb", good, "--spec", str(root / "files" / "spec.yaml"),
                                    "--out", str(root / "p.wav")], 2, ["spec.yaml"]),
+        ("perturb/codebook-size-param", ["perturb", str(root / "files" / "codes.npy"), "--kind",
+                                         "token-random", "-p", "onset_frames=1", "-p",
+                                         "length_frames=2", "-p", "codebook_size=512", "--out",
+                                         str(root / "p.npy")], 2,
+         ["codebook_size", "--model"]),
+        ("perturb/spec-not-utf8", ["perturb", good, "--spec", str(root / "files" / "latin1.yaml"),
+                                   "--out", str(root / "p.wav")], 2, ["latin1.yaml", "UTF-8"]),
+        ("perturb/level-1e308", ["perturb", good, "--kind", "noise", "-p", "onset_frames=1",
+                                 "-p", "length_frames=5", "-p", "level_db=1e308", "--out",
+                                 str(root / "p.wav")], 2, ["level_db", "[-200.0, 200.0]"]),
         ("perturb/level-overflow", ["perturb", good, "--kind", "noise", "-p", "onset_frames=1",
                                     "-p", "length_frames=5", "-p", "level_db=1000", "-p",
                                     "level_ref=dbfs", "--out", str(root / "p.wav")], 2,

@@ -29,6 +29,13 @@ FLAGS = [
 ]
 
 
+#: What gives each value a perturbation takes from the model, on this command line.
+CONTEXT_FLAGS = {"sample_rate": "give --sample-rate (or --model)",
+                 "hop_length": "give --hop-length (or --model)",
+                 "codebook_size": "it is the model's codebook size: give --model",
+                 "encode": "it is the model's encoder: give --model"}
+
+
 def _flag_options(func):
     for flag, kind, text in reversed(FLAGS):
         func = click.option(flag, type=kind, default=None, help=text)(func)
@@ -46,7 +53,13 @@ def _parse_params(items) -> dict:
         if not sep or not key:
             raise ParameterError(f"--param must look like key=value, got {item!r}")
         try:
-            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+            parsed = yaml.safe_load(value)
+            if isinstance(parsed, str):  # YAML 1.1 reads 1e308 (no dot, no sign) as text
+                try:
+                    parsed = float(parsed)
+                except ValueError:
+                    pass
+            out[key.strip().replace("-", "_")] = parsed
         except yaml.YAMLError as exc:
             problem = str(exc).splitlines()[0]
             raise ParameterError(f"--param {key.strip()}: {value!r} is not valid YAML "
@@ -63,6 +76,8 @@ def _read_spec(path: Path | None) -> dict:
         return {}
     try:
         spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read the spec as UTF-8 text ({exc})") from exc
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the spec ({exc})") from exc
     if not isinstance(spec, dict):
@@ -130,7 +145,7 @@ def perturb(source, kind, out, spec_file, param_items, seed, sample_rate, hop_le
     --length-frames 100 --level-db -20 --level-ref signal --seed 0 --out noisy.wav
     """
     from noiseloss import __version__
-    from noiseloss.errors import ParameterError
+    from noiseloss.errors import NoiselossError, ParameterError
     from noiseloss.perturb import CONTEXT_FIELDS, perturb_with
     from noiseloss.perturb.context import domain_of
     from noiseloss.store.io import write_json
@@ -153,7 +168,8 @@ def perturb(source, kind, out, spec_file, param_items, seed, sample_rate, hop_le
         raise ParameterError("give --kind (or kind: in --spec); see --list")
     given = sorted(set(spec) & set(CONTEXT_FIELDS))
     if given:
-        raise ParameterError(f"{given} come from the flags or --model, not from the spec")
+        raise ParameterError("; ".join(f"{name} is not a parameter: {CONTEXT_FLAGS[name]}"
+                                       for name in given))
     domain = domain_of(spec["kind"])
     domain.check_output(out)
     context = _context(model_name, sample_rate, hop_length, soundfont)
@@ -166,6 +182,10 @@ def perturb(source, kind, out, spec_file, param_items, seed, sample_rate, hop_le
         if model_name is None and give and " needs " in needs:
             raise ParameterError(f"{needs}; give a model (--model)") from exc
         raise
+    except NoiselossError as exc:  # reading, rendering, writing: name the input
+        if str(source) in str(exc):
+            raise
+        raise type(exc)(f"{source}: {exc}") from exc
     write_json({"input": str(source), "output": str(out), "rendered_midi": rendered,
                 "span_samples": result.span_samples, "span_frames": result.span_frames,
                 "params": result.params, "noiseloss_version": __version__},

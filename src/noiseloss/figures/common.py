@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,23 @@ class Drawn:
     figure: object
     table: str
     caption: str
+
+
+def literal_text(function):
+    """Run ``function`` with every matplotlib text drawn literally, never parsed as mathtext.
+
+    Names that reach a figure come from users (data sets, items, models, perturbations); one
+    with ``$...$`` in it must be drawn as typed, not crash the TeX parser after a whole run.
+    """
+
+    @functools.wraps(function)
+    def literal(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return function(*args, **kwargs)
+
+    return literal
 
 
 def panels(rows: int, cols: int, *, width_inches: float = 3.6, height_inches: float = 2.8):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from noiseloss.figures.common import save
+from noiseloss.figures.common import literal_text, save
 from noiseloss.figures.curves import (
     draw_region_boxes,
     draw_region_curves,
@@ -29,6 +29,7 @@ def read_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
             for name in TABLES if (folder / f"{name}.parquet").is_file()}
 
 
+@literal_text
 def draw_all(run_dir: str | Path, tables: dict[str, pd.DataFrame] | None = None) -> dict[str, Path]:
     """Draw the figures of a run into ``run_dir/figures`` and index them.
 

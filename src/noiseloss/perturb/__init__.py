@@ -135,15 +135,17 @@ def perturb(data, spec: Mapping, *, sample_rate: int | None = None,
 
 
 def check_spec_values(kind: str, params: Mapping, *, grid: Mapping | None = None) -> None:
-    """Raise ``ParameterError`` if a value does not have the type its parameter declares.
+    """Raise ``ParameterError`` if a value is not what its parameter declares.
 
     Catches, when a config is read, what would otherwise fail unit by unit: a string where a
     number belongs (YAML reads ``1.0e308`` without an exponent sign as a string), a number
-    where a string belongs, a fraction where an integer belongs, NaN, inf, a negative
-    ``*_frames`` / ``*_seconds`` / ``*_ms`` and a ``ratio`` outside [0, 1]. Parameters whose
-    annotation is not a plain ``int`` / ``float`` / ``str`` (optionally ``| None`` or
-    ``Optional``; a type or its string, ``_type_names``) are left to the function, which checks
-    its own ranges when it runs.
+    where a string belongs, a fraction where an integer belongs, NaN, inf, a choice that does
+    not exist (``Annotated[str, Choices(...)]``), a number out of its declared range
+    (``Annotated[float, Range(...)]``), a negative ``*_frames`` / ``*_seconds`` / ``*_ms`` and a
+    ``ratio`` outside [0, 1]. The declarations are the function's signature, read with
+    ``typing.get_type_hints`` (postponed annotations or not); parameters of other types, and
+    functions whose annotations cannot be resolved, are left to the function, which checks its
+    own values when it runs.
 
     Args:
         kind: A registered perturbation.
@@ -152,15 +154,23 @@ def check_spec_values(kind: str, params: Mapping, *, grid: Mapping | None = None
     """
     import math
 
-    accepted = PERTURBATIONS.get(kind).parameters()
+    from noiseloss.errors import suggest
+    from noiseloss.perturb.base import Choices, Range
+
+    declared = _declared(PERTURBATIONS.get(kind).function)
     pairs = [*params.items(), *((k, v) for k, values in (grid or {}).items() for v in values)]
     for key, value in pairs:
-        if key not in accepted or value is None:
+        if key not in declared or value is None:
             continue
-        types = _type_names(accepted[key].annotation)
+        types, meta = declared[key]
+        choices = next((m.values for m in meta if isinstance(m, Choices)), None)
+        bounds = next((m for m in meta if isinstance(m, Range)), None)
         if types == {"str"}:
             if not isinstance(value, str):
                 raise ParameterError(f"{key} must be a string, got {value!r}")
+            if choices is not None and value not in choices:
+                raise ParameterError(f"{key} must be one of {list(choices)}, got {value!r}."
+                                     f"{suggest(value, choices)}".rstrip("."))
             continue
         if not types or not types <= {"int", "float"}:
             continue
@@ -170,34 +180,48 @@ def check_spec_values(kind: str, params: Mapping, *, grid: Mapping | None = None
             raise ParameterError(f"{key} must be an integer, got {value!r}")
         if not math.isfinite(value):
             raise ParameterError(f"{key} must be a finite number, got {value!r}")
+        if bounds is not None and not bounds.low <= value <= bounds.high:
+            raise ParameterError(f"{key} must be in [{bounds.low:g}, {bounds.high:g}], got "
+                                 f"{value!r}")
         if key.endswith(("_frames", "_seconds", "_ms")) and value < 0:
             raise ParameterError(f"{key} must be >= 0, got {value!r}")
         if key == "ratio" and not 0 <= value <= 1:
             raise ParameterError(f"ratio must be in [0, 1], got {value!r}")
 
 
-def _type_names(annotation) -> set[str]:
-    """The names of the types an annotation allows, ``None`` left out, whatever its style.
+def _declared(function) -> dict[str, tuple[set[str], list]]:
+    """Per keyword parameter: the types it allows (their names, None left out) and metadata.
 
-    A type (``int``: a module without ``from __future__ import annotations``), its string
-    (``"int"``: a module with it), a union (``int | None``) and ``Optional[int]`` /
-    ``Union[int, None]``, as objects or strings, all give ``{"int"}``. Anything else gives
-    names that no check of ``check_spec_values`` matches.
+    The metadata are its ``Annotated`` extras; empty when the annotations cannot be resolved.
     """
-    import re
+    import inspect
+    import typing
+
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except Exception:  # an annotation naming what its module does not define
+        return {}
+    return {name: _unpack(hints[name]) for name, p in inspect.signature(function).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and name in hints}
+
+
+def _unpack(hint) -> tuple[set[str], list]:
     import types
     import typing
 
-    if isinstance(annotation, str):
-        text = annotation.strip().strip("'\"")
-        wrapped = re.fullmatch(r"(?:typing\.)?(Optional|Union)\[(.*)\]", text)
-        parts = wrapped.group(2).split(",") if wrapped else text.split("|")
-        return {p.strip() for p in parts} - {"None", "NoneType"}
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return set().union(*(_type_names(a) for a in typing.get_args(annotation)))
-    if annotation is None or annotation is type(None):
-        return set()
-    return {annotation.__name__ if isinstance(annotation, type) else repr(annotation)}
+    meta = []
+    if typing.get_origin(hint) is typing.Annotated:
+        hint, *meta = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        names = set()
+        for arg in typing.get_args(hint):
+            inner, more = _unpack(arg)
+            names |= inner
+            meta += more
+        return names, meta
+    if hint is None or hint is type(None):
+        return set(), meta
+    return {hint.__name__ if isinstance(hint, type) else repr(hint)}, meta
 
 
 def check_spec_keys(kind: str, keys, *, supplied=()) -> None:

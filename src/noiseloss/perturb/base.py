@@ -52,6 +52,25 @@ class Perturbed:
 
 
 @dataclass(frozen=True)
+class Choices:
+    """``typing.Annotated`` metadata of a parameter: the values it takes.
+
+    ``Annotated[str, Choices(("white", "pink"))]`` in a perturbation's signature lets a config
+    be checked when it is read (``perturb.check_spec_values``); the function checks it too.
+    """
+
+    values: tuple
+
+
+@dataclass(frozen=True)
+class Range:
+    """``typing.Annotated`` metadata of a number parameter: its closed range ``[low, high]``."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
 class Perturbation:
     """A registry entry: name, domain and its function, or a lazily imported ``"module:function"``.
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
 
 from noiseloss.errors import ParameterError, check_choice, check_number
 from noiseloss.perturb.base import (
+    Choices,
     Perturbed,
     as_audio,
     audio_result,
@@ -16,8 +18,15 @@ from noiseloss.perturb.base import (
     make_rng,
     time_samples,
 )
-from noiseloss.perturb.levels import LEVEL_REFS, noise_level_db, reference_level_db
-from noiseloss.perturb.noise import NOISE_COLORS, NOISE_METHODS, noise
+from noiseloss.perturb.levels import (
+    LEVEL_DB,
+    LEVEL_REFS,
+    LevelDb,
+    LevelRef,
+    noise_level_db,
+    reference_level_db,
+)
+from noiseloss.perturb.noise import NOISE_COLORS, NOISE_METHODS, NoiseColor, NoiseMethod, noise
 
 MODES = ("replace", "add")
 CLIP_RULES = ("report", "scale-noise", "error")
@@ -56,14 +65,14 @@ def inject_noise(
     onset_seconds: float | None = None,
     length_frames: int | None = None,
     length_seconds: float | None = None,
-    color: str = "white",
-    level_db: float = -20.0,
-    level_ref: str = "signal",
-    mode: str = "replace",
+    color: NoiseColor = "white",
+    level_db: LevelDb = -20.0,
+    level_ref: LevelRef = "signal",
+    mode: Annotated[str, Choices(MODES)] = "replace",
     crossfade_ms: float = 0.0,
-    method: str = "powerlaw",
+    method: NoiseMethod = "powerlaw",
     local_context_ms: float = 1000.0,
-    on_clip: str = "report",
+    on_clip: Annotated[str, Choices(CLIP_RULES)] = "report",
     sample_rate: int,
     hop_length: int,
     seed: int,
@@ -115,7 +124,7 @@ def inject_noise(
     check_choice("mode", mode, MODES)
     check_choice("method", method, NOISE_METHODS)
     check_choice("on_clip", on_clip, CLIP_RULES)
-    level_db = check_number("level_db", level_db)
+    level_db = check_number("level_db", level_db, low=LEVEL_DB.low, high=LEVEL_DB.high)
     crossfade_ms = check_number("crossfade_ms", crossfade_ms, low=0.0)
     local_context_ms = check_number("local_context_ms", local_context_ms, low=0.0)
     times = dict(sample_rate=sample_rate, hop_length=hop_length)

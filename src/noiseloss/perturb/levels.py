@@ -15,12 +15,18 @@ Level references (``level_ref``) for a noise at ``level_db``:
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
 
 from noiseloss.errors import AudioError, ParameterError, check_choice
+from noiseloss.perturb.base import Choices, Range
 
 LEVEL_REFS = ("dbfs", "signal", "local", "lufs")
+#: Noise levels beyond +-200 dB are mistakes (and overflow a gain): the range of ``level_db``.
+LEVEL_DB = Range(-200.0, 200.0)
+LevelRef = Annotated[str, Choices(LEVEL_REFS)]
+LevelDb = Annotated[float, LEVEL_DB]
 LOUDNESS_BLOCK_SECONDS = 0.4  # BS.1770 gating block
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Annotated
 
 import numpy as np
 
 from noiseloss.errors import ParameterError, check_choice, check_int, check_number, check_ratio
 from noiseloss.perturb.base import (
+    Choices,
     Perturbed,
     make_rng,
     random_order,
@@ -214,7 +216,8 @@ def _shifted(pitch: int, up: bool, *, step: str, scale: set[int]) -> int:
     return pitch + (1 if step == "semitone" else 12) * (1 if up else -1)
 
 
-def shift_pitch(midi, *, ratio: float, step: str = "semitone", direction: str = "random",
+def shift_pitch(midi, *, ratio: float, step: Annotated[str, Choices(PITCH_STEPS)] = "semitone",
+                direction: Annotated[str, Choices(DIRECTIONS)] = "random",
                 key: str | None = None, seed: int) -> Perturbed:
     """Shift a fraction of the pitched notes (drums are never shifted).
 

@@ -17,13 +17,19 @@ frequency domain from one white Gaussian draw, so the noise is periodic with its
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from noiseloss.errors import ParameterError, check_choice, check_int, check_number
+from noiseloss.perturb.base import Choices
 
 # PSD exponent of each colour: S(f) ~ f ** exponent
 NOISE_COLORS = {"white": 0, "pink": -1, "brown": -2, "blue": 1, "violet": 2}
 NOISE_METHODS = ("powerlaw", "legacy-butterworth")
+#: Parameter types of the noise kinds (``Annotated``: checked when a config is read).
+NoiseColor = Annotated[str, Choices(tuple(NOISE_COLORS))]
+NoiseMethod = Annotated[str, Choices(NOISE_METHODS)]
 
 # The paper authors' published noise filters: scipy ``butter(order, Wn, btype)`` with Wn as
 # a fraction of Nyquist, applied to white noise with ``lfilter``. White is unfiltered; it has no

@@ -19,7 +19,8 @@ from noiseloss.perturb.base import (
     check_rates,
     make_rng,
 )
-from noiseloss.perturb.noise import NOISE_COLORS, NOISE_METHODS, noise
+from noiseloss.perturb.levels import LEVEL_DB, LevelDb
+from noiseloss.perturb.noise import NOISE_COLORS, NOISE_METHODS, NoiseColor, NoiseMethod, noise
 
 
 def _codes_span(codes, onset_frames, length_frames):
@@ -77,9 +78,9 @@ def noise_tokens(
     onset_frames: int,
     length_frames: int,
     encode: Callable[[np.ndarray], np.ndarray],
-    color: str = "white",
-    level_db: float = -20.0,
-    method: str = "powerlaw",
+    color: NoiseColor = "white",
+    level_db: LevelDb = -20.0,
+    method: NoiseMethod = "powerlaw",
     sample_rate: int,
     hop_length: int,
     seed: int,
@@ -105,7 +106,7 @@ def noise_tokens(
     sample_rate, hop_length = check_rates(sample_rate, hop_length)
     check_choice("color", color, NOISE_COLORS)
     check_choice("method", method, NOISE_METHODS)
-    level_db = check_number("level_db", level_db)
+    level_db = check_number("level_db", level_db, low=LEVEL_DB.low, high=LEVEL_DB.high)
     if not callable(encode):
         raise ParameterError(f"encode must be a callable audio -> codes, got {encode!r}")
     signal = noise(length * hop_length, color=color, rng=make_rng(seed), method=method,

@@ -17,6 +17,7 @@ import pandas as pd
 
 from noiseloss.analysis.regions import REGION_NAMES
 from noiseloss.errors import check_range
+from noiseloss.figures.common import literal_text
 from noiseloss.figures.curves import draw_delta_panel, time_label, unit_axis
 from noiseloss.report.assets import AssetFolder, inside, playable_clip
 from noiseloss.timeaxis import TimeAxis
@@ -126,6 +127,7 @@ def pick_examples(deltas: pd.DataFrame, *, examples_per_dataset: int) -> pd.Data
                               na_position="last").reset_index(drop=True)
 
 
+@literal_text
 def plot_delta(delta, *, axis: TimeAxis, onset_frame: int | None, length_frames: int | None,
                regions: tuple[Region, ...], smooth_frames: int, label: str,
                losses: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[bytes, PlotAxis]:

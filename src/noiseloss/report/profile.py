@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from noiseloss.figures.common import literal_text
+
 #: Columns of the ranked table besides rank, data set and item (the full table is clips.csv).
 SHOWN = ("mean_loss", "probe_peak", "probe_after", "excess_surprisal", "spike_rate",
          "rate_confident_surprised")
@@ -27,6 +29,7 @@ def _name(*parts) -> str:
     return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:12]
 
 
+@literal_text
 def plot_clip(nll, entropy, *, seconds, spans, onsets_seconds, path: Path, baseline) -> None:
     """NLL, entropy and running baseline of one clip against time; spans and probes marked.
 
@@ -50,6 +53,7 @@ def plot_clip(nll, entropy, *, seconds, spans, onsets_seconds, path: Path, basel
     fig.savefig(path, dpi=90, metadata={"Software": None})
 
 
+@literal_text
 def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataFrame, *,
                        options) -> Path:
     """Draw the plots and write ``OUT/index.html``; return its path."""

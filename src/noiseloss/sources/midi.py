@@ -259,6 +259,9 @@ def render_midi(
             message = err.read().decode(errors="replace").strip()
     if code != 0 or not raw:
         what = midi if isinstance(midi, (str, Path)) else "the MIDI"
+        if code == 0 and not message:
+            raise AudioError(f"{what}: rendered silence: FluidSynth wrote no audio (the file "
+                             "has no notes that sound, or its tempo puts them beyond the end)")
         why = f"exit code {code}" if code != 0 else "no audio written"
         raise DependencyError(f"fluidsynth failed on {what} ({why}): {message[:500]}")
     audio = np.frombuffer(raw[: len(raw) - len(raw) % 8], dtype="<f4").reshape(-1, 2)
