@@ -298,3 +298,36 @@ def test_the_alignment_column_help_lists_every_alignment():
             "legacy-flat"} <= set(alignments())
     for alignment in alignments():
         assert alignment in COLUMN_HELP["alignment"], alignment
+
+
+def test_undefined_statistics_and_model_metrics_say_why(run_dir):
+    """Too few lengths, no short injection, a metric fixed by the detector: a ``note`` each,
+    no interval where none is defined, and nothing else changed."""
+    results = read_results(run_dir)
+    noise = results["kind"] == "noise"
+    two = results[~noise | results["length_frames"].isin([50, 100])]  # swap keeps 4 lengths
+    tables = analyze_results(two)
+    small = tables["stats_small"]
+    assert set(small.loc[small["kind"] == "noise", "note"]) == {"needs ≥ 3 lengths (has 2)"}
+    assert small.loc[small["kind"] == "noise", "pearson_r"].isna().all()
+    assert (small.loc[small["kind"] == "swap", "note"] == "").all()
+    large = tables["stats_large"]  # 2 models x 2 data sets x 2 lengths: 8 points, tested
+    assert (large.loc[large["kind"] == "noise", "note"] == "").all()
+    model = tables["profile_model"]
+    onset = model[model["metric"] == "onset_sensitivity"]
+    by_kind = onset.assign(kind=onset["family"].str.split().str[0]).groupby("kind")
+    notes = by_kind["note"].agg(set).to_dict()
+    assert notes == {"noise": {"no injection of ≤ 10 frames in this family"}, "swap": {""}}
+    assert onset.loc[onset["note"] != "", ["value", "ci_low", "ci_high"]].isna().all().all()
+    only_noise = analyze_results(two[two["kind"] != "swap"])["profile_model"]
+    assert set(only_noise.loc[only_noise["metric"] == "onset_sensitivity", "note"]) == {
+        "no injection of ≤ 10 frames in this run"}
+    recovery = model[model["metric"] == "recovery_time"]
+    assert (recovery["note"] == "").all() and recovery["ci_low"].notna().all()
+    fixed = analyze_results(two, options=DetectorOptions(detector="fixed-anchor"))
+    recovery = fixed["profile_model"][fixed["profile_model"]["metric"] == "recovery_time"]
+    assert recovery["value"].to_numpy() == pytest.approx(4 / RATE)  # 4 frames, every clip
+    assert recovery[["ci_low", "ci_high"]].isna().all().all()
+    assert recovery["note"].str.startswith("fixed by construction under fixed-anchor").all()
+    pd.testing.assert_frame_equal(  # the detector changes the regions, not the statistics
+        fixed["stats_small"], tables["stats_small"])

@@ -202,8 +202,10 @@ def test_melody_reference_is_shared_and_self_leaks(tmp_path, melody_dir):
                              {"kind": "token-random", "onset_frames": 60, "length_frames": 5}]}
     summary = run_experiment(parse_config(raw), tmp_path / "run")
     # melody=self has no audio for a token edit: listed, not guessed
-    assert sorted(summary.failed) == ["d/m0.wav [token-random/length_frames=5,onset_frames=60/seed=0]",
-                                      "d/m1.wav [token-random/length_frames=5,onset_frames=60/seed=0]"]
+    own = "unconditional,melody=self (leaks the target)"
+    assert sorted(summary.failed) == [
+        f"d/m{i}.wav ({own}) [token-random/length_frames=5,onset_frames=60/seed=0]"
+        for i in (0, 1)]
     rows = ResultsStore(tmp_path / "run").read().to_pylist()
     assert summary.done == len(rows) == 2 * (3 + 2)
     for item in ("m0.wav", "m1.wav"):

@@ -93,3 +93,25 @@ def test_an_out_that_is_a_file_fails_before_scoring(tmp_path, capsys):
                  str(tmp_path / "taken")]) == 2
     err = capsys.readouterr().err
     assert "exists and is not a folder" in err and "missing.wav" not in err
+
+
+def test_ctrl_c_exits_130_and_a_missing_extra_is_named(tmp_path, monkeypatch):
+    """Ctrl-C is 130 (1 means failed items); a missing optional dependency names its extra."""
+    from noiseloss.cli import main as cli_main
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("noiseloss.config.builtin_configs", interrupted)
+    assert cli_main.main(["configs"]) == 130
+    score = tmp_path / "in.mid"
+    score.write_bytes(b"MThd")
+    code = ("import sys; sys.modules['pretty_midi'] = None; "
+            "from noiseloss.cli.main import main; "
+            f"sys.exit(main(['perturb', {str(score)!r}, '--kind', 'note-delete', '-p', "
+            f"'ratio=0.5', '--out', {str(tmp_path / 'out.mid')!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "needs pretty_midi, which is not installed: pip install 'noiseloss[perturb]'" in \
+        proc.stderr and "Traceback" not in proc.stderr

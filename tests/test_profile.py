@@ -118,6 +118,28 @@ def test_correlate_recovers_a_known_ranking_and_lists_unmatched(tmp_path):
     assert len(pd.read_csv(tmp_path / "c.csv")) == len(result["table"])
 
 
+def test_five_systems_get_no_interval_but_the_reason(tmp_path, capsys):
+    """5 systems: a bootstrap over 5 points gives [-1, +1] or NaN, so no interval is given;
+    the correlation is, and one sentence says why its interval is not. 15 clips get both."""
+    values = np.arange(15, dtype=float)
+    folder = _clip_folder(tmp_path, values)
+    pd.DataFrame({"file": [f"clip{i}.wav" for i in range(15)],
+                  "rating": 2.0 * values + np.sin(values),
+                  "system": np.repeat(list("abcde"), 3)}).to_csv(tmp_path / "r.csv", index=False)
+    table = correlate(folder, tmp_path / "r.csv", seed=0)["table"]
+    system, clip = table[table["level"] == "system"], table[table["level"] == "clip"]
+    assert len(system) == 2 * 3 and (system["n"] == 5).all()
+    assert system["value"].notna().all() and system[["ci_low", "ci_high"]].isna().all().all()
+    assert set(system["note"]) == {"too few systems for an interval (has 5, needs ≥ 10)"}
+    assert (clip["note"] == "").all() and clip[["ci_low", "ci_high"]].notna().all().all()
+    assert main(["correlate", str(folder), str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().err
+    assert "nan" not in out.lower() and "[-1.000, +1.000]" not in out
+    assert out.count("too few systems for an interval") == 1
+    rows = [line for line in out.splitlines() if line.startswith("system m ")]
+    assert len(rows) == 6 and all("[" not in line for line in rows)
+
+
 def test_ratings_match_by_item_name_or_stem_and_never_ambiguously():
     clips = pd.DataFrame({"model": "m", "item": ["a/x.wav", "b/x.wav", "a/y.wav"],
                           "probe_peak": [1.0, 2.0, 3.0]})
@@ -140,3 +162,4 @@ def test_correlate_refuses_bad_ratings(tmp_path):
     # one matched clip: every correlation is undefined (NaN), none is dropped
     table = correlate(folder, pd.DataFrame({"file": ["clip0.wav"], "rating": [1.0]}))["table"]
     assert len(table) == 2 * 3 and table["value"].isna().all() and (table["n"] == 1).all()
+    assert set(table["note"]) == {"undefined: fewer than 3 clips (has 1)"}

@@ -157,3 +157,17 @@ def test_the_local_executor_imports_no_ray(tmp_path):
             "import noiseloss.runner.run; print('ray' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
+
+
+def test_replicas_that_leave_no_cpu_for_the_readers_are_refused(cluster, config, tmp_path):
+    """4 slots: 4 replicas (or 2 of 2 CPUs each) would starve the source readers forever;
+    refused before any work, naming the numbers, and the new run folder is not left behind."""
+    from noiseloss.errors import ParameterError
+
+    for replicas, cpus in ((4, 1), (2, 2)):
+        out = tmp_path / f"r{replicas}" / "run"
+        with pytest.raises(ParameterError, match=rf"replicas={replicas} x cpus_per_replica="
+                                                  rf"{cpus} take 4 of the cluster's 4 CPU slots"):
+            run_experiment(config, out, executor=RayExecutor(replicas=replicas,
+                                                             cpus_per_replica=cpus))
+        assert not (tmp_path / f"r{replicas}").exists()

@@ -683,3 +683,69 @@ def test_models_compared_side_by_side():
     assert by_metric.loc["onset_sensitivity", "small"] == "1 [0.5, 1.5]"
     assert by_metric.loc["clean_loss", "large"] == "6 [5.5, 6.5]"
     assert model_comparison(pd.DataFrame(rows[:2])).empty  # one model: nothing to compare
+
+
+def _two_length_run(run_dir: Path, *, detector: str = "zero-crossing") -> Path:
+    """The synthetic run of test_analysis_run with lengths 50 and 100 only (as paper-colors)."""
+    from noiseloss.analysis import DetectorOptions, analyze_run
+    from noiseloss.report import write_report
+    from test_analysis_run import synthetic_results, write_store
+
+    results = synthetic_results(swap=False, pure_noise=False)
+    write_store(run_dir, results[results["length_frames"].isin([50, 100])
+                                 | (results["kind"] != "noise")])
+    analyze_run(run_dir, options=DetectorOptions(detector=detector))
+    return write_report(run_dir)
+
+
+def _section(source: str, marker: str) -> str:
+    """The page source from ``marker`` to the next heading or the end of its section."""
+    return re.split(r"<h3|</section>", source[source.index(marker):], maxsplit=1)[0]
+
+
+def test_two_length_run_says_why_once_instead_of_nan(tmp_path):
+    """2 lengths: no small-sample or group test and no onset_sensitivity (no injection of at
+    most 10 frames). The main page has no NaN; each reason is one sentence."""
+    index = _two_length_run(tmp_path)
+    source = index.read_text(encoding="utf-8")
+    text = " ".join(" ".join(parse(index).text).split())
+    assert "NaN" not in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
+    assert "[NaN" not in source and ">NaN<" not in source
+    # statistics: stats_small and stats_group hold no test, so no table, one sentence each
+    for name, rows in (("stats_small", 4), ("stats_group", 16)):
+        section = _section(source, f'id="table-{name}"')
+        assert "<table>" not in section, name
+        assert section.count("needs ≥ 3 lengths (has 2)") == 1, name
+        assert (f"Not tested ({rows} of {rows} rows), needs ≥ 3 lengths (has 2): noise "
+                "color=pink, noise color=white (loss_delta, mean_outside_delta).") in section
+    assert "<table>" in _section(source, 'id="table-stats_large"')  # 8 points: tested
+    # findings: the shared reasons once, above the findings (8 of 12: the note-delete
+    # findings have no length)
+    assert text.count("needs ≥ 3 lengths (has 2)") == 3  # findings, stats_small, stats_group
+    assert ("Not measured in 8 of 12 findings: length vs Δℓ — no test, needs ≥ 3 lengths "
+            "(has 2).") in text
+    assert ("Not measured in 8 of 12 findings: onset sensitivity — no injection of ≤ 10 "
+            "frames in this run.") in text
+    # profile metrics: no onset_sensitivity rows, one sentence
+    profile = text[text.index("Profile metrics Scores"):text.index("Models compared Model")]
+    assert "onset_sensitivity: no injection of ≤ 10 frames in this run (all 8 rows)." in profile
+    assert profile.count("onset_sensitivity") == 2  # the introduction and the sentence
+
+
+def test_findings_of_a_fixed_anchor_run_name_it(tmp_path):
+    """The detector and the options it used head the findings; every region count names it;
+    recovery_time, fixed by construction under fixed-anchor, is said so and has no interval."""
+    index = _two_length_run(tmp_path, detector="fixed-anchor")
+    text = " ".join(" ".join(parse(index).text).split())
+    assert ("Regions by the detector fixed-anchor (anchor_frames=4, baseline=0.0, "
+            "run_frames=5, smooth_frames=1): the authors' rule") in text
+    assert text.count("Regions (fixed-anchor detector): peak found in") == 8
+    assert "zero-crossing" not in text.split("Statistics: perturbation")[0]
+    assert ("Not measured in 8 of 12 findings: recovery time — fixed by construction under "
+            "fixed-anchor: Recovery starts 4 frames after the injection in every clip; "
+            "+0.080 s.") in text
+    assert "recovery time +0.080 [" not in text and "[0.08, 0.08]" not in text
+    profile = text[text.index("Profile metrics Scores"):text.index("Models compared Model")]
+    assert ("recovery_time: fixed by construction under fixed-anchor: Recovery starts 4 frames "
+            "after the injection in every clip (all 8 rows; value 0.08 s).") in profile
+    assert "NaN" not in text

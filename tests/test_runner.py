@@ -335,3 +335,20 @@ def test_a_store_written_before_the_time_axis_resumes_and_gets_its_times(tmp_pat
     measured = regions.dropna(subset=["start_frame"])
     assert not measured.empty
     np.testing.assert_allclose(measured["start_seconds"], measured["start_frame"] / 50.0)
+
+
+def test_a_refused_run_leaves_no_folder(tmp_path):
+    """A run refused before any work (a text prompt for a model without text conditioning)
+    exits with the key at fault and leaves no run folder behind."""
+    cfg = parse_config({"models": ["demo"], "datasets": {"d": {"source": "demo:train"}},
+                        "prompts": [{"text": "calm piano"}]})
+    with pytest.raises(ConfigError, match=r"prompts\[0\].text: model 'demo' has no text "
+                                          r"conditioning"):
+        run_experiment(cfg, tmp_path / "new" / "run")
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError):
+        run_experiment(cfg, kept)
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]

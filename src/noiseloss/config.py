@@ -46,6 +46,7 @@ from noiseloss.errors import (
     check_int,
     check_keys,
     check_number,
+    suggest,
 )
 from noiseloss.plugins import load_plugins
 from noiseloss.scoring.options import ScoringOptions
@@ -513,7 +514,8 @@ def load_config(name_or_path: str | Path) -> ExperimentConfig:
         label = str(name_or_path)
     else:
         raise ConfigError(f"{name_or_path!r} is neither a YAML file nor a built-in config; "
-                          f"built-in: {_builtin_names()}")
+                          f"built-in: {_builtin_names()}."
+                          f"{suggest(name_or_path, _builtin_names())}".rstrip("."))
     try:
         raw = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
     except ConfigError as exc:

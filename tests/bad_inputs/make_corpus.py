@@ -110,6 +110,11 @@ CONFIG_CASES = {
                            ["color", "purple"]),
     "level-ref-unknown": (("level_ref: signal", "level_ref: rms"), ["level_ref", "rms", "dbfs"]),
     "level-1e308": (("level_db: -10.0", "level_db: 1.0e+308"), ["level_db", "[-200, 200]"]),
+    "grid-key-typo": (("length_frames: 5", "grid: {lenght_frames: [5]}"),
+                      ["lenght_frames", "Did you mean 'length_frames'"]),
+    "model-typo": (("models: [demo]", "models: [dmeo]"), ["dmeo", "Did you mean 'demo'"]),
+    "text-on-demo": (("name: bad", "name: bad\nprompts: [{text: calm piano}]"),
+                     ["prompts[0].text", "no text conditioning"]),
 }
 
 def _symlink_loop(path: Path) -> None:
@@ -165,7 +170,8 @@ def build(root: str | Path) -> list[Case]:
                                                str(root / "runs" / "tex")], 0, ["report"],
                       stored=["a.wav", "b.wav"]))
     cases.append(Case("config/unknown-builtin", ["run", "paper-nosie", "--out",
-                                                 str(root / "runs" / "u")], 2, ["paper-nosie"]))
+                                                 str(root / "runs" / "u")], 2,
+                      ["paper-nosie", "Did you mean 'paper-noise'"]))
 
     # one bad file beside one good clip per case: listed, and the good clip stored
     for file, (write, message) in BAD_FILES.items():
@@ -253,6 +259,10 @@ def build(root: str | Path) -> list[Case]:
                                         "--out", str(root / "o-prof2")], 2, ["probes"]),
         ("correlate/bad-ratings", ["correlate", str(root / "good"), str(root / "good" / "a.wav")],
          2, ["clips.parquet"]),
+        ("score/folder", ["score", str(root / "good"), "--model", "demo", "--out",
+                          str(root / "o-folder")], 0, ["scored 2 file(s)"]),
+        ("score/model-typo", ["score", good, "--model", "dmeo", "--out", str(root / "o-typo")],
+         2, ["dmeo", "Did you mean 'demo'"]),
         ("models/unknown-option", ["score", good, "--model", "demo", "-m", "nope=1", "--out",
                                    str(root / "o-opt")], 2, ["nope"]),
     ]

@@ -162,7 +162,7 @@ _METRICS = (
                   "where found",
                   lambda units: _mean(units["recovery"]), region="recovery",
                   fixed_by=(("fixed-anchor", "fixed by construction under fixed-anchor: "
-                             "Recovery starts 4 frames after the injection (no interval)"),)),
+                             "Recovery starts 4 frames after the injection in every clip"),)),
     ProfileMetric("length_slope", "model", "nats/s", "lower",
                   "least-squares slope of mean Δℓ outside the span against the injection "
                   "length, over all units, per second of injection"),

@@ -55,21 +55,44 @@ def cli(plugins):
     load_plugins(plugins)
 
 
+#: Optional dependencies: top-level module -> how to install it.
+EXTRAS = {
+    "torch": "pip install torch (the CPU or CUDA build you need)",
+    **dict.fromkeys(("pretty_midi", "mido", "music21", "pyloudnorm"),
+                    "pip install 'noiseloss[perturb]'"),
+    **dict.fromkeys(("matplotlib", "jinja2"), "pip install 'noiseloss[report]'"),
+    "ray": "pip install 'noiseloss[ray]'",
+}
+
+
 def main(argv=None) -> int:
-    """Entry point: run the CLI, turning library errors into one line and exit code 2."""
+    """Entry point: run the CLI, turning library errors into one line and exit code 2.
+
+    A missing optional dependency names the extra that installs it (exit 2); Ctrl-C exits 130
+    (the shell's code for SIGINT; 1 means some items failed).
+    """
     try:
         code = cli.main(args=argv, prog_name="noiseloss", standalone_mode=False)
     except NoiselossError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
+        return 2
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").partition(".")[0]
+        if top not in EXTRAS:
+            raise
+        click.secho(f"error: this command needs {top}, which is not installed: {EXTRAS[top]}",
+                    fg="red", err=True)
         return 2
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         click.echo("aborted", err=True)
-        return 1
+        interrupted = isinstance(exc, KeyboardInterrupt) or isinstance(exc.__cause__,
+                                                                       KeyboardInterrupt)
+        return 130 if interrupted else 1
     return code if isinstance(code, int) else 0
 
 

@@ -99,7 +99,8 @@ def correlate(source, ratings, seed, out_file):
                       + f" n={row['n']} expected {row['expected']:+d}", markup=False,
                       highlight=False)
     for (level, note), rows in table[table["note"] != ""].groupby(["level", "note"], sort=False):
-        console.print(f"{level}: {note} ({len(rows)} row(s))", markup=False, highlight=False)
+        console.print(f"{level} level: {note} ({len(rows)} row(s))", markup=False,
+                      highlight=False)
     if out_file is not None:
         write_csv(table, out_file)
         console.print(f"table -> {out_file}", markup=False)

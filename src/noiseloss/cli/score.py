@@ -45,7 +45,9 @@ _DEFAULTS = ScoringOptions()
 @click.option("--dtype", type=click.Choice(DTYPES), default=_DEFAULTS.dtype, show_default=True)
 def score(audio, model_name, backend, model_option_items, out_dir, text, guidance_scale,
           **options):
-    """Score AUDIO files or .npy codes [K, T]; unreadable files are reported and skipped (exit 1).
+    """Score AUDIO files, folders of them, or .npy codes [K, T] (a symbolic model: MIDI files).
+
+    Unreadable files are reported and skipped (exit 1).
 
     Example: noiseloss score a.wav b.flac --model demo --out runs/score
     """
@@ -61,6 +63,7 @@ def score(audio, model_name, backend, model_option_items, out_dir, text, guidanc
     # one error up front, not one skipped file per input
     model.check_options(text=text, guidance_scale=guidance_scale)
     done, failed = [], {}
+    audio = expand_folders(audio, midi=model.modality == "symbolic")
     with progress_bar() as bar:
         task = bar.add_task("scoring", total=len(audio))
         for path in audio:
@@ -81,6 +84,30 @@ def score(audio, model_name, backend, model_option_items, out_dir, text, guidanc
     console.print(f"scored {len(done)} file(s), {len(failed)} failed -> {out_dir}", markup=False)
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def expand_folders(paths, *, midi: bool) -> list[Path]:
+    """``paths`` with each folder replaced by the files under it that can be scored, sorted.
+
+    Audio and codes; MIDI too with ``midi``. A folder holding none is an error naming it.
+    """
+    from noiseloss.errors import ParameterError
+    from noiseloss.sources.audio import AUDIO_EXTENSIONS
+    from noiseloss.sources.codes import CODES_EXTENSIONS
+    from noiseloss.sources.midi import MIDI_EXTENSIONS
+
+    suffixes = (*AUDIO_EXTENSIONS, *CODES_EXTENSIONS, *(MIDI_EXTENSIONS if midi else ()))
+    out = []
+    for path in paths:
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes)
+        if not found:
+            raise ParameterError(f"{path} is a folder without files to score "
+                                 f"({', '.join(suffixes)})")
+        out += found
+    return out
 
 
 def check_out_dir(out_dir: Path) -> None:

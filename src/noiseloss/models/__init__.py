@@ -59,9 +59,20 @@ def backend_of(name_or_path: str, *, backend: str | None = None) -> Backend:
 def model_info(name_or_path: str, *, backend: str | None = None, **model_options) -> ModelInfo:
     """Identity and defaults of a model, read from its files (no weights loaded).
 
-    ``model_options`` are the backend's own (``noiseloss models`` lists them).
+    ``model_options`` are the backend's own (``noiseloss models`` lists them). A name that is
+    found nowhere gets the registered names closest to it.
     """
-    return backend_of(name_or_path, backend=backend).describe(name_or_path, **model_options)
+    from pathlib import Path
+
+    from noiseloss.errors import ModelLoadError, suggest
+
+    try:
+        return backend_of(name_or_path, backend=backend).describe(name_or_path, **model_options)
+    except ModelLoadError as exc:
+        hint = "" if Path(name_or_path).exists() else suggest(name_or_path, [*MODELS, *BACKENDS])
+        if not hint:
+            raise
+        raise ModelLoadError(f"{exc}{hint}") from exc
 
 
 def load_model(name_or_path: str, *, backend: str | None = None,
@@ -80,9 +91,9 @@ def load_model(name_or_path: str, *, backend: str | None = None,
     """
     from noiseloss.scoring.options import ScoringOptions
 
-    entry = backend_of(name_or_path, backend=backend)
-    info = info or entry.describe(name_or_path, **(model_options or {}))
-    return entry.load(info, info.resolve(ScoringOptions(**options)))
+    info = info or model_info(name_or_path, backend=backend, **(model_options or {}))
+    return backend_of(name_or_path, backend=backend).load(info,
+                                                          info.resolve(ScoringOptions(**options)))
 
 
 __all__ = ["BACKENDS", "MODELS", "alignments", "backend_of", "load_model", "model_info"]

@@ -31,6 +31,7 @@ class ModelInfo:
             score); ``noiseloss.timeaxis.MODALITIES``.
         conditions: The audio conditions a prompt may give it (``melody``: MusicGen-Melody's
             chroma; ``config.Prompt``).
+        text: Whether a prompt may give it text (a text encoder ships with it).
     """
 
     name: str
@@ -42,6 +43,7 @@ class ModelInfo:
     details: dict = field(default_factory=dict)
     modality: str = "audio"
     conditions: tuple[str, ...] = ()
+    text: bool = False
 
     def resolve(self, options: ScoringOptions) -> ScoringOptions:
         """``options`` with every None (the model decides) replaced by this model's default."""

@@ -217,7 +217,7 @@ def musicgen_info(model_id: str) -> ModelInfo:
         identity["weights_sha256"] = weights_sha256(directory)
     return ModelInfo(str(model_id), {"model_id": str(model_id), **identity}, window_frames=1500,
                      stride_frames=750, batch_size=4,
-                     conditions=MODEL_TYPES[model_type][1].conditions)
+                     conditions=MODEL_TYPES[model_type][1].conditions, text=True)
 
 
 def load_musicgen(info: ModelInfo, options: ScoringOptions) -> MusicgenScorer:

@@ -235,8 +235,11 @@ def check_spec_keys(kind: str, keys, *, supplied=()) -> None:
     accepted = PERTURBATIONS.get(kind).parameters()
     unknown = sorted(set(keys) - set(accepted) - set(CONTEXT_KEYS))
     if unknown:
+        from noiseloss.errors import suggest
+
+        hints = "".join(suggest(key, accepted) for key in unknown)
         raise ParameterError(f"unknown parameter(s) {unknown} for kind {kind!r}; allowed: "
-                             f"{sorted(accepted)}")
+                             f"{sorted(accepted)}.{hints}".rstrip("."))
     present = set(keys) | set(supplied)
     missing = sorted(n for n, p in accepted.items() if p.default is p.empty and n not in present)
     if missing:

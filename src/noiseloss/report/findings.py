@@ -22,7 +22,12 @@ ALPHA = 0.05
 
 @dataclass
 class Finding:
-    """One model x data set x family x prompt: a title and one line per kind of result."""
+    """One model x data set x family x prompt: a title and one line per kind of result.
+
+    ``undefined`` holds what could not be measured, one sentence each with the reason (a test
+    with too few lengths, a metric without a value or fixed by construction); the page states
+    the sentences many findings share once (``shared_undefined``).
+    """
 
     model: str
     dataset: str
@@ -30,6 +35,7 @@ class Finding:
     label: str
     prompt: str
     lines: list[str] = field(default_factory=list)
+    undefined: list[str] = field(default_factory=list)
 
 
 def family_labels(sequence: pd.DataFrame) -> dict[str, str]:
@@ -141,7 +147,7 @@ def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
         trend = trend[trend["metric"] == "loss_delta"] if not trend.empty else trend
         note = _note(trend.iloc[0]) if not trend.empty else ""
         if note:
-            finding.lines.append(f"Length vs Δℓ: not tested, {note}.")
+            finding.undefined.append(f"length vs Δℓ — no test, {note}")
         elif not trend.empty and math.isfinite(trend["pearson_r"].iloc[0]):
             r, p, n = (trend[c].iloc[0] for c in ("pearson_r", "pearson_p", "n_points"))
             verdict = "significant" if p < ALPHA else "not significant"
@@ -161,7 +167,9 @@ def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
             finding.lines.append(f"Regions ({_detector(mine)} detector): "
                                  + ", ".join(parts) + ".")
         if not model.empty:
-            finding.lines.extend(_profile_lines(_matching(model, key), _detector(mine)))
+            measured, unmeasured = _profile_lines(_matching(model, key), _detector(mine))
+            finding.lines.extend(measured)
+            finding.undefined.extend(unmeasured)
         out.append(finding)
     return out
 
@@ -179,9 +187,24 @@ def _detector(regions: pd.DataFrame) -> str:
     return ", ".join(sorted(map(str, regions["detector"].dropna().unique()))) or "unknown"
 
 
-def _profile_lines(rows: pd.DataFrame, detector: str) -> list[str]:
-    """"Profile: ..." (values, with their interval or the reason for none) and "Not measured:
-    ..." (undefined, or the same for every clip by construction under ``detector``)."""
+def shared_undefined(findings: list[Finding]) -> list[tuple[str, int]]:
+    """The ``undefined`` sentences of more than one finding, with how many findings have each.
+
+    The report states these once, above the findings, and leaves them out of each finding.
+    """
+    counts: dict[str, int] = {}
+    for finding in findings:
+        for sentence in dict.fromkeys(finding.undefined):
+            counts[sentence] = counts.get(sentence, 0) + 1
+    return [(sentence, n) for sentence, n in counts.items() if n > 1]
+
+
+def _profile_lines(rows: pd.DataFrame, detector: str) -> tuple[list[str], list[str]]:
+    """The "Profile: ..." line and the sentences of the model metrics not measured.
+
+    Measured: value and interval, or value and the reason for no interval. Not measured:
+    undefined, or the same for every clip by construction under ``detector``.
+    """
     measured, unmeasured = [], []
     for name in metrics_of("model"):
         row = rows[rows["metric"] == name]
@@ -193,12 +216,11 @@ def _profile_lines(rows: pd.DataFrame, detector: str) -> list[str]:
         note = _note(row.iloc[0])
         fixed = dict(metric.fixed_by).get(detector)
         if fixed:
-            unmeasured.append(f"{label} ({fixed}; {_num(value)} {metric.unit})")
+            unmeasured.append(f"{label} — {fixed}; {_num(value)} {metric.unit}")
         elif not math.isfinite(value):
-            unmeasured.append(f"{label} ({note or 'undefined'})")
+            unmeasured.append(f"{label} — {note or 'undefined'}")
         elif math.isfinite(low) and math.isfinite(high):
             measured.append(f"{label} {_num(value)} [{_num(low)}, {_num(high)}] {metric.unit}")
         else:
             measured.append(f"{label} {_num(value)} {metric.unit} ({note or 'no interval'})")
-    return ([f"Profile: {'; '.join(measured)}."] if measured else []) + (
-        [f"Not measured: {'; '.join(unmeasured)}."] if unmeasured else [])
+    return [f"Profile: {'; '.join(measured)}."] if measured else [], unmeasured

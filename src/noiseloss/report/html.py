@@ -32,7 +32,12 @@ import pandas as pd
 
 from noiseloss.errors import ParameterError, StaleError, check_range
 from noiseloss.report.assets import AssetFolder, inside, safe_stem
-from noiseloss.report.findings import build_findings, detector_summary, family_labels
+from noiseloss.report.findings import (
+    build_findings,
+    detector_summary,
+    family_labels,
+    shared_undefined,
+)
 from noiseloss.report.gallery import build_gallery
 
 #: Tables shown on the main page, in this order (all tables get a page of their own).
@@ -177,8 +182,9 @@ def profile_summary(model: pd.DataFrame, labels: dict[str, str] | None = None
         value = (f"; value {_list(values)} {part['unit'].iloc[0]}" if values else "")
         sentences.append(f"{metric}: {note} ({where}{value}).")
     shown = model[notes == ""]
-    return shown.assign(estimate=_estimates(shown))[[*keys, "metric", "estimate", "unit",
-                                                     "n_clips"]], sentences
+    shown = shown.assign(estimate=_estimates(shown),
+                         family=shown["family"].map(lambda f: labels.get(f, f)))
+    return shown[[*keys, "metric", "estimate", "unit", "n_clips"]], sentences
 
 
 def model_comparison(model: pd.DataFrame) -> pd.DataFrame:
@@ -411,6 +417,8 @@ def _build_report(build: Path, run_dir: Path, *, config, config_text: str,
                                                   titles=titles), notes))
     comparison = model_comparison(tables.get("profile_model", pd.DataFrame()))
     profile, profile_notes = profile_summary(tables.get("profile_model", pd.DataFrame()), labels)
+    findings = build_findings(tables)
+    shared = shared_undefined(findings)
     html = env.get_template("index.html").render(
         title=config.name if config else run_dir.resolve().name,
         description=config.description if config else "",
@@ -421,7 +429,8 @@ def _build_report(build: Path, run_dir: Path, *, config, config_text: str,
         config_text=config_text,
         options=table_index.get("options", {}),
         statistics=statistics,
-        findings=build_findings(tables), overview=_overview(tables),
+        findings=findings, shared_undefined=shared,
+        shared_sentences=[sentence for sentence, _ in shared], overview=_overview(tables),
         detector=detector_summary(tables.get("regions", pd.DataFrame())),
         families=sorted((label, family) for family, label in labels.items()),
         comparison=_rows(comparison, max_rows=max_table_rows) if len(comparison) else None,

@@ -106,11 +106,19 @@ class RayExecutor:
         gpus = self.gpus_per_replica
         if gpus is None:
             gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
+        cpus = resources.get("CPU", 1)
         count = self.replicas
         if count is None:
             count = int(resources.get("GPU", 0) // gpus) if gpus > 0 else \
-                int(resources.get("CPU", 1) // self.cpus_per_replica) - 1
-        return max(count, 1), gpus
+                int(cpus // self.cpus_per_replica) - 1
+        count = max(count, 1)
+        if count * self.cpus_per_replica > cpus - 1:  # the source readers would wait forever
+            raise ParameterError(
+                f"replicas={count} x cpus_per_replica={self.cpus_per_replica} take "
+                f"{count * self.cpus_per_replica} of the cluster's {cpus:g} CPU slots; one must "
+                f"stay free for the tasks that read the sources: give replicas <= "
+                f"{max(int((cpus - 1) // self.cpus_per_replica), 0)} (or a larger cluster)")
+        return count, gpus
 
     def run(self, work: list[Work], *, config, models: dict):
         """Yield a ``GroupResult`` per work item, in the order their packs finish."""

@@ -90,8 +90,10 @@ class Group:
 
     @property
     def label(self) -> str:
-        """``dataset/item`` (failure messages)."""
-        return f"{self.item.dataset}/{self.item.item_id}"
+        """``dataset/item`` and the prompt unless unconditional (failure messages)."""
+        prompt = self.prompt.label
+        return f"{self.item.dataset}/{self.item.item_id}" + (
+            "" if prompt == "unconditional" else f" ({prompt})")
 
 
 @dataclass(frozen=True)
@@ -470,6 +472,9 @@ def _run_locked(config: ExperimentConfig, run_dir: Path, *, executor,
         info = model_info(spec.name, backend=spec.backend, **spec.options)
         models[spec.label] = (spec, info, info.resolve(config.scoring))
         for i, prompt in enumerate(config.prompts):
+            if prompt.text is not None and not info.text:
+                raise ConfigError(f"prompts[{i}].text: model {spec.label!r} has no text "
+                                  f"conditioning; leave text out (null) for it")
             if prompt.condition is not None and prompt.condition not in info.conditions:
                 raise ConfigError(f"prompts[{i}].{prompt.condition}: model {spec.label!r} takes "
                                   f"no {prompt.condition} condition (it takes: "
