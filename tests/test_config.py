@@ -248,3 +248,18 @@ def test_model_options_and_perturbation_grids_are_frozen_yet_read_back_as_plain_
     assert hash(ModelSpec("m", "yue-s2", {"b": 1, "a": 2})) == hash(ModelSpec("m", "yue-s2",
                                                                               {"a": 2, "b": 1}))
     assert parse_config(config.to_dict()) == config
+
+
+def test_the_readme_example_config_is_valid():
+    """The YAML example of the README parses (the data and the checkpoint are the user's)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+                 if b.startswith("name: my-experiment"))
+    config = parse_config(yaml.safe_load(block))
+    assert [p.label for p in config.prompts] == ["unconditional", "text='calm piano'"]
+    assert len(config.perturbation_specs()) == 2 * 3 * 2

@@ -20,6 +20,10 @@ MODELS: Registry = Registry("model")
 MODELS.register("demo", "noiseloss.models.demo:BACKEND",
                 help="built-in demo music LM (MusicGen decoder architecture, spectral RVQ tokens)")
 
+MODELS.register("ppm", "noiseloss.models.idyom:BACKEND",
+                help="IDyOM-style PPM model of expectation (pitch, IOI, duration; long-term model "
+                     "trained on demo-midi:train or -m corpus=DIR, short-term model on the piece)")
+
 BACKENDS: Registry = Registry("model backend")
 BACKENDS.register("musicgen", "noiseloss.models.musicgen:BACKEND",
                   help="MusicGen, MusicGen-Melody, stereo MusicGen (transformers checkpoints: a "
