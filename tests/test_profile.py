@@ -102,6 +102,7 @@ def test_correlate_recovers_a_known_ranking_and_lists_unmatched(tmp_path):
     ratings.to_csv(tmp_path / "ratings.csv", index=False)
     result = correlate(folder, tmp_path / "ratings.csv", seed=0)
     assert result["unmatched"] == ["ghost.wav"] and result["matched"] == 12
+    assert result["ambiguous"] == []
     table = result["table"].set_index(["level", "metric", "method"])
     for method in ("spearman", "pearson", "kendall"):
         assert table.loc[("clip", "probe_peak", method), "value"] == pytest.approx(1.0)
@@ -144,9 +145,28 @@ def test_ratings_match_by_item_name_or_stem_and_never_ambiguously():
     clips = pd.DataFrame({"model": "m", "item": ["a/x.wav", "b/x.wav", "a/y.wav"],
                           "probe_peak": [1.0, 2.0, 3.0]})
     ratings = pd.DataFrame({"file": ["a/x.wav", "x.wav", "y", "z.wav"], "rating": [1, 2, 3, 4]})
-    joined, unmatched = match_ratings(clips, ratings)
+    joined, unmatched, ambiguous = match_ratings(clips, ratings)
     assert joined["item"].tolist() == ["a/x.wav", "a/y.wav"]
-    assert unmatched == ["x.wav", "z.wav"]  # x.wav names two clips
+    assert unmatched == ["z.wav"] and ambiguous == ["x.wav"]  # x.wav names two clips
+
+
+def test_a_listening_test_layout_joins_each_rating_to_one_clip():
+    """One folder per system holding files of the same names: ``sysA/clip0.wav`` and
+    ``sysB/clip0.wav`` are two clips, each rating joins one (n = ratings), a bare name is
+    ambiguous."""
+    clips = pd.DataFrame({"model": "m", "dataset": ["sysA", "sysA", "sysB", "sysB"],
+                          "item": ["clip0.wav", "clip1.wav", "clip0.wav", "clip1.wav"],
+                          "probe_peak": [1.0, 2.0, 3.0, 4.0]})
+    ratings = pd.DataFrame({"file": ["sysA/clip0.wav", "sysB/clip0.wav", "sysA/clip1.wav",
+                                     "sysB/clip1.wav", "./sysB/clip1.wav", "clip0.wav"],
+                            "rating": [1, 2, 3, 4, 5, 6]})
+    joined, unmatched, ambiguous = match_ratings(clips, ratings)
+    assert len(joined) == 5 and unmatched == [] and ambiguous == ["clip0.wav"]
+    assert joined[["dataset", "item", "rating"]].values.tolist() == [
+        ["sysA", "clip0.wav", 1.0], ["sysB", "clip0.wav", 2.0], ["sysA", "clip1.wav", 3.0],
+        ["sysB", "clip1.wav", 4.0], ["sysB", "clip1.wav", 5.0]]
+    pd.testing.assert_series_equal(joined["probe_peak"], pd.Series([1.0, 3.0, 2.0, 4.0, 4.0],
+                                                                    name="probe_peak"))
 
 
 def test_correlate_refuses_bad_ratings(tmp_path):

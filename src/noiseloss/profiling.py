@@ -155,35 +155,48 @@ def read_profile(path: str | Path) -> pd.DataFrame:
                          "results.parquet (noiseloss run)")
 
 
-def match_ratings(clips: pd.DataFrame, ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Join ratings to clips by file name: the item id, else its base name, else its stem.
+def match_ratings(clips: pd.DataFrame,
+                  ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Join each rating to exactly one clip, by its path relative to the sources.
+
+    A clip is a (data set, item) pair, and a rating's ``file`` is compared with its keys from
+    the most to the least precise: ``dataset/item`` (the listening-test layout, one folder per
+    system: ``sysA/clip0.wav``), the item id, its base name, its stem. The first key that
+    names exactly one clip joins the rating to it; a file that names several clips at its most
+    precise matching key is ambiguous and left out, never joined to all of them.
 
     Args:
-        clips: A clip table (``item``; several models give one row per model and clip).
+        clips: A clip table (``dataset``, ``item``; several models give one row per model).
         ratings: Columns ``file``, ``rating`` and optionally ``system``.
 
     Returns:
-        The clip rows with ``rating`` (and ``system``) added, and the ``file`` values that
-        matched no clip or more than one (listed, never dropped silently).
+        ``(joined, unmatched, ambiguous)``: the clip rows with ``rating`` (and ``system``),
+        one per rating and model; the files that matched no clip; those that matched several.
     """
-    keys = {"item": clips["item"].astype(str)}
-    keys["name"] = keys["item"].map(lambda s: Path(s).name)
-    keys["stem"] = keys["item"].map(lambda s: Path(s).stem)
-    matched, unmatched = [], []
+    dataset = clips["dataset"].astype(str) if "dataset" in clips else pd.Series("", clips.index)
+    item = clips["item"].astype(str)
+    clip_id = dataset + "\0" + item
+    keys = [(dataset + "/" + item).str.lstrip("/"), item, item.map(lambda s: Path(s).name),
+            item.map(lambda s: Path(s).stem)]
+    matched, unmatched, ambiguous = [], [], []
     for _, rating in ratings.iterrows():
         name = str(rating["file"])
-        for key, probe in (("item", name), ("name", Path(name).name), ("stem", Path(name).stem)):
-            hits = clips[keys[key] == probe]
-            if hits["item"].nunique() == 1:
-                break
+        probes = [Path(name).as_posix(), name, Path(name).name, Path(name).stem]
+        for key, probe in zip(keys, probes, strict=True):
+            hits = clips[key == probe]
+            if hits.empty:
+                continue
+            if clip_id[hits.index].nunique() > 1:
+                ambiguous.append(name)
+            else:
+                matched.append(hits.assign(rating=float(rating["rating"]),
+                                           **({"system": str(rating["system"])}
+                                              if "system" in ratings else {})))
+            break
         else:
             unmatched.append(name)
-            continue
-        matched.append(hits.assign(rating=float(rating["rating"]),
-                                   **({"system": str(rating["system"])}
-                                      if "system" in ratings else {})))
     joined = pd.concat(matched, ignore_index=True) if matched else clips.iloc[:0].assign(rating=[])
-    return joined, unmatched
+    return joined, unmatched, ambiguous
 
 
 def read_ratings(path: str | Path) -> pd.DataFrame:
@@ -239,13 +252,14 @@ def correlate(source: str | Path, ratings: str | Path | pd.DataFrame, *,
         seed: Seeds the intervals.
 
     Returns:
-        ``{"table": DataFrame, "unmatched": [file, ...], "matched": n}``.
+        ``{"table": DataFrame, "unmatched": [file, ...], "ambiguous": [file, ...],
+        "matched": ratings joined}`` (a rating joins one clip; several models: one row each).
     """
     from noiseloss.analysis.stats import CORRELATIONS, bootstrap_interval, correlation
 
     clips = read_profile(source)
     table = read_ratings(ratings) if not isinstance(ratings, pd.DataFrame) else ratings
-    joined, unmatched = match_ratings(clips, table)
+    joined, unmatched, ambiguous = match_ratings(clips, table)
     metrics = [m for m in (*metrics_of("clip"), *metrics_of("probe"))
                if m in joined and joined[m].notna().any()]
     levels = {"clip": joined}
@@ -274,5 +288,4 @@ def correlate(source: str | Path, ratings: str | Path | pd.DataFrame, *,
                                  "ci_high": high, "n": n, "expected": expected, "note": note})
     return {"table": pd.DataFrame(rows, columns=["level", "model", "metric", "method", "value",
                                                  "ci_low", "ci_high", "n", "expected", "note"]),
-            "unmatched": unmatched, "matched": int(joined["item"].nunique()) if len(joined)
-            else 0}
+            "unmatched": unmatched, "ambiguous": ambiguous, "matched": len(joined)}

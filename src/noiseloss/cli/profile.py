@@ -87,10 +87,12 @@ def correlate(source, ratings, seed, out_file):
 
     result = run_correlate(source, ratings, seed=seed)
     table = result["table"]
-    console.print(f"matched {result['matched']} clip(s); {len(result['unmatched'])} rating(s) "
-                  "matched no clip (or several)", markup=False)
-    for name in result["unmatched"]:
-        console.print(f"  unmatched: {name}", markup=False)
+    console.print(f"joined {result['matched']} rating row(s); {len(result['unmatched'])} "
+                  f"rating(s) matched no clip, {len(result['ambiguous'])} several (left out)",
+                  markup=False)
+    for what in ("unmatched", "ambiguous"):
+        for name in result[what]:
+            console.print(f"  {what}: {name}", markup=False)
     for _, row in table.iterrows():
         value = "undefined" if row["value"] != row["value"] else f"{row['value']:+.3f}"
         interval = f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]" if not row["note"] else ""
