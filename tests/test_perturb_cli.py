@@ -51,7 +51,7 @@ def test_noise_example_from_the_issue(clip, tmp_path):
     (["--kind", "nosie"], "unknown perturbation 'nosie'; registered: ['bar-shuffle'"),
     (["--kind", "noise", "--onset-frames", "10", "--length-frames", "50", "--level-db", "1000",
       "--level-ref", "dbfs", "--mode", "add", "-p", "on_clip=report"],
-     "level_db=1000 (dbfs) makes the noise overflow float32 audio"),
+     "level_db must be in [-200.0, 200.0], got 1000.0"),
     (["--kind", "note-delete", "--ratio", "0.5"], "MIDI kinds read a .mid/.midi file"),
     (["--kind", "swap", "--onset-frames", "1", "--block-frames", "1", "-p", "nonsense"],
      "--param must look like key=value, got 'nonsense'"),

@@ -243,7 +243,7 @@ def build(root: str | Path) -> list[Case]:
         ("perturb/level-overflow", ["perturb", good, "--kind", "noise", "-p", "onset_frames=1",
                                     "-p", "length_frames=5", "-p", "level_db=1000", "-p",
                                     "level_ref=dbfs", "--out", str(root / "p.wav")], 2,
-         ["level"]),
+         ["level_db", "[-200.0, 200.0]"]),
         ("perturb/unknown-kind", ["perturb", good, "--kind", "nosie", "--out",
                                   str(root / "p.wav")], 2, ["nosie"]),
         ("analyze/not-a-run", ["analyze", str(root / "good")], 2, ["results.parquet"]),
