@@ -92,3 +92,22 @@ def test_lead_frames_help_names_the_layout_not_a_k_minus_2_rule():
         assert "K - 2" not in flat and "K − 2" not in flat, flat
         assert "layout" in flat and "lead_frames" in flat, flat
     assert "layout" in _help(analyze)
+
+
+def test_a_run_config_that_does_not_load_is_never_replaced_by_defaults(tmp_path, capsys):
+    """A config naming a detector this process does not know (registered by a module that
+    is not loaded): analyze stops and says so, unless every option is given."""
+    write_store(tmp_path, synthetic_results())
+    (tmp_path / "config.yaml").write_text(
+        "name: x\nmodels: [demo]\ndatasets: {d: {source: 'demo:train'}}\n"
+        "analysis: {detector: span-only}\n", encoding="utf-8")
+    assert main(["analyze", str(tmp_path), "--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert "config.yaml does not load" in err and "span-only" in err and "--plugin" in err
+    assert not (tmp_path / "tables").exists()
+    flags = ["--detector", "zero-crossing", "--smooth-frames", "5", "--run-frames", "5",
+             "--peak-window-frames", "5", "--lead-frames", "2"]
+    assert main(["analyze", str(tmp_path), "--no-figures", *flags]) == 0
+    captured = capsys.readouterr()
+    assert "warning:" in captured.out + captured.err
+    assert (tmp_path / "tables" / "regions.parquet").is_file()

@@ -526,9 +526,18 @@ def load_config(name_or_path: str | Path) -> ExperimentConfig:
 
 
 def run_config(run_dir: str | Path) -> ExperimentConfig | None:
-    """A run folder's ``config.yaml``, or None when it is absent or unreadable (older versions)."""
+    """A run folder's ``config.yaml``, or None when it has none (folders of older versions).
+
+    Raises:
+        ConfigError: It has one that does not load (a name registered by a module that is not
+            loaded: its ``plugins:`` or ``--plugin``), named with the reason.
+    """
     path = Path(run_dir) / "config.yaml"
-    try:
-        return load_config(path) if path.is_file() else None
-    except NoiselossError:
+    if not path.is_file():
         return None
+    try:
+        return load_config(path)
+    except NoiselossError as exc:
+        raise ConfigError(f"{path} does not load, so its settings are unknown: {exc}. Load "
+                          "the module that registers what it names (--plugin MODULE), or give "
+                          "every option explicitly") from exc

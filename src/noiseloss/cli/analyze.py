@@ -106,9 +106,18 @@ def analyze(run_dir, no_figures, **flags):
     from noiseloss.analysis import analyze_run
     from noiseloss.config import run_config
 
-    config = run_config(run_dir)
-    options = dataclasses.replace(config.analysis if config else _DEFAULTS,
-                                  **{k: v for k, v in flags.items() if v is not None})
+    from noiseloss.errors import ConfigError
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    try:
+        config = run_config(run_dir)
+    except ConfigError as exc:
+        if len(given) < len(flags):  # options would silently fall back to the defaults
+            raise
+        console.print(f"warning: {exc}; using the options given", markup=False,
+                      highlight=False)
+        config = None
+    options = dataclasses.replace(config.analysis if config else _DEFAULTS, **given)
     tables = analyze_run(run_dir, options=options)
     figures = None
     if not no_figures:

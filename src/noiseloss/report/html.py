@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from noiseloss.errors import ParameterError, StaleError, check_range
+from noiseloss.errors import NoiselossError, ParameterError, StaleError, check_range
 from noiseloss.report.assets import AssetFolder, inside, safe_stem
 from noiseloss.report.findings import (
     build_findings,
@@ -359,7 +359,10 @@ def write_report(run_dir: str | Path, *, examples_per_dataset: int | None = None
 
     config_text = (run_dir / "config.yaml").read_text(encoding="utf-8") \
         if (run_dir / "config.yaml").is_file() else ""
-    config = run_config(run_dir)
+    try:
+        config = run_config(run_dir)
+    except NoiselossError:  # the report only reads audio_examples from it
+        config = None
     if examples_per_dataset is None:
         examples_per_dataset = (config.report if config else ReportOptions()).audio_examples
     check_range("examples_per_dataset", examples_per_dataset, low=0)
