@@ -43,10 +43,14 @@ $(FLOOR)/.installed: | $(VENV)/.installed
 demo: system $(VENV)/.installed
 	$(VENV)/bin/noiseloss run paper-noise --out $(DEMO_OUT)
 
+# The wheel as a new user installs it: a fresh venv outside the repository, no extras then [all].
+WHEEL_CHECK := /tmp/noiseloss-wheel-check
+
 test: system $(VENV)/.installed-test $(FLOOR)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/python -m pytest -q
 	PYTHONPATH=$(FLOOR) $(VENV)/bin/python -m pytest -q -p no:cacheprovider $(FLOOR_TESTS)
+	bash tests/wheel_check.sh $(WHEEL_CHECK) $(TORCH)
 
 clean:
-	rm -rf $(VENV) $(FLOOR) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR) runs .pytest_cache .ruff_cache $(WHEEL_CHECK)
