@@ -27,11 +27,6 @@ from noiseloss.errors import ParameterError
 MODALITIES = ("audio", "symbolic")
 
 
-def seconds_to_samples(seconds: float, *, sample_rate: int) -> int:
-    """Nearest sample index of a time in seconds."""
-    return round(seconds * sample_rate)
-
-
 def covering_frames(onset_samples: int, length_samples: int, hop_length: int) -> tuple[int, int]:
     """Smallest frame range ``(onset, length)`` covering a span given in samples."""
     first = onset_samples // hop_length

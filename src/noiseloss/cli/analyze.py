@@ -105,7 +105,6 @@ def analyze(run_dir, no_figures, **flags):
 
     from noiseloss.analysis import analyze_run
     from noiseloss.config import run_config
-
     from noiseloss.errors import ConfigError
 
     given = {k: v for k, v in flags.items() if v is not None}

@@ -7,8 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from noiseloss.errors import ParameterError
+from noiseloss.errors import ParameterError, check_choice
 from noiseloss.scoring.options import ScoringOptions
+from noiseloss.timeaxis import MODALITIES
 
 if TYPE_CHECKING:  # the scorer imports torch lazily; listing models must not import it
     from noiseloss.scoring.scorer import Scorer
@@ -69,6 +70,9 @@ class Backend:
     options: tuple[str, ...] = ()
     modality: str = "audio"
     alignments: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_choice("modality", self.modality, MODALITIES)
 
     def describe(self, name: str, **model_options) -> ModelInfo:
         """``info(name, **model_options)``; an option it does not take is a ``ParameterError``."""
