@@ -51,6 +51,31 @@ def _midi(path: Path, notes: list[tuple[float, float]]) -> Path:
     return path
 
 
+def _symbolic_files(folder: Path) -> None:
+    """MIDI files a symbolic model must refuse clearly or read as documented."""
+    import mido
+
+    def save(name, tracks, *, kind=1):
+        mid = mido.MidiFile(type=kind, ticks_per_beat=480)
+        for messages in tracks:
+            mid.tracks.append(mido.MidiTrack(messages))
+        mid.save(str(folder / name))
+
+    def note(pitch, *, channel=0, length=240, gap=0):
+        return [mido.Message("note_on", note=pitch, velocity=80, channel=channel, time=gap),
+                mido.Message("note_off", note=pitch, channel=channel, time=length)]
+
+    save("empty.mid", [[mido.MetaMessage("set_tempo", tempo=500000)]])
+    save("drums-only.mid", [note(36, channel=9) + note(38, channel=9)])
+    save("type2.mid", [note(60), note(62)], kind=2)
+    save("many-tracks.mid", [note(40 + i, channel=i % 16, gap=120 * i) for i in range(20)])
+    save("zero-and-overlapping.mid", [note(60, length=0) + [  # a note of no length
+        mido.Message("note_on", note=64, velocity=80, time=0),
+        mido.Message("note_on", note=64, velocity=70, time=120),  # the same pitch again
+        mido.Message("note_off", note=64, time=120), mido.Message("note_off", note=64, time=0)]])
+    save("one-note.mid", [note(67)])
+
+
 def _wav_header(rate: int, samples: int) -> bytes:
     """A 16-bit mono WAV header declaring ``rate`` Hz (the data follows)."""
     data = samples * 2
@@ -197,6 +222,23 @@ def build(root: str | Path) -> list[Case]:
                                              str(root / "runs" / "midi")], 1,
                       ["ten-hours.mid", "likely corrupt", "one-ms.mid", "ends at 0 s"],
                       stored=["one-hour.mid"]))
+
+    # symbolic inputs, scored by the ppm model (a corpus of two good melodies)
+    sym = root / "symbolic"
+    (sym / "corpus").mkdir(parents=True)
+    for i in range(2):
+        _midi(sym / "corpus" / f"m{i}.mid", [(0.5 * k, 0.5 * k + 0.4) for k in range(8 + i)])
+    _symbolic_files(sym)
+    ppm = ["--model", "ppm", "-m", f"corpus={sym / 'corpus'}"]
+    for name, code, mentions in (
+            ("empty.mid", 1, ["empty.mid", "no pitched notes"]),
+            ("drums-only.mid", 1, ["drums-only.mid", "no pitched notes"]),
+            ("type2.mid", 1, ["type2.mid", "type 2"]),
+            ("many-tracks.mid", 0, ["scored 1 file(s)"]),
+            ("zero-and-overlapping.mid", 0, ["scored 1 file(s)"]),
+            ("one-note.mid", 0, ["scored 1 file(s)"])):
+        cases.append(Case(f"symbolic/{name}", ["score", str(sym / name), *ppm, "--out",
+                                               str(root / "o-sym" / name)], code, mentions))
 
     # command-line arguments
     good = str(root / "good" / "a.wav")
