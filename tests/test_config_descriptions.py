@@ -24,6 +24,10 @@ SPAN = re.compile(r"frames (?P<a>\d+)-(?P<b>\d+)")
 ONSET = re.compile(rf"(?:at|from) frame (?P<onset>\d+)(?: \((?P<secs>{NUMBER}) s\))?"
                    r"|\[(?P<block>\d+), (?P=block)\+L\)")
 EXCERPT = re.compile(rf"(?P<secs>{NUMBER}) s excerpts")
+#: "0.1 ... 4 s spans", "2 s spans": lengths in seconds (symbolic configs).
+SECOND_SPANS = re.compile(rf"(?P<nums>{NUMBER}(?:(?: \.\.\. |, | or | and ){NUMBER})*) s spans")
+#: "at 5 s into": the onset in seconds.
+SECOND_ONSET = re.compile(rf"at (?P<secs>{NUMBER}) s into")
 DB = re.compile(rf"(?P<db>-?{NUMBER}) dB")
 PERCENT = re.compile(r"(?P<pct>\d+) %")
 
@@ -65,6 +69,20 @@ def description_errors(description: str, config) -> tuple[list[str], int]:
             errors.append(f"'{match[0]}' but the grid's onsets are {sorted(onsets)}")
         if match["secs"] and float(match["secs"]) != onset / FRAME_RATE:
             errors.append(f"'{match[0]}': frame {onset:g} is at {onset / FRAME_RATE:g} s")
+    second_lengths = _values(specs, ("length_seconds", "block_seconds"))
+    for match in SECOND_SPANS.finditer(text):
+        nums = [float(n) for n in re.findall(NUMBER, match["nums"])]
+        claimed = {min(nums), max(nums)} if "..." in match["nums"] else set(nums)
+        have = {min(second_lengths), max(second_lengths)} if "..." in match["nums"] and \
+            second_lengths else second_lengths
+        checked += 1
+        if claimed != have:
+            errors.append(f"'{match[0]}' but the grid's lengths are {sorted(second_lengths)} s")
+    second_onsets = _values(specs, ("onset_seconds",))
+    for match in SECOND_ONSET.finditer(text):
+        checked += 1
+        if float(match["secs"]) not in second_onsets:
+            errors.append(f"'{match[0]}' but the grid's onsets are {sorted(second_onsets)} s")
     for match in EXCERPT.finditer(text):
         checked += 1
         if float(match["secs"]) != config.excerpt.seconds:
@@ -97,5 +115,6 @@ def test_the_check_catches_a_description_that_names_another_grid():
     errors, _ = description_errors(old, config)
     assert any("frames 250-349" in e for e in errors)
     for wrong in ("lengths 5-150 frames", "50 or 200 frames", "at frame 200", "10 s excerpts",
-                  "-20 dB", "50 or 100 frames (1 s or 3 s)", "from frame 250 (4 s)"):
+                  "-20 dB", "50 or 100 frames (1 s or 3 s)", "from frame 250 (4 s)",
+                  "0.1 ... 4 s spans", "at 5 s into"):
         assert description_errors(wrong, config)[0], wrong
