@@ -239,10 +239,10 @@ def test_statistics_settings_and_points(tables):
     large = tables["stats_large"]
     row = large[large["family"].str.contains('"white"') & large["family"].str.contains(
         "onset_frames=100") & (large["metric"] == "loss_delta")].iloc[0]
-    assert row["n_points"] == 16 and row["lengths"] == "5,10,50,100"
-    assert set(white["perturbation_frames"]) == set(LENGTHS)
-    # loss_delta is exactly linear in length with slope -1/T
-    assert row["slope"] == pytest.approx(DIP / T, rel=1e-4)
+    assert row["n_points"] == 16 and row["lengths"] == ",".join(f"{n / RATE:g}" for n in LENGTHS)
+    assert set(white["perturbation_seconds"]) == {n / RATE for n in LENGTHS}
+    # loss_delta is exactly linear in length with slope -1/T per frame, RATE frames a second
+    assert row["slope"] == pytest.approx(DIP / T * RATE, rel=1e-4)
     assert row["pearson_r"] == pytest.approx(-1.0, abs=1e-6)
     # 16 points: Monte Carlo permutation p, at its floor 1 / (9999 + 1), never 0
     assert row["p_method"] == "monte-carlo (9999 permutations)"

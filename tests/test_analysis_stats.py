@@ -73,7 +73,8 @@ def test_settings_large_small_group():
                 for clip in range(3):
                     rows.append({"family": "noise", "kind": "noise",
                                  "prompt": "unconditional", "alignment": "delayed",
-                                 "model": model, "dataset": dataset, "perturbation_frames": length,
+                                 "model": model, "dataset": dataset,
+                                 "perturbation_seconds": length / 50,
                                  "loss_delta": scale * value + offset + 0.01 * clip})
     points = length_points(pd.DataFrame(rows), metrics=("loss_delta",))
     assert len(points) == 24 and (points["n_items"] == 3).all()
@@ -84,10 +85,10 @@ def test_settings_large_small_group():
     large = tables["stats_large"].iloc[0]
     assert large["n_points"] == 24
     assert large["pearson_r"] == pytest.approx(
-        stats.pearsonr(points["perturbation_frames"], points["mean"]).statistic)
+        stats.pearsonr(points["perturbation_seconds"], points["mean"]).statistic)
     small = tables["stats_small"].iloc[0]
-    means = points.groupby("perturbation_frames")["mean"].mean()
-    assert small["n_points"] == 6 and small["lengths"] == "5,10,50,100,150,200"
+    means = points.groupby("perturbation_seconds")["mean"].mean()
+    assert small["n_points"] == 6 and small["lengths"] == "0.1,0.2,1,2,3,4"
     assert small["slope"] == pytest.approx(stats.linregress(means.index, means.values).slope)
     # 6 points: exact; the small-sample means fall strictly with length, 1 of 720 pairings
     assert small["p_method"] == "exact" and small["spearman_p_less"] == pytest.approx(1 / 720)

@@ -90,7 +90,7 @@ def test_families_without_a_length_axis_are_box_plots_of_their_loss_deltas(drawn
     _, tables, _ = drawn
     sequence = tables["sequence"]
     (figure,) = draw_families(sequence)
-    lengths = sequence.groupby("family")["perturbation_frames"].nunique()
+    lengths = sequence.groupby("family")["perturbation_seconds"].nunique()
     single = sequence[sequence["family"].isin(lengths[lengths < 2].index)]
     assert set(single["kind"]) == {"note-delete", "noise"}  # the MIDI edit and the pure noise
     families = sorted(single["family"].unique())

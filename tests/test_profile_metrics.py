@@ -135,7 +135,8 @@ def _injection_tables(slope_per_frame: float, *, clips: int = 6):
         onset = 250
         sequence.append({"key": key, "model": "m", "dataset": "d", "family": "noise",
                          "prompt": "unconditional", "alignment": "delayed", "item": f"c{clip}",
-                         "perturbation_frames": length, "frame_rate": 50.0,
+                         "perturbation_frames": length, "perturbation_seconds": length / 50,
+                         "frame_rate": 50.0,
                          "onset_frame": onset, "length_frames": length,
                          "onset_seconds": onset / 50, "length_seconds": length / 50,
                          "loss_clean": 3.0 + 0.1 * clip,

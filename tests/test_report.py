@@ -353,10 +353,10 @@ def test_statistics_figures_and_table_links(report):
     text = " ".join(" ".join(page.text).split())
     stats = pd.read_csv(run_dir / "tables" / "stats_small.csv")
     row = stats[stats["metric"] == "loss_delta"].iloc[0]
-    lengths = np.array(LENGTHS, dtype=float)
-    expected = np.polyfit(lengths, [loss_delta(n) for n in LENGTHS], 1)[0]
+    seconds = np.array(LENGTHS, dtype=float) / RATE
+    expected = np.polyfit(seconds, [loss_delta(n) for n in LENGTHS], 1)[0]
     assert row["slope"] == pytest.approx(expected, rel=1e-4)
-    assert "-0.001333" in text and f"{row['slope']:.4g}" == "-0.001333"  # nats per frame
+    assert "-0.06667" in text and f"{row['slope']:.4g}" == "-0.06667"  # nats per second
     figures = json.loads((run_dir / "figures" / "index.json").read_text())
     assert figures, "the figures module drew nothing"
     shown = [a for t, a in page.tags if t == "img" and a["src"].startswith("figures/")]
@@ -572,9 +572,9 @@ def test_findings_come_first_and_equal_the_tables(report):
     regions = pd.read_parquet(run_dir / "tables" / "regions.parquet")
     checked = 0
     for (model, dataset, family), units in sequence.groupby(["model", "dataset", "family"]):
-        for length, part in units.groupby("perturbation_frames"):
+        for length, part in units.groupby("perturbation_seconds"):
             fell = int((part["loss_delta"] < 0).sum())
-            assert (f"{length} frames: loss fell in {fell} of {len(part)} clips, mean Δℓ "
+            assert (f"{length:g} s: loss fell in {fell} of {len(part)} clips, mean Δℓ "
                     f"{part['loss_delta'].mean():+.3f} nats") in text
             checked += 1
         trend = trends[(trends["model"] == model) & (trends["dataset"] == dataset)

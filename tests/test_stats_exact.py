@@ -108,7 +108,8 @@ def test_constant_values_have_no_test():
 
 def test_every_statistics_table_says_how_its_p_was_computed():
     rows = [{"family": "noise", "kind": "noise", "prompt": "unconditional",
-             "alignment": "delayed", "model": model, "dataset": "x", "perturbation_frames": length,
+             "alignment": "delayed", "model": model, "dataset": "x",
+             "perturbation_seconds": length / 50,
              "loss_delta": -length / 1000 + offset}
             for model, offset in (("a", 0.0), ("b", 0.1)) for length in LENGTHS[:6]]
     tables = trend_tables(length_points(pd.DataFrame(rows), metrics=("loss_delta",)))

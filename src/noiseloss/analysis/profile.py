@@ -331,8 +331,9 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
     replacement (``bootstrap_interval``, seeded per row), keeping all units of a drawn clip.
 
     Args:
-        sequence: The analysis' ``sequence`` table (``perturbation_frames``, ``frame_rate``,
-            ``onset_seconds``, ``length_seconds``, ``loss_clean``, ``mean_outside_delta``).
+        sequence: The analysis' ``sequence`` table (``perturbation_frames``,
+            ``perturbation_seconds``, ``onset_seconds``, ``length_seconds``, ``loss_clean``,
+            ``mean_outside_delta``).
         regions: The analysis' ``regions`` table (``region``, ``found``, ``start_seconds``,
             ``peak_delta``, ``mean_delta``).
         short_frames: Longest injection counted by ``onset_sensitivity``, frames.
@@ -348,7 +349,7 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
     if sequence.empty or regions.empty:
         return pd.DataFrame(columns=columns)
     units = sequence.dropna(subset=["onset_frame", "length_frames"])
-    per_unit = units[[*MODEL_KEYS, "key", "item", "perturbation_frames", "frame_rate",
+    per_unit = units[[*MODEL_KEYS, "key", "item", "perturbation_frames", "perturbation_seconds",
                       "onset_seconds", "length_seconds", "loss_clean",
                       "mean_outside_delta"]].set_index("key")
     end = per_unit["onset_seconds"] + per_unit["length_seconds"]
@@ -363,14 +364,13 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
     for number, (group, part) in enumerate(per_unit.groupby(list(MODEL_KEYS), dropna=False,
                                                             sort=True)):
         clips = [unit for _, unit in part.groupby("item")]
-        points = [(c["perturbation_frames"].to_numpy(float), c["mean_outside_delta"].to_numpy(
+        points = [(c["perturbation_seconds"].to_numpy(float), c["mean_outside_delta"].to_numpy(
             float)) for c in clips]
-        frame_rate = float(part["frame_rate"].iloc[0])
 
-        def slope(idx, points=points, frame_rate=frame_rate):
+        def slope(idx, points=points):
             drawn = [points[int(i)] for i in idx]
             return _slope(np.concatenate([x for x, _ in drawn]),
-                          np.concatenate([y for _, y in drawn])) * frame_rate
+                          np.concatenate([y for _, y in drawn]))
 
         for metric in metrics_of("model"):
             row_seed = seed + 1000 * number + len(rows)

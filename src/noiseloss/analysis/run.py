@@ -39,7 +39,7 @@ LENGTH_KEYS = (("block_frames", "block_seconds"), ("length_frames", "length_seco
 
 #: Columns of a perturbed unit repeated in the deltas, sequence and regions tables.
 UNIT_COLUMNS = ("key", "clean_key", "model", "dataset", "item", "perturbation", "kind", "spec",
-                "family", "perturbation_frames", *RESULT_COLUMNS, "onset_frame",
+                "family", "perturbation_frames", "perturbation_seconds", *RESULT_COLUMNS, "onset_frame",
                 "length_frames", "onset_seconds", "length_seconds", "seed", "prompt",
                 "alignment", "modality", "num_codebooks", "frame_rate", "lead_frames", "audio",
                 "clean_audio")
@@ -75,7 +75,11 @@ COLUMN_HELP = {
               "only in perturbation_frames (and seed)",
     "perturbation_frames": "the length a family varies, frames: the block length L of swap and "
                            "permute (the paper's shuffle length), else the span length in the "
-                           "spec (missing for score edits, which have no length)",
+                           "spec (missing for score edits, which have no length, and for "
+                           "lengths in seconds on a model without frames)",
+    "perturbation_seconds": "the length a family varies, seconds (perturbation_frames over the "
+                            "frame rate, or the spec's length in seconds): the length axis of "
+                            "the trend tests and figures, common to audio and symbolic models",
     "lead_frames": "frames a change can show before the onset in the codebook-averaged curve, "
                    "from the model's layout (mono MusicGen delay pattern: 2; stereo: 2; legacy "
                    "and YuE: 0)",
@@ -123,7 +127,7 @@ COLUMN_HELP = {
     "n_items": "units (clips x seeds) averaged into the point",
     "mean": "mean of the metric over the units, nats",
     "std": "sample standard deviation (ddof = 1) of the metric over the units, nats",
-    "lengths": "perturbation lengths (frames) present in the test",
+    "lengths": "perturbation lengths (seconds) present in the test",
     "n_points": "points in the test",
     "pearson_r": "Pearson correlation of length and mean metric",
     "pearson_p": "two-sided permutation p of pearson_r (twice the smaller one-sided p, at "
@@ -134,7 +138,7 @@ COLUMN_HELP = {
     "spearman_p": "two-sided permutation p of spearman_rho (average ranks on ties; see "
                   "p_method)",
     "spearman_p_less": "one-sided permutation p for a negative rank correlation (see p_method)",
-    "slope": "least-squares slope of mean metric against length, nats per frame",
+    "slope": "least-squares slope of mean metric against length, nats per second of length",
     "intercept": "least-squares intercept, nats",
     "slope_stderr": "standard error of the slope",
     "slope_p": "two-sided permutation p of the slope (orders pairings as pearson_p does, so "
@@ -237,6 +241,21 @@ def perturbation_frames(spec: str | None, *, frame_rate: float) -> int | None:
     return None if not frame_rate > 0 else round(float(seconds) * frame_rate)
 
 
+def perturbation_seconds(spec: str | None, *, frame_rate: float) -> float | None:
+    """The length a family varies, in seconds (see ``LENGTH_KEYS``); None without a length.
+
+    A length in frames is converted with ``frame_rate`` (None on a model without frames).
+    """
+    params = _spec(spec)
+    keys = _length_keys(params)
+    if keys is None:
+        return None
+    frames, seconds = (params.get(k) for k in keys)
+    if seconds is not None:
+        return float(seconds)
+    return float(frames) / frame_rate if frame_rate > 0 else None
+
+
 def _optional_int(value) -> int | None:
     return None if pd.isna(value) else int(value)
 
@@ -289,6 +308,8 @@ def analyze_results(results: pd.DataFrame, *, options: DetectorOptions | None = 
         unit.update(clean_key=partner["key"], clean_audio=partner["audio"], lead_frames=lead,
                     family=family_of(row["spec"], kind=row["kind"]),
                     perturbation_frames=perturbation_frames(
+                        row["spec"], frame_rate=float(row["frame_rate"])),
+                    perturbation_seconds=perturbation_seconds(
                         row["spec"], frame_rate=float(row["frame_rate"])))
         unit = {c: unit.get(c) for c in UNIT_COLUMNS}
         try:

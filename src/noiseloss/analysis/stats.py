@@ -122,7 +122,7 @@ def length_trend(lengths, values, *, n_resamples: int = PERMUTATIONS,
     """Correlation and regression of ``values`` against ``lengths`` (finite pairs only).
 
     Args:
-        lengths: ``[N]`` perturbation lengths (``perturbation_frames``).
+        lengths: ``[N]`` perturbation lengths (``perturbation_seconds``).
         values: ``[N]`` mean loss differences (nats).
         n_resamples: Monte Carlo permutations of the p-values (``permutation_pvalues``).
         seed: Seeds them.
@@ -180,23 +180,23 @@ def length_points(sequence: pd.DataFrame, *, metrics,
     """Mean, std and count over units per group and length (the large-sample points by default).
 
     Args:
-        sequence: The per-unit table of ``analyze_run`` (``perturbation_frames`` and metrics).
+        sequence: The per-unit table of ``analyze_run`` (``perturbation_seconds`` and metrics).
         metrics: Columns of ``sequence`` to summarise.
-        by: Grouping columns besides ``perturbation_frames``.
+        by: Grouping columns besides ``perturbation_seconds``.
 
     Returns:
-        One row per (``by``, perturbation_frames, metric) with ``n_items``, ``mean`` and ``std``
+        One row per (``by``, perturbation_seconds, metric) with ``n_items``, ``mean`` and ``std``
         (sample standard deviation, ddof = 1; NaN for one unit).
     """
-    keys = [*by, "perturbation_frames"]
-    rows = sequence.dropna(subset=["perturbation_frames"])
+    keys = [*by, "perturbation_seconds"]
+    rows = sequence.dropna(subset=["perturbation_seconds"])
     if rows.empty:
         return pd.DataFrame(columns=[*keys, "metric", "n_items", "mean", "std"])
     long = rows.melt(id_vars=keys, value_vars=list(metrics), var_name="metric")
     long = long.dropna(subset=["value"])
     points = (long.groupby([*keys, "metric"], dropna=False, sort=True)["value"]
               .agg(n_items="count", mean="mean", std="std").reset_index())
-    points["perturbation_frames"] = points["perturbation_frames"].astype("int64")
+    points["perturbation_seconds"] = points["perturbation_seconds"].astype("float64")
     return points
 
 
@@ -208,7 +208,7 @@ def trend_tables(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
         columns, ``metric``, ``lengths`` (the lengths used, comma-separated) and ``TREND_KEYS``.
     """
     family = [*FAMILY_COLUMNS, "metric"]
-    small = (points.groupby([*family, "perturbation_frames"], dropna=False)["mean"].mean()
+    small = (points.groupby([*family, "perturbation_seconds"], dropna=False)["mean"].mean()
              .reset_index())
     settings = {
         "stats_large": (points, family),
@@ -219,9 +219,9 @@ def trend_tables(points: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for name, (data, keys) in settings.items():
         rows = []
         for group, part in data.groupby(keys, dropna=False, sort=True):
-            lengths = ",".join(map(str, sorted(part["perturbation_frames"].unique())))
+            lengths = ",".join(f"{v:g}" for v in sorted(part["perturbation_seconds"].unique()))
             rows.append({**dict(zip(keys, group, strict=True)), "lengths": lengths,
-                         **length_trend(part["perturbation_frames"], part["mean"])})
+                         **length_trend(part["perturbation_seconds"], part["mean"])})
         tables[name] = pd.DataFrame(rows, columns=[*keys, "lengths", *TREND_KEYS])
     return tables
 

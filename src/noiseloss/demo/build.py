@@ -2,8 +2,9 @@
 
 ``build(work_dir, tiny=False)`` renders the corpus into ``work_dir`` (resumable: rendered pieces
 are reused), fits the tokenizer, trains the decoder, evaluates it against baselines on the
-validation split, samples the ``generated`` set and writes the assets folder: the package's
-``demo/assets`` in full mode, ``work_dir/assets`` in tiny mode (a smoke test under two minutes).
+validation split, samples the ``generated`` set and writes the assets folder
+(``work_dir/assets`` unless told otherwise: the shipped model is replaced only on purpose, with
+``assets_dir=src/noiseloss/demo/assets``). ``tiny`` is a smoke test under two minutes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from noiseloss.demo import corpus
-from noiseloss.demo.data import ASSETS, DATASETS, MANIFEST
+from noiseloss.demo.data import DATASETS, MANIFEST
 from noiseloss.demo.train import ModelSize, TrainConfig, write_curve
 from noiseloss.store.io import write_json
 
@@ -76,7 +77,7 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
         work_dir: Scratch folder (rendered corpus, codes, checkpoints); reused across runs.
         tiny: Small everything (CI smoke test); assets go to ``work_dir/assets``.
         seed: Seeds selection, tokenizer fit, initialisation, training and sampling.
-        assets_dir: Where to write the assets (default: package assets, or ``work_dir/assets``).
+        assets_dir: Where to write the assets (default: ``work_dir/assets``).
         train_steps: Override the number of training steps of the chosen settings.
         checkpoint_every: Override the interval of the kept intermediate checkpoints (steps).
         log: Receives progress lines.
@@ -88,7 +89,7 @@ def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
         if value is not None:
             settings = replace(settings, train=replace(settings.train, **{key: int(value)}))
     work = Path(work_dir)
-    out = Path(assets_dir) if assets_dir else (work / "assets" if tiny else ASSETS)
+    out = Path(assets_dir) if assets_dir else work / "assets"
     started = time.monotonic()
     metrics: dict = {"mode": "tiny" if tiny else "full", "seed": seed,
                      "settings": _jsonable(asdict(settings)), "torch_threads":

@@ -13,8 +13,8 @@ from noiseloss.analysis.regions import REGION_NAMES
 from noiseloss.figures.common import REGION_COLORS, Drawn, grouped_boxes, panels
 from noiseloss.timeaxis import TimeAxis
 
-#: Length (frames) of the Fig. 3 example, as on the paper's demo page (2 s at 50 frames/s).
-EXAMPLE_LENGTH_FRAMES = 100
+#: Length of the Fig. 3 example, seconds, as on the paper's demo page (100 frames at 50 frames/s).
+EXAMPLE_LENGTH_SECONDS = 2.0
 
 
 def example_family(deltas: pd.DataFrame) -> str | None:
@@ -63,8 +63,8 @@ def _shade_span(ax, row: pd.Series) -> None:
 
 def length_label(row: pd.Series) -> str:
     """``length N`` of a family with a length, else where its span lies in seconds."""
-    if pd.notna(row["perturbation_frames"]):
-        return f"length {int(row['perturbation_frames'])}"
+    if pd.notna(row["perturbation_seconds"]):
+        return f"length {row['perturbation_seconds']:g} s"
     return f"span {row['onset_seconds']:.2f}-{row['onset_seconds'] + row['length_seconds']:.2f} s"
 
 
@@ -79,7 +79,7 @@ def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
     """Fig. 3: token-wise loss of the original, pure noise and music + perturbation.
 
     One panel per model, for the example clip of ``family`` at the length closest to
-    ``EXAMPLE_LENGTH_FRAMES``; the pure-noise line is drawn only if the run has such a unit.
+    ``EXAMPLE_LENGTH_SECONDS``; the pure-noise line is drawn only if the run has such a unit.
     """
     rows = _example_rows(deltas, family)
     models = sorted(rows["model"].unique())
@@ -87,7 +87,7 @@ def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
     noted = []
     for col, model in enumerate(models):
         ax, mine = axes[0, col], rows[rows["model"] == model]
-        gap = (mine["perturbation_frames"] - EXAMPLE_LENGTH_FRAMES).abs()
+        gap = (mine["perturbation_seconds"] - EXAMPLE_LENGTH_SECONDS).abs()
         row = mine.loc[gap.sort_values(kind="stable").index[0]]
         times = unit_axis(row).seconds
         _shade_span(ax, row)
@@ -106,7 +106,7 @@ def draw_token_losses(deltas: pd.DataFrame, family: str) -> Drawn:
                         else "no pure-noise clip in this run: that line is omitted") + ")")
     return Drawn("fig3-token-loss", fig, "deltas",
                  f"Token-wise loss (mean over codebooks) of the original clip and of music + "
-                 f"perturbation for {family}, length closest to {EXAMPLE_LENGTH_FRAMES} frames; "
+                 f"perturbation for {family}, length closest to {EXAMPLE_LENGTH_SECONDS:g} s; "
                  "grey: perturbed span. " + "; ".join(noted) + ".")
 
 
@@ -158,13 +158,13 @@ def draw_region_curves(deltas: pd.DataFrame, regions: pd.DataFrame, family: str)
     """
     rows = _example_rows(deltas, family)
     models = sorted(rows["model"].unique())
-    lengths = sorted(rows["perturbation_frames"].dropna().unique())[-4:] or [None]
+    lengths = sorted(rows["perturbation_seconds"].dropna().unique())[-4:] or [None]
     fig, axes = panels(len(models), len(lengths), width_inches=4.0)
     params = "no regions"
     for r, model in enumerate(models):
         for c, length in enumerate(lengths):
             ax = axes[r, c]
-            unit = rows[(rows["model"] == model) & ((rows["perturbation_frames"] == length)
+            unit = rows[(rows["model"] == model) & ((rows["perturbation_seconds"] == length)
                                                     if length is not None else True)]
             if unit.empty:
                 ax.set_axis_off()

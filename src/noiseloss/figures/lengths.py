@@ -13,7 +13,7 @@ from noiseloss.analysis.sequence import METRICS
 from noiseloss.analysis.stats import length_points
 from noiseloss.figures.common import Drawn, grouped_boxes, panels, slug
 
-#: What ``perturbation_frames`` measures, when it is not the span (see ``analysis.run``).
+#: What ``perturbation_seconds`` measures, when it is not the span (see ``analysis.run``).
 LENGTH_NAMES = {"swap": "block", "permute": "block"}
 
 #: Figure-name prefix per perturbation kind (the paper's numbering).
@@ -37,23 +37,24 @@ def delta_vs_length(sequence: pd.DataFrame, *, hue: str) -> object:
     points = length_points(sequence, metrics=METRICS, by=("model", hue))
     models = sorted(points["model"].unique())
     fig, axes = panels(len(METRICS), len(models))
-    lengths = sorted(points["perturbation_frames"].unique())
+    lengths = sorted(points["perturbation_seconds"].unique())
     for row, metric in enumerate(METRICS):
         for col, model in enumerate(models):
             ax = axes[row, col]
             part = points[(points["metric"] == metric) & (points["model"] == model)]
             for value, line in part.groupby(hue, sort=True, dropna=False):
-                line = line.sort_values("perturbation_frames")
-                x, mean, std = (line[c].to_numpy(float) for c in ("perturbation_frames", "mean", "std"))
+                line = line.sort_values("perturbation_seconds")
+                x, mean, std = (line[c].to_numpy(float)
+                                for c in ("perturbation_seconds", "mean", "std"))
                 drawn = ax.plot(x, mean, marker="o", label=f"{value} (n={line['n_items'].max()})")
                 ax.fill_between(x, mean - std, mean + std, alpha=0.2, linewidth=0,
                                 color=drawn[0].get_color())
             ax.axhline(0.0, color="0.5", linewidth=0.8, linestyle="--")
             ax.set_xscale("log")
-            ax.set_xticks(lengths, [str(v) for v in lengths], rotation=45)
+            ax.set_xticks(lengths, [f"{v:g}" for v in lengths], rotation=45)
             ax.minorticks_off()
             ax.set_title(model if row == 0 else "")
-            ax.set_xlabel("perturbation length (frames)")
+            ax.set_xlabel("perturbation length (s)")
             ax.set_ylabel(METRICS.get(metric).label if col == 0 else "")
             if row == 0 and col == len(models) - 1:
                 ax.legend(fontsize="small", title=hue)
@@ -66,17 +67,17 @@ def draw_lengths(sequence: pd.DataFrame) -> list[Drawn]:
     Noise families give Fig. 2, swap/permute families Fig. 5; noise families that differ only in
     colour also give one per-colour comparison.
     """
-    with_length = sequence.dropna(subset=["perturbation_frames"])
+    with_length = sequence.dropna(subset=["perturbation_seconds"])
     drawn = []
     for family, part in with_length.groupby("family", sort=True):
-        if part["perturbation_frames"].nunique() < 2:
+        if part["perturbation_seconds"].nunique() < 2:
             continue
         kind = part["kind"].iloc[0]
         name = f"{PAPER_FIGURES.get(kind, 'length')}-delta-vs-length-{slug(family)}"
         drawn.append(Drawn(
             name, delta_vs_length(part, hue="dataset"), "sequence",
             f"Loss difference against perturbation length ({LENGTH_NAMES.get(kind, 'span')} "
-            f"length, frames) for {family}: mean +- std (ddof 1) "
+            f"length, seconds) for {family}: mean +- std (ddof 1) "
             "across clips, one line per data set, one panel per model. Top: whole-item loss "
             "(loss_delta, includes the perturbed span, the paper's statistic); bottom: frames "
             "outside the span (mean_outside_delta)."))
@@ -104,7 +105,7 @@ def draw_families(sequence: pd.DataFrame) -> list[Drawn]:
     span) and perturbations run at a single length. One panel per model, one box per family
     and data set.
     """
-    lengths = sequence.groupby("family")["perturbation_frames"].nunique()
+    lengths = sequence.groupby("family")["perturbation_seconds"].nunique()
     single = sequence[sequence["family"].isin(lengths[lengths < 2].index)]
     if single.empty:
         return []

@@ -19,6 +19,9 @@ if TYPE_CHECKING:  # the scorer imports torch; listing models must not
 MODELS: Registry = Registry("model")
 MODELS.register("demo", "noiseloss.models.demo:BACKEND",
                 help="built-in demo music LM (MusicGen decoder architecture, spectral RVQ tokens)")
+MODELS.register("demo-midi", "noiseloss.models.demo_midi:BACKEND",
+                help="built-in symbolic demo LM (the Anticipatory Music Transformer's GPT-2 and "
+                     "arrival-time events, compact vocabulary; scored like `amt`); option: assets")
 
 MODELS.register("ppm", "noiseloss.models.idyom:BACKEND",
                 help="IDyOM-style PPM model of expectation (pitch, IOI, duration; long-term model "

@@ -129,14 +129,14 @@ def build_findings(tables: dict[str, pd.DataFrame]) -> list[Finding]:
         key = dict(zip(GROUP, group, strict=True))
         finding = Finding(key["model"], key["dataset"], key["family"],
                           labels.get(key["family"], key["family"]), key["prompt"])
-        lengths = sorted(units["perturbation_frames"].dropna().unique())
+        lengths = sorted(units["perturbation_seconds"].dropna().unique())
         effect = []
         for length in lengths:
-            part = units[units["perturbation_frames"] == length]
+            part = units[units["perturbation_seconds"] == length]
             fell, n, mean = int((part["loss_delta"] < 0).sum()), len(part), float(
                 part["loss_delta"].mean())
             what = "clips" if n == part["item"].nunique() else "units (clips x seeds)"
-            effect.append(f"{int(length)} frames: loss fell in {fell} of {n} {what}, mean Δℓ "
+            effect.append(f"{length:g} s: loss fell in {fell} of {n} {what}, mean Δℓ "
                           f"{_num(mean)} nats")
         if not lengths:  # edits without a length
             fell, n, mean = int((units["loss_delta"] < 0).sum()), len(units), float(

@@ -154,6 +154,8 @@ class BuiltinSource:
 SOURCES: Registry[BuiltinSource] = Registry("built-in source")
 SOURCES.register("demo", "noiseloss.demo.data:SOURCE",
                  help="the demo model's data sets: train, ood, generated (audio)")
+SOURCES.register("demo-midi", "noiseloss.demo.symbolic_data:SOURCE",
+                 help="the demo-midi model's data sets: train, ood, generated (MIDI)")
 
 
 def builtin_source(source: str, *, name: str) -> tuple[BuiltinSource, str]:
