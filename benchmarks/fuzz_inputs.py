@@ -10,7 +10,11 @@ would see, and is printed with the input that caused it.
 - audio: a valid WAV/FLAC/OGG clip cut at random byte offsets or with random bytes overwritten;
   through ``load_audio`` and the demo scorer;
 - MIDI: a valid MIDI file cut or overwritten the same way; through ``load_midi`` and the
-  renderer (first 2 s).
+  renderer (first 2 s), and through ``load_score`` and the symbolic models (``ppm`` with that
+  file as its corpus, and the Anticipatory Music Transformer's tokenizer, full vocabulary);
+- scores: random but well-formed MIDI files (1-20 tracks, drums or not, notes of zero or
+  negative length, overlapping same-pitch notes, onsets up to an hour, pitches and velocities
+  at their limits, tempo changes) through the same symbolic path.
 
     python benchmarks/fuzz_inputs.py --cases 300 --seed 0
 """
@@ -136,6 +140,79 @@ def fuzz_files(cases: int, rng: np.random.Generator, folder: Path) -> dict[str, 
     return out
 
 
+def _symbolic(folder: Path):
+    """A function that reads a MIDI file as the symbolic models do and scores it."""
+    import pretty_midi
+
+    from noiseloss.models import load_model
+    from noiseloss.sources.midi import load_score
+    from noiseloss.tokenizers.amt import AmtTokenizer, AmtVocab
+
+    corpus = folder / "corpus"
+    corpus.mkdir()
+    tune = pretty_midi.PrettyMIDI()
+    tune.instruments.append(pretty_midi.Instrument(program=0))
+    tune.instruments[0].notes = [pretty_midi.Note(velocity=80, pitch=60 + (i * 5) % 12,
+                                                  start=0.25 * i, end=0.25 * i + 0.25)
+                                 for i in range(32)]
+    tune.write(str(corpus / "tune.mid"))
+    ppm = load_model("ppm", model_options={"corpus": str(corpus)})
+    amt = AmtTokenizer(AmtVocab())
+
+    def read(path: Path) -> None:
+        ppm.score(path)
+        amt.tokenize(load_score(path))
+
+    return read
+
+
+def _random_score(rng: np.random.Generator, path: Path) -> None:
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(initial_tempo=float(rng.choice([20.0, 120.0, 900.0])))
+    for _ in range(int(rng.integers(1, 21))):
+        track = pretty_midi.Instrument(program=int(rng.integers(0, 128)),
+                                       is_drum=bool(rng.random() < 0.2))
+        horizon = float(rng.choice([2.0, 60.0, 3600.0]))
+        for _ in range(int(rng.integers(0, 40))):
+            start = float(rng.uniform(0, horizon))
+            length = float(rng.choice([0.0, -0.1, 0.001, 0.5, 30.0]))
+            note = pretty_midi.Note(velocity=int(rng.choice([0, 1, 64, 127])),
+                                    pitch=int(rng.choice([0, 60, 127])), start=start,
+                                    end=start + 1.0)
+            note.end = max(start + length, 0.0)  # zero and negative lengths, past the check
+            track.notes.append(note)
+        midi.instruments.append(track)
+    midi.write(str(path))
+
+
+def fuzz_scores(cases: int, rng: np.random.Generator, folder: Path) -> dict[str, tuple]:
+    """Corrupted and random MIDI through the symbolic path: (accepted, refused, tracebacks)."""
+    from noiseloss.errors import NoiselossError
+
+    read = _symbolic(folder)
+    valid = (folder / "corpus" / "tune.mid").read_bytes()
+    out = {}
+    for kind in ("mid-symbolic", "score"):
+        accepted = refused = 0
+        crashes = []
+        for n in range(cases):
+            path = folder / f"{kind}-{n}.mid"
+            if kind == "score":
+                _random_score(rng, path)
+            else:
+                path.write_bytes(_corrupt(valid, rng))
+            try:
+                read(path)
+                accepted += 1
+            except NoiselossError:
+                refused += 1
+            except Exception:  # noqa: BLE001 (what is counted)
+                crashes.append((f"{kind} case {n}", traceback.format_exc(limit=3)))
+        out[kind] = (accepted, refused, crashes)
+    return out
+
+
 def main(argv=None) -> int:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -146,9 +223,10 @@ def main(argv=None) -> int:
     results = {"config": fuzz_configs(args.cases, rng)}
     with tempfile.TemporaryDirectory() as tmp:
         results.update(fuzz_files(args.cases // 3, rng, Path(tmp)))
+        results.update(fuzz_scores(args.cases // 3, rng, Path(tmp)))
     total = 0
     for kind, (accepted, refused, crashes) in results.items():
-        print(f"{kind:<7} accepted {accepted:4d}  refused {refused:4d}  tracebacks {len(crashes)}")
+        print(f"{kind:<12} accepted {accepted:4d}  refused {refused:4d}  tracebacks {len(crashes)}")
         total += len(crashes)
         for label, text in crashes[:3]:
             print(f"  {label}\n    " + text.strip().replace("\n", "\n    "))

@@ -177,8 +177,20 @@ def test_amt_refuses_what_it_cannot_score(amt_dir, tmp_path):
     inst.notes = [pretty_midi.Note(velocity=80, pitch=60, start=t, end=t + 0.5)
                   for t in (0.0, 600.0)]
     long.instruments.append(inst)
-    with pytest.raises(NoiselossError, match="spans 600 s"):
-        scorer.tokenize(long)
+    # longer than the time tokens (100 s): tokenized whole; windows of 341 events here span
+    # 340 s (a rest every second), beyond the time tokens: refused, saying what to change
+    tokens = scorer.tokenize(long)  # 2 notes and a rest every second between them
+    assert tokens.ids.shape[1] == 601 and tokens.ids[0, -1] - tokens.ids[0, 0] == 60000
+    with pytest.raises(NoiselossError, match="spans 340.0 s.*smaller window_frames"):
+        scorer.score_codes([tokens.ids], axes=[tokens.axis])
+    # a dense 10-minute piece: every window spans < 100 s, each scored with rebased times
+    inst.notes = [pretty_midi.Note(velocity=80, pitch=60 + i % 12, start=0.25 * i,
+                                   end=0.25 * i + 0.25) for i in range(2401)]
+    tokens = scorer.tokenize(long)
+    assert tokens.ids.shape[1] == 2401 and tokens.ids[0, -1] - tokens.ids[0, 0] == 60000
+    result = scorer.score_codes([tokens.ids], axes=[tokens.axis])[0]
+    assert result.nll.shape == (3, 2401) and np.isfinite(result.nll).all()
+    np.testing.assert_allclose(result.axis.seconds[[0, -1]], [0.0, 600.0])
     sparse = pretty_midi.PrettyMIDI()  # events 30 s apart: 341 events span far beyond 100 s
     inst = pretty_midi.Instrument(program=0)
     inst.notes = [pretty_midi.Note(velocity=80, pitch=60, start=30.0 * i, end=30.0 * i + 1)

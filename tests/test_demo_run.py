@@ -85,3 +85,36 @@ def test_midi_edits_config_renders_edits_and_draws_their_boxes(tmp_path):
     assert {"families-delta", "profile-demo", "fig4-regions"} <= set(figures)
     assert not any(name.startswith("length-") for name in figures)
     assert (out / "report" / "index.html").is_file()
+
+
+def test_symbolic_noise_on_the_symbolic_models(tmp_path):
+    """The paper's noise grid in seconds on demo-midi and ppm: one time axis, regions, trends."""
+    out = tmp_path / "symbolic"
+    proc = run_config("symbolic-noise", out, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert "units: 630 done, 0 skipped (already stored), 0 failed" in log  # 2 x 45 x 7
+    results = pq.read_table(out / "results.parquet").to_pandas()
+    assert set(results["model"]) == {"demo-midi", "ppm"}
+    assert (results["modality"] == "symbolic").all() and results["frame_rate"].isna().all()
+    noisy = results[results["kind"] == "note-noise"]
+    assert sorted(noisy["length_seconds"].unique()) == [0.1, 0.2, 1.0, 2.0, 3.0, 4.0]
+    assert (noisy["onset_seconds"] == 5.0).all()
+    # lengths in seconds carry the trend tests of a model without frames
+    sequence = pq.read_table(out / "tables" / "sequence.parquet").to_pandas()
+    assert sequence["perturbation_frames"].isna().all()
+    assert sorted(sequence["perturbation_seconds"].unique()) == [0.1, 0.2, 1.0, 2.0, 3.0, 4.0]
+    small = pq.read_table(out / "tables" / "stats_small.parquet").to_pandas()
+    row = small[small["metric"] == "loss_delta"].iloc[0]
+    assert row["lengths"] == "0.1,0.2,1,2,3,4" and row["n_points"] == 6
+    assert -1.0 <= row["pearson_r"] <= 1.0 and 0.0 < row["pearson_p"] <= 1.0
+    regions = pq.read_table(out / "tables" / "regions.parquet").to_pandas()
+    found = regions[regions["found"]]
+    assert not found.empty and (found["start_seconds"] >= 0).all()
+    assert (found["end_seconds"] <= 15.0 + 1e-9).all()
+    figures = json.loads((out / "figures" / "index.json").read_text())
+    assert {"fig3-token-loss", "fig4-regions"} <= set(figures)
+    assert any(name.startswith("length-delta-vs-length") for name in figures)
+    page = (out / "report" / "index.html").read_text(encoding="utf-8")
+    for length in ("0.1", "4"):  # the findings name lengths in seconds
+        assert f"{length} s: loss fell in" in page

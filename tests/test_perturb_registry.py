@@ -13,7 +13,8 @@ from noiseloss.errors import ParameterError
 from noiseloss.perturb import PERTURBATIONS, Perturbed, perturb
 
 EXPECTED = {
-    "audio": {"noise", "swap", "permute", "reverse", "delete", "repeat", "silence"},
+    "audio": {"noise", "swap", "permute", "reverse", "delete", "repeat", "silence", "lowpass",
+              "hard-clip"},
     "tokens": {"token-random", "token-noise", "token-repeat"},
     "score": {"note-delete", "velocity", "tempo-warp", "pitch-shift", "bar-shuffle", "note-noise",
               "loop", "transpose-span", "score-swap", "score-permute"},

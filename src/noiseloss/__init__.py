@@ -15,7 +15,8 @@ except PackageNotFoundError:  # running from a source tree without installation
 _LAZY = {"MODELS": "noiseloss.models", "load_model": "noiseloss.models",
          "model_info": "noiseloss.models", "ScoreResult": "noiseloss.scoring.result",
          "load_config": "noiseloss.config", "run_pipeline": "noiseloss.pipeline",
-         "profile": "noiseloss.profiling", "correlate": "noiseloss.profiling"}
+         "profile": "noiseloss.profiling", "correlate": "noiseloss.profiling",
+         "audit": "noiseloss.auditing"}
 
 
 def __getattr__(name):
@@ -24,5 +25,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'noiseloss' has no attribute {name!r}")
 
 
-__all__ = ["MODELS", "NoiselossError", "ScoreResult", "__version__", "correlate", "load_config",
-           "load_model", "model_info", "profile", "run_pipeline"]
+__all__ = ["MODELS", "NoiselossError", "ScoreResult", "__version__", "audit", "correlate",
+           "load_config", "load_model", "model_info", "profile", "run_pipeline"]

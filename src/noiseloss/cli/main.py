@@ -25,6 +25,7 @@ COMMANDS = {
     "report": "noiseloss.cli.report:report",
     "profile": "noiseloss.cli.profile:profile",
     "correlate": "noiseloss.cli.profile:correlate",
+    "audit": "noiseloss.cli.audit:audit",
 }
 
 

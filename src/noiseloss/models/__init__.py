@@ -54,13 +54,33 @@ def alignments() -> dict[str, str]:
     return found
 
 
+def built_demo(path: str) -> str | None:
+    """``demo`` or ``demo-midi`` when ``path`` is a folder ``noiseloss demo-model build`` wrote.
+
+    The assets folder of a build holds ``model/`` (and ``tokenizer/`` for the audio demo);
+    ``demo-midi``'s ``model/config.json`` declares its vocabulary as ``noiseloss_amt``.
+    """
+    from pathlib import Path
+
+    config = Path(path) / "model" / "config.json"
+    if not config.is_file():
+        return None
+    if (Path(path) / "tokenizer").is_dir():
+        return "demo"
+    return "demo-midi" if '"noiseloss_amt"' in config.read_text(encoding="utf-8") else None
+
+
 def backend_of(name_or_path: str, *, backend: str | None = None) -> Backend:
-    """The backend given, else the registered model's, else MusicGen (an id or a directory)."""
+    """The backend given, else the registered model's, else MusicGen (an id or a directory).
+
+    A folder written by ``noiseloss demo-model build`` is its demo model (``built_demo``).
+    """
     if backend is not None:
         return BACKENDS.get(backend)
     if name_or_path in MODELS:
         return MODELS.get(name_or_path)
-    return BACKENDS.get("musicgen")
+    demo = built_demo(name_or_path)
+    return MODELS.get(demo) if demo else BACKENDS.get("musicgen")
 
 
 def model_info(name_or_path: str, *, backend: str | None = None, **model_options) -> ModelInfo:
@@ -73,6 +93,8 @@ def model_info(name_or_path: str, *, backend: str | None = None, **model_options
 
     from noiseloss.errors import ModelLoadError, suggest
 
+    if backend is None and name_or_path not in MODELS and built_demo(name_or_path):
+        model_options = {"assets": name_or_path, **model_options}
     try:
         return backend_of(name_or_path, backend=backend).describe(name_or_path, **model_options)
     except ModelLoadError as exc:
@@ -103,4 +125,5 @@ def load_model(name_or_path: str, *, backend: str | None = None,
                                                           info.resolve(ScoringOptions(**options)))
 
 
-__all__ = ["BACKENDS", "MODELS", "alignments", "backend_of", "load_model", "model_info"]
+__all__ = ["BACKENDS", "MODELS", "alignments", "backend_of", "built_demo", "load_model",
+           "model_info"]

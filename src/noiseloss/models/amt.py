@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from noiseloss.errors import ModelLoadError, ParameterError
 from noiseloss.models.base import Backend, ModelInfo
 from noiseloss.models.hub import CausalLMScorer, load_pretrained, locate, weights_sha256
@@ -49,6 +51,17 @@ class ArrivalLayout(Layout):
                 f"beyond the model's {self.vocab.time_bins / 100:.0f} s of time tokens; give "
                 "smaller window_frames (events per window)")
         return out
+
+    def out_of_range(self, codes, *, size: int):
+        """Durations and notes are ids; times are any non-decreasing count from a time id.
+
+        A piece may outlast the time tokens: each window is rebased to its first event (and
+        refused there if it spans more than the time tokens, ``_rebased``).
+        """
+        bad = super().out_of_range(codes, size=size)
+        times = codes[0]
+        bad[0] = (times < self.vocab.time_offset) | (np.diff(times, prepend=times[:1]) < 0)
+        return bad
 
     def inputs(self, codes):
         """``AUTOREGRESS`` and the window's tokens, minus the last: ``[1, 3W]``."""

@@ -14,7 +14,7 @@ line in ``_ENTRIES``; ``RESULT_COLUMNS`` names recorded parameters worth a resul
 
 Registered kinds (``PERTURBATIONS.describe(name)`` gives one line each):
 
-    audio   noise, swap, permute, reverse, delete, repeat, silence
+    audio   noise, swap, permute, reverse, delete, repeat, silence, lowpass, hard-clip
     tokens  token-random, token-noise, token-repeat
     score   note-delete, velocity, tempo-warp, pitch-shift, bar-shuffle, note-noise, loop,
             transpose-span, score-swap, score-permute
@@ -70,6 +70,9 @@ _ENTRIES = [
     ("repeat", "audio", "order:repeat_span",
      "play the L frames before the onset again at the onset"),
     ("silence", "audio", "order:insert_silence", "insert L frames of silence at the onset"),
+    ("lowpass", "audio", "filters:lowpass", "low-pass a span (zero-phase Butterworth)"),
+    ("hard-clip", "audio", "filters:hard_clip",
+     "overdrive a span into hard clipping at its own peak (drive in dB)"),
     ("token-random", "tokens", "tokens:random_tokens", "replace a span of codes with random codes"),
     ("token-noise", "tokens", "tokens:noise_tokens",
      "replace a span of codes with the codes of a noise signal (any tokenizer)",

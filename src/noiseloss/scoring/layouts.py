@@ -41,6 +41,10 @@ class Layout(ABC):
     min_frames: int = 1
     pad_id: int = 0
 
+    def out_of_range(self, codes, *, size: int):
+        """Where the codes ``[K, T]`` of a whole sequence are not ids ``[0, size)``: a bool mask."""
+        return (codes < 0) | (codes >= size)
+
     @abstractmethod
     def inputs(self, codes: torch.Tensor) -> torch.Tensor:
         """Decoder input ids int64 ``[C, S]`` for the codes int64 ``[K, T]`` of one window."""

@@ -343,8 +343,10 @@ class Scorer(ABC):
         if not np.issubdtype(arr.dtype, np.integer):
             raise ParameterError(f"codes must be integers, got dtype {arr.dtype}")
         size = self.tokenizer.codebook_size
-        if arr.size and (arr.min() < 0 or arr.max() >= size):
-            raise ParameterError(f"codes must be in [0, {size}), got [{arr.min()}, {arr.max()}]")
+        bad = layout.out_of_range(arr, size=size)
+        if bad.any():
+            raise ParameterError(f"codes must be in [0, {size}), got {arr[bad].min()} .. "
+                                 f"{arr[bad].max()} out of range")
         if arr.shape[1] < layout.min_frames:
             raise ParameterError(f"need at least {layout.min_frames} frame(s) for alignment "
                                  f"{layout.alignment!r}, got {arr.shape[1]}")

@@ -10,7 +10,10 @@ A score becomes events of three tokens, ``(time, duration, note)``, in the order
 Wherever more than one second passes without an onset, a rest event ``(t + 100, 0, REST)`` is
 inserted every second (the authors' padding of training data). Codes are ``[3, T]``: row 0 the
 time tokens, row 1 the durations, row 2 the notes; times are counted from the first event (a
-training window starts at 0). Unclosed notes last 250 ms (``sources.midi.load_score``).
+training window starts at 0). A piece may last longer than the vocabulary's time tokens: its
+later time codes then lie beyond them, and the scorer presents each window with times counted
+from the window's first event, as in training (``models.amt.ArrivalLayout``). Unclosed notes
+last 250 ms (``sources.midi.load_score``).
 """
 
 from __future__ import annotations
@@ -144,11 +147,6 @@ class AmtTokenizer(ScoreTokenizer):
             previous = onset
         v = self.vocab
         onsets = np.array([p[0] for p in padded], dtype=np.int64)
-        if onsets[-1] - onsets[0] >= v.vocab_size:
-            raise ParameterError(
-                f"the score spans {(onsets[-1] - onsets[0]) / TIME_RESOLUTION:.0f} s; an "
-                f"arrival-time sequence spans less than {v.vocab_size // TIME_RESOLUTION} s "
-                "(score an excerpt: excerpt.seconds in a config)")
         ids = np.array([[v.time_offset + t - onsets[0] for t in onsets],
                         [v.dur_offset + d for _, d, _ in padded],
                         [v.rest if n is None else v.note_offset + n for _, _, n in padded]],
