@@ -43,12 +43,45 @@ def test_profile_ranks_every_clip_with_every_metric(profiled):
     assert ((clips["spike_rate"] >= 0) & (clips["spike_rate"] <= 1)).all()
     assert (clips["rate_confident_surprised"] + clips["rate_uncertain_surprised"] <= 1).all()
     # the probes hit the clip where the onsets say (the frame holding the onset sample)
-    onsets = ProfileOptions(probes=2, excerpt_seconds=6.0).onsets_seconds()
+    onsets = ProfileOptions(probes=2, excerpt_seconds=6.0).onset_fractions()
     results = pd.read_parquet(out / "run" / "results.parquet")
     probes = results[results["kind"] == "noise"]
-    assert sorted(probes["onset_frame"].unique()) == [round(t * 32000) // 640 for t in onsets]
+    assert sorted(probes["onset_frame"].unique()) == [round(f * 6 * 32000) // 640
+                                                      for f in onsets]
     spans = pd.read_csv(out / "spans.csv")
     assert (spans["end_s"] > spans["start_s"]).all() and (spans["end_s"] <= 6.0).all()
+
+
+def test_clips_of_any_length_get_every_probe(tmp_path):
+    """5 s and 10 s clips in a 15 s profile: each probed at the same fractions of its length;
+    a 2 s clip is refused with the minimum named; the run lists the short clips."""
+    import json
+
+    import soundfile as sf
+
+    from noiseloss.demo.data import dataset_files
+
+    audio, rate = sf.read(dataset_files("ood")[0], dtype="float32")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for seconds in (2, 5, 10):
+        sf.write(clips / f"c{seconds:02d}.wav", audio[: seconds * rate], rate)
+    options = ProfileOptions(probes=3)
+    result = profile([clips], model="demo", out_dir=tmp_path / "out", options=options,
+                     page=False)
+    assert sorted(result.clips["item"]) == ["c05.wav", "c10.wav"]
+    assert (result.clips["n_probes"] == 3).all() and result.clips["probe_peak"].notna().all()
+    (label, reason), = result.failed.items()
+    assert "c02.wav" in label and "shorter than the 3 s" in reason
+    results = pd.read_parquet(tmp_path / "out" / "run" / "results.parquet")
+    fractions = options.onset_fractions()
+    for seconds in (5, 10):
+        probes = results[(results["item"] == f"c{seconds:02d}.wav") & (results["kind"] == "noise")]
+        assert sorted(probes["onset_frame"]) == [round(f * seconds * 32000) // 640
+                                                 for f in fractions]
+    provenance = json.loads((tmp_path / "out" / "run" / "provenance.json").read_text())
+    assert provenance["shorter_than_excerpt"] == {"demo clips/c05.wav": 5.0,
+                                                  "demo clips/c10.wav": 10.0}
 
 
 def test_profile_page_escapes_file_names(profiled):

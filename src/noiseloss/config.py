@@ -157,17 +157,22 @@ class Excerpt:
     """The part of each source that is scored: ``seconds`` (None: to the end) from the offset.
 
     Both are at most ``MAX_SECONDS`` (a day): larger values are mistakes, and would overflow
-    sample indices.
+    sample indices. A source whose excerpt is shorter than ``min_seconds`` is refused (None:
+    any length; a shorter excerpt than ``seconds`` is scored as it is, and the run says so).
     """
 
     seconds: float | None = 15.0
     offset_seconds: float = 0.0
+    min_seconds: float | None = None
     MAX_SECONDS = 86400.0
 
     def __post_init__(self):
         if self.seconds is not None:
             check_number("seconds", self.seconds, low=0.0, low_open=True, high=self.MAX_SECONDS)
         check_number("offset_seconds", self.offset_seconds, low=0.0, high=self.MAX_SECONDS)
+        if self.min_seconds is not None:
+            check_number("min_seconds", self.min_seconds, low=0.0,
+                         high=self.seconds or self.MAX_SECONDS)
 
 
 #: Where an audio condition of a model (MusicGen-Melody's ``melody``: its chroma) is taken from:

@@ -80,7 +80,7 @@ def profile_config(sources, *, model: str, backend: str | None = None,
         "description": "clean clips and their noise probes (noiseloss profile)",
         "models": [ModelSpec(model, backend=backend, options=dict(model_options or {})).to_data()],
         "datasets": {d.name: d.to_dict() for d in datasets_of(sources)},
-        "excerpt": {"seconds": options.excerpt_seconds},
+        "excerpt": {"seconds": options.excerpt_seconds, "min_seconds": options.shortest_clip_seconds},
         "seeds": [options.seed],
         "perturbations": options.perturbations(),
         "scoring": dataclasses.asdict(scoring or ScoringOptions()),
@@ -125,7 +125,7 @@ def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str 
         write_parquet(pa.Table.from_pandas(table, preserve_index=False), out / f"{name}.parquet")
         write_csv(table, out / f"{name}.csv")
     write_json({"options": dataclasses.asdict(options), "ranking": options.ranking,
-                "probe_onsets_seconds": options.onsets_seconds(),
+                "probe_onset_fractions": options.onset_fractions(),
                 "metrics": {n: dataclasses.asdict(PROFILE_METRICS.get(n)) for n in
                             [*metrics_of("clip"), *metrics_of("probe")]}},
                out / "profile.json")

@@ -448,8 +448,13 @@ class ProfileOptions:
         probes: Noise probes per clip (0: blind metrics only).
         probe_frames: Length of each probe, frames.
         probe_level_db: Probe level, dB relative to the excerpt's RMS.
-        context_seconds: No probe starts before this (the model needs a context to lose).
-        tail_seconds: No probe starts within this of the excerpt's end (room for its response).
+        context_seconds: No probe starts before this in a full excerpt (the model needs a
+            context to lose).
+        tail_seconds: No probe starts within this of a full excerpt's end (room for its
+            response). A shorter clip gets its probes at the same fractions of its length
+            (``onset_fractions``).
+        min_clip_seconds: Shorter clips are refused, each naming it (None: 3 s, or the
+            excerpt if shorter; ``shortest_clip_seconds``).
         after_frames: A of ``probe_after``: frames after the probe that are averaged.
         excerpt_seconds: Seconds of each clip scored, from its start.
         baseline_frames: W of the running baseline of the spike metrics, frames.
@@ -467,6 +472,7 @@ class ProfileOptions:
     probe_level_db: float = -12.0
     context_seconds: float = 2.0
     tail_seconds: float = 2.0
+    min_clip_seconds: float | None = None
     after_frames: int = 50
     excerpt_seconds: float = 15.0
     baseline_frames: int = 50
@@ -489,6 +495,9 @@ class ProfileOptions:
         check_number("excerpt_seconds", self.excerpt_seconds, low=0.0, low_open=True)
         for name in ("context_seconds", "tail_seconds"):
             check_number(name, getattr(self, name), low=0.0)
+        if self.min_clip_seconds is not None:
+            check_number("min_clip_seconds", self.min_clip_seconds, low=0.0, low_open=True,
+                         high=self.excerpt_seconds)
         if self.probes and self.context_seconds >= self.excerpt_seconds - self.tail_seconds:
             raise ParameterError(
                 f"no room for probes: context_seconds ({self.context_seconds}) must be below "
@@ -501,17 +510,32 @@ class ProfileOptions:
         """The metric the table is ranked by."""
         return self.rank_by or ("probe_peak" if self.probes else "excess_surprisal")
 
-    def onsets_seconds(self) -> list[float]:
-        """The probe onsets, seconds (sorted; the same for every clip)."""
+    @property
+    def shortest_clip_seconds(self) -> float:
+        """The shortest clip profiled, seconds (``min_clip_seconds`` resolved)."""
+        return (self.min_clip_seconds if self.min_clip_seconds is not None
+                else min(3.0, self.excerpt_seconds))
+
+    def onset_fractions(self) -> list[float]:
+        """The probe onsets as fractions of each clip's scored length (sorted; every clip).
+
+        Drawn in ``[context_seconds, excerpt_seconds - tail_seconds] / excerpt_seconds``: a
+        full excerpt gets its probes at those seconds, a shorter clip at the same fractions of
+        its length (a 10 s clip of the defaults: between 1.33 s and 8.67 s)::
+
+            full excerpt  |--context--|====== probes ======|--tail--|
+            shorter clip  |-context'-|=== probes ===|-tail'-|          (same fractions)
+        """
         rng = np.random.default_rng(self.seed)
-        low, high = self.context_seconds, self.excerpt_seconds - self.tail_seconds
-        return sorted(round(float(t), 2) for t in rng.uniform(low, high, size=self.probes))
+        low, high = (self.context_seconds / self.excerpt_seconds,
+                     1.0 - self.tail_seconds / self.excerpt_seconds)
+        return sorted(round(float(t), 4) for t in rng.uniform(low, high, size=self.probes))
 
     def perturbations(self) -> list[dict]:
         """The probe specs of the run config."""
         return [{"kind": "noise", "color": "white", "mode": "replace", "level_ref": "signal",
-                 "level_db": self.probe_level_db, "onset_seconds": onset,
-                 "length_frames": self.probe_frames} for onset in self.onsets_seconds()]
+                 "level_db": self.probe_level_db, "onset_fraction": onset,
+                 "length_frames": self.probe_frames} for onset in self.onset_fractions()]
 
 
 def frame_curves(row) -> tuple[np.ndarray, np.ndarray | None]:

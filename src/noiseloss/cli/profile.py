@@ -29,6 +29,9 @@ _SCORING = ScoringOptions()
 @click.option("--probe-frames", type=int, default=_DEFAULTS.probe_frames, show_default=True)
 @click.option("--excerpt-seconds", type=float, default=_DEFAULTS.excerpt_seconds,
               show_default=True, help="Seconds of each clip scored, from its start.")
+@click.option("--min-clip-seconds", type=float, default=None,
+              help="Refuse shorter clips [default: 3 s, or the excerpt if shorter]; a shorter "
+                   "clip than the excerpt gets its probes at the same fractions of its length.")
 @click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True,
               help="Seeds the probe onsets and noise.")
 @click.option("--rank-by", default=None,
@@ -38,7 +41,7 @@ _SCORING = ScoringOptions()
               help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--dtype", type=click.Choice(DTYPES), default=_SCORING.dtype, show_default=True)
 def profile(sources, model_name, backend, model_option_items, out_dir, probes, probe_frames,
-            excerpt_seconds, seed, rank_by, device, dtype):
+            excerpt_seconds, min_clip_seconds, seed, rank_by, device, dtype):
     """Profile metrics of the clips in SOURCES (folders, files or demo:NAME), ranked.
 
     Example: noiseloss profile demo:train demo:generated --out runs/profile
@@ -49,7 +52,8 @@ def profile(sources, model_name, backend, model_option_items, out_dir, probes, p
     check_out_dir(out_dir)
 
     options = dataclasses.replace(_DEFAULTS, probes=probes, probe_frames=probe_frames,
-                                  excerpt_seconds=excerpt_seconds, seed=seed, rank_by=rank_by)
+                                  excerpt_seconds=excerpt_seconds,
+                                  min_clip_seconds=min_clip_seconds, seed=seed, rank_by=rank_by)
     with progress_bar() as bar:
         task = bar.add_task("profile", total=None)
         result = run_profile(

@@ -70,6 +70,11 @@ def run(config, out_dir, device, no_report, executor, address, replicas, gpus_pe
                   f"{len(summary.failed)} failed", markup=False)
     for label, reason in summary.failed.items():
         console.print(f"  failed {label}: {reason}", markup=False)
+    if summary.short:
+        label, seconds = min(summary.short.items(), key=lambda kv: kv[1])
+        console.print(f"{len(summary.short)} clip(s) shorter than excerpt.seconds "
+                      f"({cfg.excerpt.seconds:g} s), scored as they are: the shortest {label} "
+                      f"({seconds:g} s); listed in provenance.json", markup=False)
     for name, where in summary.quarantined.items():
         console.print(f"  unreadable store part {name} set aside in {out_dir / where}; its "
                       "units were scored again", markup=False)

@@ -63,6 +63,7 @@ def inject_noise(
     *,
     onset_frames: int | None = None,
     onset_seconds: float | None = None,
+    onset_fraction: float | None = None,
     length_frames: int | None = None,
     length_seconds: float | None = None,
     color: NoiseColor = "white",
@@ -100,6 +101,8 @@ def inject_noise(
         onset_frames: Span start in model frames (sample = frame * hop_length), or use
             ``onset_seconds`` (rounded to the nearest sample).
         onset_seconds: Span start in seconds.
+        onset_fraction: Span start as a fraction ``[0, 1)`` of the audio's duration (rounded
+            to the nearest sample): the same place in clips of any length.
         length_frames: Span length in model frames, or use ``length_seconds``.
         length_seconds: Span length in seconds.
         color: One of white, pink, brown, blue, violet.
@@ -128,7 +131,15 @@ def inject_noise(
     crossfade_ms = check_number("crossfade_ms", crossfade_ms, low=0.0)
     local_context_ms = check_number("local_context_ms", local_context_ms, low=0.0)
     times = dict(sample_rate=sample_rate, hop_length=hop_length)
-    onset, onset_rec = time_samples("onset", frames=onset_frames, seconds=onset_seconds, **times)
+    if onset_fraction is None:
+        onset, onset_rec = time_samples("onset", frames=onset_frames, seconds=onset_seconds,
+                                        **times)
+    elif onset_frames is None and onset_seconds is None:
+        fraction = check_number("onset_fraction", onset_fraction, low=0.0, high=1.0,
+                                high_open=True)
+        onset, onset_rec = round(fraction * audio.shape[0]), {"onset_fraction": fraction}
+    else:
+        raise ParameterError("give one of onset_frames, onset_seconds or onset_fraction")
     length, length_rec = time_samples("length", frames=length_frames, seconds=length_seconds,
                                       minimum=2, **times)
     check_end(f"{next(iter(onset_rec))} + {next(iter(length_rec))}", onset + length,

@@ -67,7 +67,7 @@ def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataF
     shutil.rmtree(plots, ignore_errors=True)
     plots.mkdir(parents=True)
     results = read_results(out / "run").set_index("key")
-    onsets = options.onsets_seconds()
+    onsets = options.onset_fractions()
     models = []
     for model, part in clips.groupby("model", sort=True):
         figure = f"plots/metrics-{_name(model)}.png"
@@ -83,7 +83,8 @@ def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataF
             plot = f"plots/{anchor}.png"
             plot_clip(nll, entropy, seconds=np.asarray(row["time_s"], dtype=np.float64),
                       spans=list(zip(mine["start_s"], mine["end_s"], strict=True)),
-                      onsets_seconds=onsets, path=out / plot,
+                      onsets_seconds=[f * float(row["duration_seconds"]) for f in onsets],
+                      path=out / plot,
                       baseline=running_baseline(nll, window_frames=options.baseline_frames))
             entries.append({
                 "anchor": anchor, "rank": int(clip["rank"]), "dataset": clip["dataset"],

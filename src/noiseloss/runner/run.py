@@ -47,7 +47,8 @@ class RunSummary:
     """Counts of a run; ``failed`` maps an item or unit label to its reason.
 
     ``quarantined`` maps an unreadable store part to where it was set aside (relative to the
-    run folder); its units were scored again.
+    run folder); its units were scored again. ``short`` maps a clip (``model dataset/item``)
+    scored by an audio model to its seconds when it is shorter than ``excerpt.seconds``.
     """
 
     run_dir: Path
@@ -55,6 +56,7 @@ class RunSummary:
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
+    short: dict[str, float] = field(default_factory=dict)
 
 
 def unit_key(**fields) -> str:
@@ -171,6 +173,7 @@ def clean_excerpt(group: Group, source, scorer, config: ExperimentConfig):
         if not score.instruments:
             raise NoiselossError(f"excerpt at {offset} s has no notes (the score ends at "
                                  f"{midi.get_end_time():.2f} s)")
+        _check_length(score.get_end_time(), config)
         tokens = scorer.tokenize(score)
         return Clean(None, tokens.ids, score, label=group.label, axis=tokens.axis)
     rate = scorer.sample_rate
@@ -178,9 +181,18 @@ def clean_excerpt(group: Group, source, scorer, config: ExperimentConfig):
     if audio.size == 0:
         raise NoiselossError(f"excerpt at {offset} s is empty (source is "
                              f"{full.size / rate:.2f} s long)")
+    _check_length(audio.size / rate, config)
     tokens = scorer.tokenize(audio)
     return Clean(audio, tokens.ids, midi, label=group.label, axis=tokens.axis,
                  offset_seconds=offset)
+
+
+def _check_length(seconds: float, config: ExperimentConfig) -> None:
+    shortest = config.excerpt.min_seconds
+    if shortest is not None and seconds < shortest - 1e-9:
+        raise NoiselossError(f"the clip is {seconds:.2f} s long from "
+                             f"{config.excerpt.offset_seconds:g} s, shorter than the "
+                             f"{shortest:g} s this run needs (excerpt.min_seconds)")
 
 
 def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
@@ -511,15 +523,37 @@ def _run_locked(config: ExperimentConfig, run_dir: Path, *, executor,
     store.consolidate({key for group in groups for key, _ in group.units})
     summary.quarantined = {name: target.relative_to(run_dir).as_posix()
                            for name, target in store.quarantined.items()}
+    summary.short = short_clips(run_dir, seconds=config.excerpt.seconds)
     records = {label: executor.records.get(label, info.identity)
                for label, (_, info, _) in models.items()}
     write_json(provenance.collect(
         None, command="run", config=config.name, models=records, seeds=list(config.seeds),
         device=config.scoring.device, dtype=config.scoring.dtype,
         counts={"done": summary.done, "skipped": summary.skipped, "failed": len(summary.failed)},
-        failed=summary.failed), run_dir / "provenance.json")
+        failed=summary.failed, shorter_than_excerpt=summary.short), run_dir / "provenance.json")
     write_json(summary.failed, run_dir / "failed.json")
     return summary
+
+
+def short_clips(run_dir: Path, *, seconds: float | None) -> dict[str, float]:
+    """Clean units of audio models shorter than ``seconds`` by more than a frame: label -> s.
+
+    (A symbolic excerpt ends with its last note, so its length says nothing of its source.)
+    """
+    import pyarrow.parquet as pq
+
+    path = run_dir / "results.parquet"
+    if seconds is None or not path.is_file():
+        return {}
+    columns = ["model", "dataset", "item", "kind", "modality", "frame_rate", "duration_seconds"]
+    table = pq.read_table(path, columns=[c for c in columns
+                                         if c in pq.read_schema(path).names]).to_pandas()
+    if "duration_seconds" not in table:
+        return {}
+    clean = table[(table["kind"] == "clean") & (table.get("modality", "audio") == "audio")]
+    short = clean[clean["duration_seconds"] < seconds - 1.0 / clean["frame_rate"]]
+    return {f"{r.model} {r.dataset}/{r.item}": round(float(r.duration_seconds), 3)
+            for r in short.drop_duplicates(["model", "dataset", "item"]).itertuples()}
 
 
 def _example_items(items: list[Item], per_dataset: int) -> set[Item]:
