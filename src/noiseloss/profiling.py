@@ -235,8 +235,8 @@ def correlation_note(n: int, value: float, *, level: str) -> str:
     return ""
 
 
-def correlate(source: str | Path, ratings: str | Path | pd.DataFrame, *,
-              seed: int = 0) -> dict:
+def correlate(source: str | Path, ratings: str | Path | pd.DataFrame | None, *,
+              preferences: str | Path | pd.DataFrame | None = None, seed: int = 0) -> dict:
     """Correlations of every clip and probe metric (and mean loss) with human ratings.
 
     Clip level: over matched clips. System level (when ratings have ``system``): over systems,
@@ -244,24 +244,44 @@ def correlate(source: str | Path, ratings: str | Path | pd.DataFrame, *,
     a seeded 95 % bootstrap interval over clips (systems) when there are at least
     ``MIN_INTERVAL_POINTS`` of them; ``note`` says why a row has no interval or no value
     (``correlation_note``). ``expected`` is the sign a metric should have if its degraded
-    direction holds (higher-is-worse: negative).
+    direction holds (higher-is-worse: negative). ``paired`` compares each metric with mean
+    loss on the same clips (``analysis.ratings.compare_to_loss``: Williams' test, Holm).
 
     Args:
         source: A profile folder or a run folder (``read_profile``).
-        ratings: A ratings CSV (``read_ratings``) or the same as a DataFrame.
+        ratings: A ratings CSV (``read_ratings``), a MusicEval-style folder
+            (``analysis.ratings.read_musiceval``), the same as a DataFrame, or None (with
+            ``preferences`` only).
+        preferences: Pairwise preferences ``file_a, file_b, winner`` (CSV or DataFrame):
+            adds ``pairwise``, each metric's share of winners it prefers.
         seed: Seeds the intervals.
 
     Returns:
-        ``{"table": DataFrame, "unmatched": [file, ...], "ambiguous": [file, ...],
-        "matched": ratings joined}`` (a rating joins one clip; several models: one row each).
+        ``{"table": DataFrame, "paired": DataFrame, "pairwise": DataFrame or None,
+        "unmatched": [file, ...], "ambiguous": [file, ...], "matched": ratings joined}`` (a
+        rating joins one clip; several models: one row each).
     """
+    from noiseloss.analysis.ratings import compare_to_loss, read_musiceval
     from noiseloss.analysis.stats import CORRELATIONS, bootstrap_interval, correlation
 
     clips = read_profile(source)
-    table = read_ratings(ratings) if not isinstance(ratings, pd.DataFrame) else ratings
+    if ratings is None:
+        table = pd.DataFrame({"file": [], "rating": []})
+    elif isinstance(ratings, pd.DataFrame):
+        table = ratings
+    else:
+        table = read_musiceval(ratings) if Path(ratings).is_dir() else read_ratings(ratings)
     joined, unmatched, ambiguous = match_ratings(clips, table)
-    metrics = [m for m in (*metrics_of("clip"), *metrics_of("probe"))
-               if m in joined and joined[m].notna().any()]
+    all_metrics = [*metrics_of("clip"), *metrics_of("probe")]
+    directions = {m: PROFILE_METRICS.get(m).degraded for m in all_metrics}
+    pairwise = None
+    if preferences is not None:
+        pairwise, missed = _pairwise(clips, preferences, metrics=[
+            m for m in all_metrics if m in clips and clips[m].notna().any()],
+            directions=directions, seed=seed)
+        unmatched += missed["unmatched"]
+        ambiguous += missed["ambiguous"]
+    metrics = [m for m in all_metrics if m in joined and joined[m].notna().any()]
     levels = {"clip": joined}
     if "system" in joined:
         levels["system"] = joined.groupby(["model", "system"])[[*metrics, "rating"]].mean(
@@ -288,4 +308,29 @@ def correlate(source: str | Path, ratings: str | Path | pd.DataFrame, *,
                                  "ci_high": high, "n": n, "expected": expected, "note": note})
     return {"table": pd.DataFrame(rows, columns=["level", "model", "metric", "method", "value",
                                                  "ci_low", "ci_high", "n", "expected", "note"]),
-            "unmatched": unmatched, "ambiguous": ambiguous, "matched": len(joined)}
+            "paired": compare_to_loss(joined, metrics, directions=directions, seed=seed),
+            "pairwise": pairwise, "unmatched": unmatched, "ambiguous": ambiguous,
+            "matched": len(joined)}
+
+
+def _pairwise(clips: pd.DataFrame, preferences, *, metrics, directions, seed: int):
+    """``pairwise_accuracy`` of the preference pairs whose two files each join one clip.
+
+    Each side is joined as ``match_ratings`` joins a rating (the pair's index rides in
+    ``rating``), so a pair never joins a wrong or ambiguous clip.
+    """
+    from noiseloss.analysis.ratings import pairwise_accuracy, read_preferences
+
+    table = read_preferences(preferences)
+    sides, missed = [], {"unmatched": [], "ambiguous": []}
+    for side in ("file_a", "file_b"):
+        joined, unmatched, ambiguous = match_ratings(
+            clips, pd.DataFrame({"file": table[side], "rating": np.arange(len(table))}))
+        sides.append(joined.rename(columns={"rating": "pair"}))
+        missed["unmatched"] += unmatched
+        missed["ambiguous"] += ambiguous
+    both = sides[0].merge(sides[1], on=["model", "pair"], suffixes=("", "_b"))
+    a = both[["model", *metrics]]
+    b = both[["model", *[f"{m}_b" for m in metrics]]].set_axis(["model", *metrics], axis=1)
+    winner = table["winner"].to_numpy()[both["pair"].astype(int).to_numpy()]
+    return pairwise_accuracy(a, b, winner, metrics, directions=directions, seed=seed), missed

@@ -77,19 +77,26 @@ def profile(sources, model_name, backend, model_option_items, out_dir, probes, p
 
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.argument("ratings", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("ratings", type=click.Path(path_type=Path, exists=True))
+@click.option("--preferences", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None, help="Pairwise preferences (file_a,file_b,winner): each metric's "
+                                 "share of winners it prefers.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the intervals.")
 @click.option("--out", "out_file", type=click.Path(path_type=Path), default=None,
-              help="Also write the table as CSV.")
-def correlate(source, ratings, seed, out_file):
-    """Correlate the metrics of SOURCE (a profile or run folder) with RATINGS (file,rating[,system]).
+              help="Also write the table as CSV (and the comparisons beside it).")
+def correlate(source, ratings, preferences, seed, out_file):
+    """Correlate the metrics of SOURCE (a profile or run folder) with RATINGS.
+
+    RATINGS: a CSV (file,rating[,system]) or a MusicEval-style folder (wav/ and
+    sets/*mos_list.txt; profile its wav/ folder first). Each metric is also compared with mean
+    loss on the same clips (Williams' test, Holm-adjusted over the metrics).
 
     Example: noiseloss correlate runs/profile ratings.csv
     """
     from noiseloss.profiling import correlate as run_correlate
     from noiseloss.store.io import write_csv
 
-    result = run_correlate(source, ratings, seed=seed)
+    result = run_correlate(source, ratings, preferences=preferences, seed=seed)
     table = result["table"]
     console.print(f"joined {result['matched']} rating row(s); {len(result['unmatched'])} "
                   f"rating(s) matched no clip, {len(result['ambiguous'])} several (left out)",
@@ -107,6 +114,21 @@ def correlate(source, ratings, seed, out_file):
     for (level, note), rows in table[table["note"] != ""].groupby(["level", "note"], sort=False):
         console.print(f"{level} level: {note} ({len(rows)} row(s))", markup=False,
                       highlight=False)
+    for _, row in result["paired"].iterrows():
+        console.print(f"vs mean_loss {row['model']:<10} {row['metric']:<26} rho "
+                      f"{row['rho_metric']:+.3f} vs {row['rho_loss']:+.3f}: difference "
+                      f"{row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], "
+                      f"Williams p={row['p']:.3g}, Holm p={row['p_holm']:.3g} (n={row['n']})",
+                      markup=False, highlight=False)
+    pairwise = result["pairwise"]
+    for _, row in (pairwise.iterrows() if pairwise is not None else ()):
+        console.print(f"pairwise {row['model']:<10} {row['metric']:<26} accuracy "
+                      f"{row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] "
+                      f"(n={row['n']} pairs)", markup=False, highlight=False)
     if out_file is not None:
         write_csv(table, out_file)
+        extra = {"paired": result["paired"], "pairwise": pairwise}
+        for name, frame in extra.items():
+            if frame is not None:
+                write_csv(frame, out_file.with_name(f"{out_file.stem}-{name}.csv"))
         console.print(f"table -> {out_file}", markup=False)
