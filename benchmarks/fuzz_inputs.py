@@ -99,7 +99,6 @@ def fuzz_files(cases: int, rng: np.random.Generator, folder: Path) -> dict[str, 
     import pretty_midi
     import soundfile as sf
 
-    from noiseloss.errors import NoiselossError
     from noiseloss.models import load_model
     from noiseloss.sources.midi import load_midi, render_midi
 
@@ -121,23 +120,36 @@ def fuzz_files(cases: int, rng: np.random.Generator, folder: Path) -> dict[str, 
     valid["mid"] = path.read_bytes()
     out = {}
     for kind, data in valid.items():
-        accepted = refused = 0
-        crashes = []
-        for n in range(cases):
-            path = folder / f"case-{n}.{kind}"
+        def write(path, data=data):
             path.write_bytes(_corrupt(data, rng))
-            try:
-                if kind == "mid":
-                    render_midi(load_midi(path), sample_rate=32000, max_seconds=2.0)
-                else:
-                    scorer.score(path)
-                accepted += 1
-            except NoiselossError:
-                refused += 1
-            except Exception:  # noqa: BLE001 (what is counted)
-                crashes.append((f"{kind} case {n}", traceback.format_exc(limit=3)))
-        out[kind] = (accepted, refused, crashes)
+
+        def read(path, kind=kind):
+            if kind == "mid":
+                render_midi(load_midi(path), sample_rate=32000, max_seconds=2.0)
+            else:
+                scorer.score(path)
+
+        out[kind] = _judge(kind, cases, folder, suffix=f".{kind}", write=write, read=read)
     return out
+
+
+def _judge(kind: str, cases: int, folder: Path, *, suffix: str, write, read) -> tuple:
+    """``(accepted, refused, tracebacks)`` of ``cases`` files made by ``write``, read by ``read``."""
+    from noiseloss.errors import NoiselossError
+
+    accepted = refused = 0
+    crashes = []
+    for n in range(cases):
+        path = folder / f"{kind}-{n}{suffix}"
+        write(path)
+        try:
+            read(path)
+            accepted += 1
+        except NoiselossError:
+            refused += 1
+        except Exception:  # noqa: BLE001 (what is counted)
+            crashes.append((f"{kind} case {n}", traceback.format_exc(limit=3)))
+    return accepted, refused, crashes
 
 
 def _symbolic(folder: Path):
@@ -188,29 +200,12 @@ def _random_score(rng: np.random.Generator, path: Path) -> None:
 
 def fuzz_scores(cases: int, rng: np.random.Generator, folder: Path) -> dict[str, tuple]:
     """Corrupted and random MIDI through the symbolic path: (accepted, refused, tracebacks)."""
-    from noiseloss.errors import NoiselossError
-
     read = _symbolic(folder)
     valid = (folder / "corpus" / "tune.mid").read_bytes()
-    out = {}
-    for kind in ("mid-symbolic", "score"):
-        accepted = refused = 0
-        crashes = []
-        for n in range(cases):
-            path = folder / f"{kind}-{n}.mid"
-            if kind == "score":
-                _random_score(rng, path)
-            else:
-                path.write_bytes(_corrupt(valid, rng))
-            try:
-                read(path)
-                accepted += 1
-            except NoiselossError:
-                refused += 1
-            except Exception:  # noqa: BLE001 (what is counted)
-                crashes.append((f"{kind} case {n}", traceback.format_exc(limit=3)))
-        out[kind] = (accepted, refused, crashes)
-    return out
+    return {"mid-symbolic": _judge("mid-symbolic", cases, folder, suffix=".mid", read=read,
+                                   write=lambda path: path.write_bytes(_corrupt(valid, rng))),
+            "score": _judge("score", cases, folder, suffix=".mid", read=read,
+                            write=lambda path: _random_score(rng, path))}
 
 
 def main(argv=None) -> int:

@@ -365,3 +365,11 @@ def test_shipped_demo_midi_model_and_its_card():
     # the gates the card reports: better than the best n-gram on validation, and the repeat test
     assert ev["validation"]["margin_nats"] > 0
     assert ev["repeat"]["passed"] and "FAILED" not in card
+    # the repeat test again, on the shipped weights: a 40-note random walk played twice costs,
+    # in its second occurrence, at most 0.6 x its first (mean NLL per token)
+    from noiseloss.demo.symbolic_eval import REPEAT_RATIO, repeat_test
+
+    for seed in (0, 1, 2, 3, 4):
+        run = repeat_test(scorer, seed=seed)
+        assert run["ratio"] <= REPEAT_RATIO == 0.6, run
+        assert run["ratio"] == pytest.approx(ev["repeat"]["runs"][seed]["ratio"], abs=1e-4)

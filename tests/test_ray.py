@@ -171,3 +171,37 @@ def test_replicas_that_leave_no_cpu_for_the_readers_are_refused(cluster, config,
             run_experiment(config, out, executor=RayExecutor(replicas=replicas,
                                                              cpus_per_replica=cpus))
         assert not (tmp_path / f"r{replicas}").exists()
+
+
+def test_a_killed_driver_resumes_without_loss_or_duplicates(cluster, config, local_store,
+                                                            tmp_path):
+    """`noiseloss run --executor ray --address auto` in a subprocess, SIGKILLed right after it
+    stored its first group (an observable event), then run again: the store is the local one."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "noiseloss.cli.main", "run", str(path), "--out", str(out),
+               "--executor", "ray", "--address", "auto", "--replicas", "1", "--no-report"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    while driver.poll() is None and not list((out / "store").glob("part-*.parquet")):
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGKILL)
+    assert driver.wait(timeout=60) == -signal.SIGKILL, driver.stderr.read().decode()[-2000:]
+    first = len(stored_keys(out))
+    assert 0 < first < 24
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"units: {24 - first} done, {first} skipped" in again.stderr
+    keys = stored_keys(out)
+    assert len(keys) == len(set(keys)) == 24
+    table = pq.read_table(out / "results.parquet")
+    assert table.drop(["audio"]).equals(local_store.drop(["audio"]))

@@ -225,20 +225,23 @@ def family_of(spec: str | None, *, kind: str, ignore: tuple[str, ...] = ()) -> s
     return " ".join([kind, *(f"{k}={json.dumps(rest[k], sort_keys=True)}" for k in sorted(rest))])
 
 
+def _length(spec: str | None) -> tuple:
+    """``(frames, seconds)`` of the length a family varies, as its spec gives them."""
+    params = _spec(spec)
+    keys = _length_keys(params)
+    return (None, None) if keys is None else tuple(params.get(k) for k in keys)
+
+
 def perturbation_frames(spec: str | None, *, frame_rate: float) -> int | None:
     """The length a family varies, in frames (see ``LENGTH_KEYS``).
 
     None for a family without a length (score edits, whose span is wherever the notes they
     change lie) and for lengths in seconds on a model without frames.
     """
-    params = _spec(spec)
-    keys = _length_keys(params)
-    if keys is None:
-        return None
-    frames, seconds = (params.get(k) for k in keys)
+    frames, seconds = _length(spec)
     if frames is not None:
         return int(frames)
-    return None if not frame_rate > 0 else round(float(seconds) * frame_rate)
+    return None if seconds is None or not frame_rate > 0 else round(float(seconds) * frame_rate)
 
 
 def perturbation_seconds(spec: str | None, *, frame_rate: float) -> float | None:
@@ -246,14 +249,10 @@ def perturbation_seconds(spec: str | None, *, frame_rate: float) -> float | None
 
     A length in frames is converted with ``frame_rate`` (None on a model without frames).
     """
-    params = _spec(spec)
-    keys = _length_keys(params)
-    if keys is None:
-        return None
-    frames, seconds = (params.get(k) for k in keys)
+    frames, seconds = _length(spec)
     if seconds is not None:
         return float(seconds)
-    return float(frames) / frame_rate if frame_rate > 0 else None
+    return None if frames is None or not frame_rate > 0 else float(frames) / frame_rate
 
 
 def _optional_int(value) -> int | None:

@@ -14,7 +14,6 @@ place at the end, so that a build stopped at any moment leaves the previous asse
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import platform
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from noiseloss.demo import symbolic_corpus as corpus
+from noiseloss.demo.build import _hash, _jsonable
 from noiseloss.demo.corpus import rank
 from noiseloss.demo.symbolic_data import DATASETS, MANIFEST
 from noiseloss.demo.symbolic_train import MidiModelSize, MidiTrainConfig, compact_vocab, piece_codes
@@ -387,14 +387,6 @@ def _corpus_summary(pieces, failed, codes, scores, *, timing: dict) -> dict:
             "failed_examples": dict(sorted(failed.items())[:10]),
             "export": {**timing, "works_per_second": round(timing["works"] / timing["seconds"], 2)
                        if timing["seconds"] else None}}
-
-
-def _hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _jsonable(obj):
-    return json.loads(json.dumps(obj, default=str))
 
 
 __all__ = ["FULL", "TINY", "SymbolicSettings", "build"]
