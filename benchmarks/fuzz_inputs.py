@@ -12,6 +12,9 @@ would see, and is printed with the input that caused it.
 - MIDI: a valid MIDI file cut or overwritten the same way; through ``load_midi`` and the
   renderer (first 2 s), and through ``load_score`` and the symbolic models (``ppm`` with that
   file as its corpus, and the Anticipatory Music Transformer's tokenizer, full vocabulary);
+- tables: the CSVs users bring (an audit's outside scores, ratings, preferences), cut or
+  overwritten; through ``read_scores`` (against a manifest), ``read_ratings`` and
+  ``read_preferences``;
 - scores: random but well-formed MIDI files (1-20 tracks, drums or not, notes of zero or
   negative length, overlapping same-pitch notes, onsets up to an hour, pitches and velocities
   at their limits, tempo changes) through the same symbolic path.
@@ -208,6 +211,27 @@ def fuzz_scores(cases: int, rng: np.random.Generator, folder: Path) -> dict[str,
                             write=lambda path: _random_score(rng, path))}
 
 
+def fuzz_tables(cases: int, rng: np.random.Generator, folder: Path) -> dict[str, tuple]:
+    """Corrupted CSVs through the readers of outside scores, ratings and preferences."""
+    import pandas as pd
+
+    from noiseloss.analysis.ratings import read_preferences
+    from noiseloss.auditing import read_scores
+    from noiseloss.profiling import read_ratings
+
+    manifest = pd.DataFrame({"file": [f"files/{k}.flac" for k in "abcd"]})
+    valid = {
+        "scores": b"file,fad,aesthetics\nfiles/a.flac,1.5,7\nb.flac,2.5,6\nfiles/c.flac,,5\n",
+        "ratings": b"file,rating,system\nsysA/a.wav,4.5,A\nsysB/a.wav,2,B\n",
+        "preferences": b"file_a,file_b,winner\na.wav,b.wav,a\nc.wav,d.wav,d.wav\n"}
+    readers = {"scores": lambda path: read_scores(path, manifest, higher_is_worse=["fad"]),
+               "ratings": read_ratings, "preferences": read_preferences}
+    return {f"{kind}-csv": _judge(kind, cases, folder, suffix=".csv", read=readers[kind],
+                                  write=lambda path, data=data: path.write_bytes(
+                                      _corrupt(data, rng)))
+            for kind, data in valid.items()}
+
+
 def main(argv=None) -> int:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -219,6 +243,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         results.update(fuzz_files(args.cases // 3, rng, Path(tmp)))
         results.update(fuzz_scores(args.cases // 3, rng, Path(tmp)))
+        results.update(fuzz_tables(args.cases // 3, rng, Path(tmp)))
     total = 0
     for kind, (accepted, refused, crashes) in results.items():
         print(f"{kind:<12} accepted {accepted:4d}  refused {refused:4d}  tracebacks {len(crashes)}")
