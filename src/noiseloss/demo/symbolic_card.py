@@ -110,6 +110,11 @@ def render_card(metrics: dict, curve: Sequence[dict]) -> str:
         f"of similar length share a batch of at most {opt['batch_tokens']:,} tokens"
         + (f"; each crop is transposed by a random shift of at most {opt['transpose']} semitones"
            if opt.get("transpose") else "") + ". "
+        + (f"In {100 * opt['repeat']:.0f} % of the crops a passage (its first m events, m "
+           "uniform from 8 to half the crop) is played twice in a row, the second time from "
+           "where the crop's next event starts (`symbolic_train.repeat_crop`): music repeats, but "
+           "an ABC tune's repeats are often not written out, and this is what teaches the model "
+           "to read its context. " if opt.get("repeat") else "")
         + ("The embeddings of time, duration and note ids (tied with the output layer) start as "
            "sinusoidal features of their value (`symbolic_train.value_embeddings`), the rest as "
            "GPT-2 initialises them. " if model.get("value_init") == "sinusoidal" else "")
@@ -124,11 +129,12 @@ def render_card(metrics: dict, curve: Sequence[dict]) -> str:
         "![training and validation curves](curves.png)",
         "",
         f"| step | train loss | validation loss ({tr['validation_crops']} first windows) | "
-        "tokens seen | elapsed (s) |",
-        "|---|---|---|---|---|",
+        "repeat ratio (3 other melodies) | tokens seen | elapsed (s) |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [f"| {r['step']} | {r['train_loss']:.3f} | {r['validation_loss']:.3f} | "
-              f"{r['tokens']:,} | {r['elapsed_s']:.0f} |" for r in curve]
+              + (f"{r['repeat_ratio']:.3f}" if r.get("repeat_ratio") is not None else "-")
+              + f" | {r['tokens']:,} | {r['elapsed_s']:.0f} |" for r in curve]
     orders = s["ngram_orders"]
     lines += [
         "",

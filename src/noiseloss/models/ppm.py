@@ -186,14 +186,16 @@ class PPM:
             float64 ``[T, alphabet_size]``; each row sums to 1.
         """
         symbols = _symbols(sequence, self.alphabet_size)
-        out = np.empty((len(symbols), self.alphabet_size))
         position = self._begin() if update else 0
+        counts, seen = [], []
         for i in range(len(symbols)):
-            out[i] = self._distribution(symbols, i)
+            rows, total_seen = self._counts(symbols, i)  # copies: later updates leave them be
+            counts.append(rows)
+            seen.append(total_seen)
             if update:
                 self._data.append(symbols[i])
                 self._insert(symbols, i, position + i)
-        return out
+        return self._blend_many(counts, seen)
 
     def information_content(self, sequence, *, update: bool = True) -> np.ndarray:
         """``-log p`` of each symbol of ``sequence`` given those before it, nats ``[T]``.
@@ -243,24 +245,22 @@ class PPM:
             row = nxt
             path.append(row)
         symbol = symbols[i]
-        column = self._full[:, symbol]  # a view: scalar updates of a few rows beat fancy indexing
+        rows = np.array(path)  # distinct rows: one fancy update each
         if self._upex is not None:
             # Update exclusion: the orders at and above the longest that had seen this n-gram.
-            seen = sum(column[row] > 0 for row in path)
-            upex = self._upex[:, symbol]
-            for row in path[max(seen - 1, 0):]:
-                upex[row] += 1.0
-        for row in path:
-            column[row] += 1.0
+            seen = int(np.count_nonzero(self._full[rows, symbol]))
+            self._upex[rows[max(seen - 1, 0):], symbol] += 1.0
+        self._full[rows, symbol] += 1.0
         self._learned += 1
 
     # -- prediction ------------------------------------------------------------------------
 
-    def _distribution(self, symbols: list[int], i: int) -> np.ndarray:
-        """Distribution of ``symbols[i]`` given ``symbols[:i]`` (the model as it is)."""
+    def _counts(self, symbols: list[int], i: int) -> tuple[np.ndarray, int]:
+        """The count rows ``[orders, A]`` (orders ``0..chosen``) that predict ``symbols[i]``
+        given ``symbols[:i]`` (a copy of the model as it is), and the symbols ever seen."""
         a = self.alphabet_size
-        if self._learned == 0:
-            return np.full(a, 1.0 / a)
+        if self._learned == 0:  # nothing seen: order -1 alone, uniform
+            return np.zeros((1, a)), 0
         child, data = self._child, self._data
         top = min(i, self._bound)
         row = 0
@@ -302,34 +302,49 @@ class PPM:
             extra = np.zeros((chosen - highest, a))
             extra[:, once_symbol] = 1.0
             counts = np.concatenate([counts, extra])
-        return self._blend(counts, int(np.count_nonzero(full[0])))
+        return counts, int(np.count_nonzero(full[0]))
 
-    def _blend(self, counts: np.ndarray, seen: int) -> np.ndarray:
-        """Interpolate the count rows of orders ``0..chosen`` (``[orders, A]``) and order -1."""
+    def _blend_many(self, counts: list[np.ndarray], seen: list[int], *,
+                    chunk: int = 256) -> np.ndarray:
+        """Distributions ``[N, A]`` from each prediction's ``_counts`` (in chunks of ``chunk``)."""
+        a = self.alphabet_size
+        out = np.empty((len(counts), a))
+        for start in range(0, len(counts), chunk):
+            part = counts[start:start + chunk]
+            # rows of absent higher orders are zero: they neither predict nor escape
+            stacked = np.zeros((len(part), max(c.shape[0] for c in part), a))
+            for n, c in enumerate(part):
+                stacked[n, : c.shape[0]] = c
+            out[start:start + len(part)] = self._blend(
+                stacked, np.asarray(seen[start:start + chunk], dtype=np.float64))
+        return out
+
+    def _blend(self, counts: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """Interpolate count rows ``[N, orders, A]`` of orders ``0..`` and order -1: ``[N, A]``."""
         present = counts > 0
         mod = np.maximum(counts + self._k, 0.0) if self._k else counts
-        total = mod.sum(axis=1)
+        total = mod.sum(axis=2)
         if self.exclusion:  # symbols seen at an order were seen at every lower one: excluding
             # the next higher order's symbols excludes those of all higher orders
-            total[:-1] -= (mod[:-1] * present[1:]).sum(axis=1)
+            total[:, :-1] -= (mod[:, :-1] * present[:, 1:]).sum(axis=2)
         escape = self.escape
         if escape == "a":
             denominator = total + 1.0
         elif escape == "ax":
-            denominator = total + np.count_nonzero(counts == 1.0, axis=1) + 1.0
+            denominator = total + np.count_nonzero(counts == 1.0, axis=2) + 1.0
         else:
-            distinct = np.count_nonzero(present, axis=1)
+            distinct = np.count_nonzero(present, axis=2)
             denominator = total + (distinct * 0.5 if escape == "d" else distinct)
-        lam = total / denominator
-        stay = np.cumprod((1.0 - lam)[::-1])[::-1]  # stay[o] = prod over o' >= o
+        lam = np.divide(total, denominator, out=np.zeros_like(total), where=denominator > 0)
+        stay = np.cumprod((1.0 - lam)[:, ::-1], axis=1)[:, ::-1]  # stay[o] = prod over o' >= o
         above = np.empty_like(stay)
-        above[-1] = 1.0
-        above[:-1] = stay[1:]
+        above[:, -1] = 1.0
+        above[:, :-1] = stay[:, 1:]
         weight = np.divide(lam * above, total, out=np.zeros_like(total), where=total > 0)
         a = self.alphabet_size
-        minus1 = 1.0 / (a + 1 - seen) if self.exclusion else 1.0 / a
-        dist = weight @ mod + stay[0] * minus1
-        return dist / dist.sum()
+        minus1 = 1.0 / (a + 1 - seen) if self.exclusion else np.full_like(seen, 1.0 / a)
+        dist = np.einsum("no,noa->na", weight, mod) + (stay[:, 0] * minus1)[:, None]
+        return dist / dist.sum(axis=1, keepdims=True)
 
 
 def information_content(distributions, sequence) -> np.ndarray:
