@@ -256,8 +256,10 @@ class PPM:
     # -- prediction ------------------------------------------------------------------------
 
     def _counts(self, symbols: list[int], i: int) -> tuple[np.ndarray, int]:
-        """The count rows ``[orders, A]`` (orders ``0..chosen``) that predict ``symbols[i]``
-        given ``symbols[:i]`` (a copy of the model as it is), and the symbols ever seen."""
+        """Count rows ``[orders, A]`` (orders ``0..chosen``) and the symbols ever seen.
+
+        They predict ``symbols[i]`` given ``symbols[:i]``: a copy of the model as it is.
+        """
         a = self.alphabet_size
         if self._learned == 0:  # nothing seen: order -1 alone, uniform
             return np.zeros((1, a)), 0
