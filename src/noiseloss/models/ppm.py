@@ -32,8 +32,9 @@ deterministic order it selected with its full counts).
 Storage is a trie over contexts read backwards (a dict ``(node, symbol) -> child``) with one
 count row per context seen at least twice; a context seen once is a pointer into the learned
 symbols (its one continuation, and the context can be extended backwards from there), so a
-long unique context costs nothing until it recurs. Each prediction is a few numpy operations
-on the ``[orders, A]`` count rows: no Python loop over the alphabet.
+long unique context costs nothing until it recurs. A prediction copies its ``[orders, A]``
+count rows; the rows of up to 256 predictions are blended in one numpy pass (no Python loop
+over the alphabet or over the predictions of a pass).
 """
 
 from __future__ import annotations
