@@ -92,3 +92,42 @@ def test_ppm_needs_a_corpus(tmp_path):
 
     with pytest.raises(ModelLoadError, match="folder holding MIDI files"):
         model_info("ppm", corpus=str(tmp_path))
+
+
+def test_audio_and_symbolic_models_in_one_run_share_the_time_axis(corpus, tmp_path):
+    """MIDI sources, a score edit, ppm (the notes) and demo (FluidSynth's rendering): each
+    unit's span is the same seconds for both models, and the figures hold both."""
+    import json
+
+    import pandas as pd
+
+    from noiseloss.config import parse_config
+    from noiseloss.pipeline import run_pipeline
+
+    data = tmp_path / "pieces"
+    data.mkdir()
+    for i in range(2):
+        melody(random_walk(24, seed=20 + i), step=0.25).write(str(data / f"p{i}.mid"))
+    config = parse_config({
+        "name": "both", "models": ["demo", {"name": "ppm", "corpus": str(corpus)}],
+        "datasets": {"pieces": {"path": str(data)}}, "excerpt": {"seconds": 6.0},
+        "perturbations": [{"kind": "note-noise", "onset_seconds": 2.0,
+                           "grid": {"length_seconds": [0.5, 1.0]}}]})
+    result = run_pipeline(config, tmp_path / "run")
+    assert not result.summary.failed and result.summary.done == 2 * 2 * 3
+    units = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    assert set(units.groupby("model")["modality"].first().items()) == {
+        ("demo", "audio"), ("ppm", "symbolic")}
+    noisy = units[units["kind"] == "note-noise"]
+    spans = noisy.pivot_table(index=["item", "spec"], columns="model",
+                              values=["onset_seconds", "length_seconds"])
+    # the same notes changed, measured on each model's own axis: equal within one frame (20 ms)
+    np.testing.assert_allclose(spans["onset_seconds"]["demo"], spans["onset_seconds"]["ppm"],
+                               atol=0.02)
+    np.testing.assert_allclose(spans["length_seconds"]["demo"], spans["length_seconds"]["ppm"],
+                               atol=0.04)
+    sequence = result.tables["sequence"]
+    assert sorted(sequence["perturbation_seconds"].unique()) == [0.5, 1.0]
+    figures = json.loads((tmp_path / "run" / "figures" / "index.json").read_text())
+    assert "fig3-token-loss" in figures
+    assert {"demo", "ppm"} <= set(result.tables["deltas"]["model"])

@@ -13,7 +13,7 @@ cd "$work"
 wheel=$(ls dist/noiseloss-*.whl)
 size=$(stat -c %s "$wheel")
 echo "wheel: $(basename "$wheel"), $((size / 1024 / 1024)) MiB"
-[ "$size" -lt $((40 * 1024 * 1024)) ] || { echo "the wheel is over 40 MB"; exit 1; }
+[ "$size" -lt 40000000 ] || { echo "the wheel is over 40 MB (40,000,000 bytes)"; exit 1; }
 python3 -m venv venv
 pip() { venv/bin/pip install -q "$@" 2>> pip.log || { tail -20 pip.log; exit 1; }; }
 pip --upgrade pip
