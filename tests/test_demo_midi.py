@@ -42,6 +42,12 @@ def test_tiny_symbolic_recipe_end_to_end(tiny_build, tiny_scorer):
                  "model/model.safetensors"):
         assert (assets / name).is_file(), name
     assert not (assets.parent / "assets.partial").exists()
+    # two phases: 6 steps, then 3 with more repeated passages, one curve
+    curve = [json.loads(line) for line in
+             (assets / "training_curve.jsonl").read_text().splitlines()]
+    assert [(r["step"], r.get("phase", 1)) for r in curve] == [(3, 1), (6, 1), (9, 2)]
+    assert curve[2]["tokens"] > curve[1]["tokens"] and metrics["training"]["tokens_seen"] == \
+        curve[2]["tokens"]
     corpus = metrics["corpus"]["collections_per_split"]
     assert set(corpus["ood"]).isdisjoint(set(corpus["train"]) | set(corpus["validation"]))
 

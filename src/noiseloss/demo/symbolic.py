@@ -56,6 +56,8 @@ class SymbolicSettings:
         clips_per_set: Files per data set.
         clip_seconds: Length of the data sets' excerpts and samples.
         repeat_seeds: Melodies of the repeat test.
+        copy: A second phase of training from the first one's weights (None: none): more
+            repeated passages at a lower learning rate; its own checkpoint, keyed by both.
     """
 
     per_collection: dict[str, int]
@@ -72,6 +74,7 @@ class SymbolicSettings:
     clip_seconds: float = 15.0
     repeat_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     top_k: tuple[int, ...] = field(default_factory=lambda: TOP_K)
+    copy: MidiTrainConfig | None = None
 
 
 FULL = SymbolicSettings(
@@ -83,7 +86,11 @@ FULL = SymbolicSettings(
     # ~0.92 s a step (about 6,400 tokens/s measured on two idle cores): 50 min of training
     train=MidiTrainConfig(steps=3200, batch_tokens=6144, warmup_steps=200, eval_every=100,
                           dropout=0.0, transpose=5, repeat=0.25),
-    validation_crops=128, eval_seconds=40.0)
+    validation_crops=128, eval_seconds=40.0,
+    # then 600 steps with a passage played twice in 60 % of the crops (~10 min): the first
+    # phase alone left the repeat test at a ratio of about 0.95
+    copy=MidiTrainConfig(steps=600, batch_tokens=6144, learning_rate=3e-4, warmup_steps=50,
+                         eval_every=100, dropout=0.0, transpose=5, repeat=0.6))
 TINY = SymbolicSettings(
     per_collection={"essenFolksong": 8, "bach": 3, "joplin": 1},
     max_seconds=30.0, workers=1, time_bins=4000, dur_bins=1000,
@@ -91,7 +98,9 @@ TINY = SymbolicSettings(
     train=MidiTrainConfig(steps=6, batch_tokens=1024, warmup_steps=2, eval_every=3,
                           dropout=0.0, transpose=5, repeat=0.25),
     validation_crops=4, eval_seconds=20.0, clips_per_set=2, clip_seconds=6.0,
-    repeat_seeds=(0,), top_k=(8,))
+    repeat_seeds=(0,), top_k=(8,),
+    copy=MidiTrainConfig(steps=3, batch_tokens=1024, warmup_steps=1, eval_every=3,
+                         dropout=0.0, transpose=5, repeat=0.6))
 
 
 def build(work_dir: str | Path, *, tiny: bool = False, seed: int = 0,
@@ -208,40 +217,43 @@ def train_model(pieces, codes, vocab, layout, *, settings: SymbolicSettings, see
                 work: Path, log):
     """Initialise and train the GPT-2; return it (eval mode), its curve and a summary.
 
-    A finished training is kept in ``work/checkpoints/<key>`` and reused by a rerun with the
-    same settings, seed and training pieces.
+    Each finished phase (``settings.train``, then ``settings.copy`` if set) is kept in
+    ``work/checkpoints/<key>`` and reused by a rerun with the same settings, seed and training
+    pieces.
     """
-    from transformers import GPT2LMHeadModel
-
+    from noiseloss.demo.symbolic_eval import repeat_melody
     from noiseloss.demo.symbolic_train import build_model, train
 
     train_ids = [p.piece_id for p in pieces if p.split == "train"]
-    key = _hash({"settings": _jsonable(asdict(settings)), "seed": seed, "train": train_ids})
-    checkpoint = work / "checkpoints" / key
-    if (checkpoint / "summary.json").is_file():
-        log(f"reusing the trained model in {checkpoint}")
-        saved = json.loads((checkpoint / "summary.json").read_text())
-        from noiseloss.models.hub import quiet_transformers
-
-        with quiet_transformers():
-            model = GPT2LMHeadModel.from_pretrained(str(checkpoint), local_files_only=True)
-        return model.eval(), saved["curve"], saved["summary"]
-    model = build_model(vocab, size=settings.model, seed=seed, dropout=settings.train.dropout)
-    window = settings.model.window_events
+    first = {k: v for k, v in _jsonable(asdict(settings)).items() if k != "copy"}
+    key = _hash({"settings": first, "seed": seed, "train": train_ids})
     train_codes = [codes[i] for i in train_ids]
     validation = [p.piece_id for p in pieces if p.split == "validation"]
     validation.sort(key=lambda i: rank("curve:" + i, seed=seed))
-    val_crops = [_first_window(codes[i], window, vocab.time_bins)
+    val_crops = [_first_window(codes[i], settings.model.window_events, vocab.time_bins)
                  for i in validation[: settings.validation_crops]]
-    t0 = time.monotonic()
-    from noiseloss.demo.symbolic_eval import repeat_melody
-
     # melodies other than the repeat test's, watched during training
     watched = [piece_codes(repeat_melody(seed=1000 + s), vocab) for s in range(3)]
-    curve = train(model, train_codes, val_crops, layout=layout, config=settings.train, seed=seed,
-                  repeats=watched,
-                  log=lambda r: log(f"train: {json.dumps(r)}"))
-    wall = time.monotonic() - t0
+
+    def phase(model, config, phase_seed):
+        return model, train(model, train_codes, val_crops, layout=layout, config=config,
+                            seed=phase_seed, repeats=watched,
+                            log=lambda r: log(f"train: {json.dumps(r)}"))
+
+    model, curve, wall = _phase(
+        work / "checkpoints" / key, log=log,
+        run=lambda: phase(build_model(vocab, size=settings.model, seed=seed,
+                                      dropout=settings.train.dropout), settings.train, seed))
+    if settings.copy is not None:
+        done = curve[-1]
+        key = _hash({"after": key, "copy": _jsonable(asdict(settings.copy))})
+        model, more, extra = _phase(work / "checkpoints" / key, log=log,
+                                    run=lambda: phase(model, settings.copy, seed + 1))
+        curve = curve + [{**r, "step": r["step"] + done["step"],
+                          "tokens": r["tokens"] + done["tokens"],
+                          "elapsed_s": round(r["elapsed_s"] + done["elapsed_s"], 1),
+                          "phase": 2} for r in more]
+        wall += extra
     summary = {"parameters": int(sum(p.numel() for p in model.parameters())),
                "train_pieces": len(train_codes),
                "train_tokens": int(sum(3 * c.shape[1] for c in train_codes)),
@@ -249,12 +261,33 @@ def train_model(pieces, codes, vocab, layout, *, settings: SymbolicSettings, see
                "tokens_per_second": round(curve[-1]["tokens"] / wall),
                "validation_crops": len(val_crops),
                "validation_crop_tokens": int(sum(3 * c.shape[1] for c in val_crops))}
+    return model.eval(), curve, summary
+
+
+def _phase(checkpoint: Path, *, run, log) -> tuple:
+    """``(model, curve, wall seconds)`` of one training phase, kept in ``checkpoint``.
+
+    ``run()`` returns the model it trained and its curve; a checkpoint holding
+    ``summary.json`` is loaded instead.
+    """
+    from transformers import GPT2LMHeadModel
+
     from noiseloss.models.hub import quiet_transformers
 
+    saved = checkpoint / "summary.json"
+    if saved.is_file():
+        log(f"reusing the trained model in {checkpoint}")
+        with quiet_transformers():
+            model = GPT2LMHeadModel.from_pretrained(str(checkpoint), local_files_only=True)
+        record = json.loads(saved.read_text())
+        return model.eval(), record["curve"], record["summary"]["wall_seconds"]
+    t0 = time.monotonic()
+    model, curve = run()
+    wall = time.monotonic() - t0
     with quiet_transformers():
         model.save_pretrained(str(checkpoint), safe_serialization=True)
-    write_json({"curve": curve, "summary": summary}, checkpoint / "summary.json")
-    return model.eval(), curve, summary
+    write_json({"curve": curve, "summary": {"wall_seconds": round(wall, 1)}}, saved)
+    return model.eval(), curve, wall
 
 
 def _first_window(piece_codes: np.ndarray, window: int, time_bins: int) -> np.ndarray:

@@ -113,14 +113,19 @@ def render_card(metrics: dict, curve: Sequence[dict]) -> str:
         + (f"In {100 * opt['repeat']:.0f} % of the crops a passage (its first m events, m "
            "uniform from 8 to half the crop) is played twice in a row, the second time from "
            "where the crop's next event starts (`symbolic_train.repeat_crop`): music repeats, but "
-           "an ABC tune's repeats are often not written out, and this is what teaches the model "
+           "an ABC tune's repeats are often not written out, and this is meant to teach the model "
            "to read its context. " if opt.get("repeat") else "")
         + ("The embeddings of time, duration and note ids (tied with the output layer) start as "
            "sinusoidal features of their value (`symbolic_train.value_embeddings`), the rest as "
            "GPT-2 initialises them. " if model.get("value_init") == "sinusoidal" else "")
         + f"{opt['steps']:,} steps of AdamW (lr {opt['learning_rate']:g}, betas 0.9/0.95, weight "
         f"decay {opt['weight_decay']:g}, {opt['warmup_steps']} warm-up steps then cosine to "
-        f"10 %, gradient clip {opt['grad_clip']:g}). Training tokens: {tr['train_tokens']:,} "
+        f"10 %, gradient clip {opt['grad_clip']:g})"
+        + (f", then a second phase from those weights: {s['copy']['steps']:,} steps at lr "
+           f"{s['copy']['learning_rate']:g} ({s['copy']['warmup_steps']} warm-up steps, cosine "
+           f"to 10 %) with a passage played twice in {100 * s['copy']['repeat']:.0f} % of the "
+           "crops (rows marked 2 below)" if s.get("copy") else "")
+        + f". Training tokens: {tr['train_tokens']:,} "
         f"from {tr['train_pieces']:,} works; tokens seen {tr['tokens_seen']:,} "
         f"({tr['tokens_seen'] / max(tr['train_tokens'], 1):.1f} passes). Wall time "
         f"**{tr['wall_seconds'] / 60:.1f} min** at {tr['tokens_per_second']:,} tokens/s; the "
@@ -132,7 +137,8 @@ def render_card(metrics: dict, curve: Sequence[dict]) -> str:
         "repeat ratio (3 other melodies) | tokens seen | elapsed (s) |",
         "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {r['step']} | {r['train_loss']:.3f} | {r['validation_loss']:.3f} | "
+    lines += [f"| {r['step']}{' (2)' if r.get('phase') == 2 else ''} | {r['train_loss']:.3f} | "
+              f"{r['validation_loss']:.3f} | "
               + (f"{r['repeat_ratio']:.3f}" if r.get("repeat_ratio") is not None else "-")
               + f" | {r['tokens']:,} | {r['elapsed_s']:.0f} |" for r in curve]
     orders = s["ngram_orders"]
