@@ -33,7 +33,7 @@ def print_trends(tables: dict) -> None:
                 f"pearson r={row['pearson_r']:+.3f} (p={row['pearson_p']:.3g}, "
                 f"p_less={row['pearson_p_less']:.3g}) spearman rho={row['spearman_rho']:+.3f} "
                 f"(p={row['spearman_p']:.3g}, p_less={row['spearman_p_less']:.3g}) "
-                f"slope={row['slope']:+.3g}/frame (p_less={row['slope_p_less']:.3g})")
+                f"slope={row['slope']:+.3g}/s (p_less={row['slope_p_less']:.3g})")
             method = f" [{row['p_method']}]" if "p_method" in row else ""
             console.print(
                 f"  {setting.removeprefix('stats_'):5} {row['family']} [{row['prompt']}, "
