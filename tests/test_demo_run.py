@@ -98,8 +98,9 @@ def test_symbolic_noise_on_the_symbolic_models(tmp_path):
     assert set(results["model"]) == {"demo-midi", "ppm"}
     assert (results["modality"] == "symbolic").all() and results["frame_rate"].isna().all()
     noisy = results[results["kind"] == "note-noise"]
-    assert sorted(noisy["length_seconds"].unique()) == [0.1, 0.2, 1.0, 2.0, 3.0, 4.0]
+    # the span of the notes changed: from the onset, at most the length asked for
     assert (noisy["onset_seconds"] == 5.0).all()
+    assert ((noisy["length_seconds"] > 0) & (noisy["length_seconds"] <= 4.0 + 1e-9)).all()
     # lengths in seconds carry the trend tests of a model without frames
     sequence = pq.read_table(out / "tables" / "sequence.parquet").to_pandas()
     assert sequence["perturbation_frames"].isna().all()
@@ -110,8 +111,8 @@ def test_symbolic_noise_on_the_symbolic_models(tmp_path):
     assert -1.0 <= row["pearson_r"] <= 1.0 and 0.0 < row["pearson_p"] <= 1.0
     regions = pq.read_table(out / "tables" / "regions.parquet").to_pandas()
     found = regions[regions["found"]]
-    assert not found.empty and (found["start_seconds"] >= 0).all()
-    assert (found["end_seconds"] <= 15.0 + 1e-9).all()
+    assert not found.empty and (found["start_seconds"] >= 5.0 - 1e-9).all()  # from the onset
+    assert (found["end_seconds"] > found["start_seconds"]).all()
     figures = json.loads((out / "figures" / "index.json").read_text())
     assert {"fig3-token-loss", "fig4-regions"} <= set(figures)
     assert any(name.startswith("length-delta-vs-length") for name in figures)
