@@ -75,6 +75,17 @@ def profile(sources, model_name, backend, model_option_items, out_dir, probes, p
         raise click.exceptions.Exit(1)
 
 
+def _num(value: float, spec: str) -> str:
+    """``value`` formatted, or ``undefined`` (never ``nan``)."""
+    return format(value, spec) if value == value else "undefined"
+
+
+def _interval(row, spec: str) -> str:
+    """`` [low, high]`` of a row, or nothing when it has no interval."""
+    low, high = row["ci_low"], row["ci_high"]
+    return f" [{low:{spec}}, {high:{spec}}]" if low == low and high == high else ""
+
+
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.argument("ratings", type=click.Path(path_type=Path, exists=True))
@@ -116,14 +127,15 @@ def correlate(source, ratings, preferences, seed, out_file):
                       highlight=False)
     for _, row in result["paired"].iterrows():
         console.print(f"vs mean_loss {row['model']:<10} {row['metric']:<26} rho "
-                      f"{row['rho_metric']:+.3f} vs {row['rho_loss']:+.3f}: difference "
-                      f"{row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], "
-                      f"Williams p={row['p']:.3g}, Holm p={row['p_holm']:.3g} (n={row['n']})",
-                      markup=False, highlight=False)
+                      f"{_num(row['rho_metric'], '+.3f')} vs {_num(row['rho_loss'], '+.3f')}: "
+                      f"difference {_num(row['difference'], '+.3f')}"
+                      f"{_interval(row, '+.3f')}, Williams p {_num(row['p'], '.3g')}, Holm p "
+                      f"{_num(row['p_holm'], '.3g')} (n={row['n']})", markup=False,
+                      highlight=False)
     pairwise = result["pairwise"]
     for _, row in (pairwise.iterrows() if pairwise is not None else ()):
         console.print(f"pairwise {row['model']:<10} {row['metric']:<26} accuracy "
-                      f"{row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] "
+                      f"{_num(row['accuracy'], '.3f')}{_interval(row, '.3f')} "
                       f"(n={row['n']} pairs)", markup=False, highlight=False)
     if out_file is not None:
         write_csv(table, out_file)
