@@ -38,7 +38,7 @@ def demo_midi_info(name: str = "demo-midi", *, assets: str | Path = ASSETS) -> M
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"the demo-midi model assets are missing in {assets} ({exc}); build them with "
-            "`noiseloss demo-model build --symbolic` (about an hour on a CPU)") from exc
+            "`noiseloss demo-model build --symbolic` (about two hours on a CPU)") from exc
     shipped = Path(assets).resolve() == ASSETS.resolve()
     identity = {"model_id": "demo-midi", "source": "package-assets" if shipped else "folder",
                 "weights_sha256": weights_sha256(model_dir)}
