@@ -21,13 +21,22 @@ MANIFEST = "manifest.json"
 BUILD_HINT = "regenerate them with `noiseloss demo-model build` (see the demo MODEL_CARD.md)"
 
 
-def dataset_dir(name: str, *, assets: Path = ASSETS) -> Path:
-    """Folder of the demo data set ``name`` (one of ``DATASETS``)."""
+def set_folder(name: str, *, assets: Path, model: str, hint: str) -> Path:
+    """Folder ``assets/data/name`` of a built-in data set of ``model`` (one of ``DATASETS``).
+
+    Raises:
+        DependencyError: It has no manifest (``hint`` says how to build it).
+    """
     check_choice("dataset", name, DATASETS)
     folder = Path(assets) / "data" / name
     if not (folder / MANIFEST).is_file():
-        raise DependencyError(f"demo data set {name!r} is missing ({folder}); {BUILD_HINT}")
+        raise DependencyError(f"{model} data set {name!r} is missing ({folder}); {hint}")
     return folder
+
+
+def dataset_dir(name: str, *, assets: Path = ASSETS) -> Path:
+    """Folder of the demo data set ``name`` (one of ``DATASETS``)."""
+    return set_folder(name, assets=assets, model="demo", hint=BUILD_HINT)
 
 
 def dataset_files(name: str, *, assets: Path = ASSETS) -> list[Path]:

@@ -11,24 +11,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from noiseloss.errors import DependencyError, check_choice
+from noiseloss.demo.data import DATASETS, MANIFEST, set_folder
 from noiseloss.sources.datasets import BuiltinSource
 
-DATASETS = ("train", "ood", "generated")
 #: The shipped build (``noiseloss demo-model build --symbolic``).
 ASSETS = Path(__file__).parent / "assets" / "midi"
-MANIFEST = "manifest.json"
 BUILD_HINT = ("regenerate them with `noiseloss demo-model build --symbolic` (see the demo-midi "
               "MODEL_CARD.md)")
 
 
 def dataset_dir(name: str, *, assets: Path = ASSETS) -> Path:
     """Folder of the ``demo-midi`` data set ``name`` (one of ``DATASETS``)."""
-    check_choice("dataset", name, DATASETS)
-    folder = Path(assets) / "data" / name
-    if not (folder / MANIFEST).is_file():
-        raise DependencyError(f"demo-midi data set {name!r} is missing ({folder}); {BUILD_HINT}")
-    return folder
+    return set_folder(name, assets=assets, model="demo-midi", hint=BUILD_HINT)
 
 
 def dataset_files(name: str, *, assets: Path = ASSETS) -> list[Path]:
