@@ -32,6 +32,7 @@ from noiseloss.perturb.context import (
     Clean,
     PerturbContext,
     apply,
+    apply_all,
     perturb_with,
 )
 from noiseloss.perturb.levels import (
@@ -256,6 +257,7 @@ __all__ = [
     "Clean",
     "PerturbContext",
     "apply",
+    "apply_all",
     "perturb_with",
     "LEVEL_REFS",
     "NOISE_COLORS",

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from noiseloss.errors import ParameterError
+from noiseloss.errors import NoiselossError, ParameterError
 from noiseloss.sources.audio import AUDIO_EXTENSIONS
 from noiseloss.sources.codes import CODES_EXTENSIONS, is_codes_file, load_codes
 from noiseloss.sources.midi import MIDI_EXTENSIONS
@@ -44,6 +44,8 @@ class PerturbContext:
         modality: What the model reads: ``audio`` or ``symbolic``.
         encode: The model's signal (audio ``[samples]`` or a score) -> integer codes ``[K, T]``.
         tokenize: The same, with the time axis (``noiseloss.tokenizers.base.Tokens``).
+        tokenize_all: ``tokenize`` of a list of signals in one call (None: one at a time); an
+            audio model encodes variants of the clean excerpt only from where they differ.
         render: ``pretty_midi.PrettyMIDI`` -> mono float32 audio ``[samples]`` at ``sample_rate``.
     """
 
@@ -53,6 +55,7 @@ class PerturbContext:
     modality: str = "audio"
     encode: Callable[[Any], np.ndarray] | None = None
     tokenize: Callable[[Any], Any] | None = None
+    tokenize_all: Callable[[list], list] | None = None
     render: Callable[[Any], np.ndarray] | None = None
 
     def arguments(self) -> dict:
@@ -70,7 +73,7 @@ class PerturbContext:
 
 #: Context fields a spec never holds: the model supplies them.
 CONTEXT_FIELDS = tuple(f.name for f in dataclasses.fields(PerturbContext)
-                       if f.name not in ("render", "tokenize", "modality"))
+                       if f.name not in ("render", "tokenize", "tokenize_all", "modality"))
 
 #: The perturbation domains a model of each modality can score.
 MODEL_DOMAINS = {"audio": ("audio", "tokens", "score"), "symbolic": ("tokens", "score")}
@@ -88,6 +91,8 @@ class Clean:
         axis: The time axis of ``codes`` (``noiseloss.timeaxis.TimeAxis``).
         offset_seconds: Where the excerpt starts in ``midi`` (an audio model's score edits work
             on the whole piece, rendered and then cut; a symbolic model's score is the excerpt).
+        reference: The audio as the model's tokenizer encoded it, with the state its variants
+            resume from (``AudioTokenizer.reference``), or None.
     """
 
     audio: np.ndarray | None
@@ -96,6 +101,7 @@ class Clean:
     label: str = "input"
     axis: TimeAxis | None = None
     offset_seconds: float = 0.0
+    reference: Any = None
 
 
 @dataclass(frozen=True)
@@ -116,8 +122,9 @@ class Variant:
 class Domain:
     """How one domain's input is taken, finished, read from and written to files.
 
-    ``finish(data, context, clean)`` returns ``(audio or None, Tokens)``; ``write`` returns True
-    when it rendered a score to audio.
+    ``finish(data, context, clean)`` returns ``(audio or None, Tokens)``; ``finish_all`` does the
+    same for a list in one call where that saves work (None: ``finish`` each); ``write``
+    returns True when it rendered a score to audio.
     """
 
     name: str
@@ -126,6 +133,7 @@ class Domain:
     finish: Callable[[Any, PerturbContext, Clean], tuple[np.ndarray | None, Any]]
     read: Callable[[Path, PerturbContext], Any]
     write: Callable[[Any, Path, PerturbContext], bool]
+    finish_all: Callable[[list, PerturbContext, Clean], list] | None = None
 
     def check_output(self, path: Path) -> None:
         """``ParameterError`` unless ``path`` has an extension this domain writes."""
@@ -136,6 +144,12 @@ class Domain:
 
 def _tokenized(audio: np.ndarray, context: PerturbContext, why: str):
     return audio, context.need("tokenize", why=why)(audio)
+
+
+def _tokenized_all(audios: list, context: PerturbContext, clean: Clean) -> list:
+    if context.tokenize_all is None:
+        return [_tokenized(a, context, "scoring perturbed audio") for a in audios]
+    return list(zip(audios, context.tokenize_all(audios), strict=True))
 
 
 def _finish_tokens(codes, context: PerturbContext, clean: Clean):
@@ -208,7 +222,7 @@ DOMAINS: dict[str, Domain] = {
         "audio", writes=AUDIO_EXTENSIONS,
         take=lambda clean: clean.audio,
         finish=lambda audio, ctx, clean: _tokenized(audio, ctx, "scoring perturbed audio"),
-        read=_read_audio, write=_write_audio),
+        read=_read_audio, write=_write_audio, finish_all=_tokenized_all),
     "tokens": Domain(
         "tokens", writes=CODES_EXTENSIONS,
         take=lambda clean: clean.codes,
@@ -263,9 +277,53 @@ def apply(clean: Clean, spec: dict, *, context: PerturbContext, seed: int) -> Va
     Raises:
         ParameterError: A bad spec, or a source of the wrong domain (a MIDI edit of audio).
     """
-    domain = domain_of(spec["kind"])
-    out = perturb_with(domain.take(clean), spec, context=context, seed=seed)
-    audio, tokens = domain.finish(out.data, context, clean)
+    (variant,) = apply_all(clean, [spec], context=context, seeds=[seed])
+    if isinstance(variant, NoiselossError):
+        raise variant
+    return variant
+
+
+def apply_all(clean: Clean, specs: list[dict], *, context: PerturbContext,
+              seeds: list[int]) -> list[Variant | NoiselossError]:
+    """``apply`` of each spec, with the variants of one domain finished in one call.
+
+    Returns:
+        One ``Variant``, or the ``NoiselossError`` that spec met, per spec. A batch that fails
+        is finished one variant at a time, so that one bad variant fails only itself.
+    """
+    outs: list = []
+    for spec, seed in zip(specs, seeds, strict=True):
+        try:
+            outs.append(perturb_with(domain_of(spec["kind"]).take(clean), spec,
+                                     context=context, seed=seed))
+        except NoiselossError as exc:
+            outs.append(exc)
+    results: list = list(outs)
+    domains: dict[str, list[int]] = {}
+    for i, (spec, out) in enumerate(zip(specs, outs, strict=True)):
+        if not isinstance(out, NoiselossError):
+            domains.setdefault(domain_of(spec["kind"]).name, []).append(i)
+    for name, members in domains.items():
+        domain = DOMAINS[name]
+        finished = None
+        if domain.finish_all is not None and len(members) > 1:
+            try:
+                finished = domain.finish_all([outs[i].data for i in members], context, clean)
+            except NoiselossError:
+                finished = None
+        for n, i in enumerate(members):
+            try:
+                audio, tokens = (finished[n] if finished is not None
+                                 else domain.finish(outs[i].data, context, clean))
+            except NoiselossError as exc:
+                results[i] = exc
+                continue
+            results[i] = _variant(outs[i], audio, tokens, clean, context)
+    return results
+
+
+def _variant(out, audio, tokens, clean: Clean, context: PerturbContext) -> Variant:
+    """The ``Variant`` of a finished perturbation, its span in columns and in seconds."""
     seconds, columns = out.span_seconds, out.span_frames
     if seconds is not None:  # seconds of the score -> of the excerpt, within it
         onset = min(max(seconds[0] - clean.offset_seconds, 0.0), tokens.axis.end_seconds)

@@ -182,9 +182,9 @@ def clean_excerpt(group: Group, source, scorer, config: ExperimentConfig):
         raise NoiselossError(f"excerpt at {offset} s is empty (source is "
                              f"{full.size / rate:.2f} s long)")
     _check_length(audio.size / rate, config)
-    tokens = scorer.tokenize(audio)
-    return Clean(audio, tokens.ids, midi, label=group.label, axis=tokens.axis,
-                 offset_seconds=offset)
+    reference = scorer.reference(audio)
+    return Clean(audio, reference.tokens.ids, midi, label=group.label,
+                 axis=reference.tokens.axis, offset_seconds=offset, reference=reference)
 
 
 def _check_length(seconds: float, config: ExperimentConfig) -> None:
@@ -201,7 +201,7 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
 
     ``source``: the item's ``read_source`` result when it was read elsewhere (None: read here).
     """
-    from noiseloss.perturb import apply
+    from noiseloss.perturb import apply_all
     from noiseloss.sources.midi import render_midi
 
     rate = scorer.sample_rate
@@ -219,19 +219,23 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
         return []
     context = scorer.perturb_context(render=None if rate is None else lambda score: excerpt(
         render_midi(score, sample_rate=rate, max_seconds=until), sample_rate=rate,
-        seconds=config.excerpt.seconds, offset_seconds=config.excerpt.offset_seconds))
+        seconds=config.excerpt.seconds, offset_seconds=config.excerpt.offset_seconds),
+        reference=clean.reference)
     source = group.prompt.source
+    specs = [spec for _, spec in todo if spec is not None]
+    variants = iter(apply_all(clean, [{k: v for k, v in spec.items() if k != "seed"}
+                                      for spec in specs], context=context,
+                              seeds=[item_seed(spec["seed"], group.content_hash)
+                                     for spec in specs]))
     prepared = []
     for key, spec in todo:
         if spec is None:
             prepared.append(Prepared(key, None, clean.codes, clean.audio, axis=clean.axis,
                                      condition=None if source == "none" else clean.audio))
             continue
-        try:
-            variant = apply(clean, {k: v for k, v in spec.items() if k != "seed"},
-                            context=context, seed=item_seed(spec["seed"], group.content_hash))
-        except NoiselossError as exc:
-            failed[f"{group.label} [{perturbation_label(spec)}]"] = str(exc)
+        variant = next(variants)
+        if isinstance(variant, NoiselossError):
+            failed[f"{group.label} [{perturbation_label(spec)}]"] = str(variant)
             continue
         if source == "self" and variant.audio is None:
             failed[f"{group.label} [{perturbation_label(spec)}]"] = (

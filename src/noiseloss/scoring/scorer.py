@@ -138,19 +138,30 @@ class Scorer(ABC):
         """Codes and the time of each column (``noiseloss.tokenizers.base.Tokens``)."""
         return self.tokenizer.tokenize(signal)
 
-    def perturb_context(self, *, render=None):
+    def reference(self, audio: np.ndarray):
+        """The clean audio encoded once, for its variants (``AudioTokenizer.reference``)."""
+        return self.tokenizer.reference(audio)
+
+    def perturb_context(self, *, render=None, reference=None):
         """What a perturbation may take from this model (``noiseloss.perturb.PerturbContext``).
 
         Args:
             render: ``pretty_midi.PrettyMIDI`` -> audio at the model rate (MIDI sources and edits
                 of an audio model).
+            reference: The clean excerpt's ``reference``: perturbed audio of its length is then
+                encoded only from where it differs, several variants in one call.
         """
         from noiseloss.perturb import PerturbContext
 
+        tokenize_all = None
+        if reference is not None:
+            def tokenize_all(signals):
+                return self.tokenizer.tokenize_variants(signals, reference=reference)
         return PerturbContext(sample_rate=self.sample_rate,
                               hop_length=getattr(self.tokenizer, "hop_length", None),
                               codebook_size=self.tokenizer.codebook_size, modality=self.modality,
-                              encode=self.encode, tokenize=self.tokenize, render=render)
+                              encode=self.encode, tokenize=self.tokenize,
+                              tokenize_all=tokenize_all, render=render)
 
     def score(
         self,

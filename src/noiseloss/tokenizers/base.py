@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,23 @@ class Tokens:
 
     ids: np.ndarray
     axis: TimeAxis
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """A clean signal, its tokens, and the codec state its variants resume from (or None)."""
+
+    audio: np.ndarray
+    tokens: Tokens
+    state: object = None
+
+
+def first_difference(audio: np.ndarray, reference: np.ndarray) -> int | None:
+    """First sample where ``audio`` differs from ``reference`` (0 if shapes differ; None: equal)."""
+    if audio.shape != reference.shape:
+        return 0
+    differs = (audio != reference).reshape(-1, audio.shape[-1]).any(axis=0)
+    return int(differs.argmax()) if differs.any() else None
 
 
 class Tokenizer(ABC):
@@ -49,6 +67,14 @@ class Tokenizer(ABC):
     def encode(self, signal) -> np.ndarray:
         """The ids int64 ``[K, T]`` of ``signal`` (``tokenize`` without the axis)."""
         return self.tokenize(signal).ids
+
+    def reference(self, signal) -> Reference:
+        """A clean signal tokenised once, for ``tokenize_variants`` of its variants."""
+        return Reference(signal, self.tokenize(signal))
+
+    def tokenize_variants(self, signals: Sequence, *, reference: Reference) -> list[Tokens]:
+        """``tokenize`` of each of several variants of ``reference``'s signal."""
+        return [self.tokenize(s) for s in signals]
 
     def _checked(self, ids, axis: TimeAxis) -> Tokens:
         ids = np.asarray(ids, dtype=np.int64)
@@ -86,14 +112,62 @@ class AudioTokenizer(Tokenizer):
 
     def tokenize(self, audio: np.ndarray) -> Tokens:
         """Codes of mono float32 ``[samples]`` at ``sample_rate``, on frames from 0 s."""
+        audio = self._validated(audio)
+        return self._checked(self._encode(audio), self._axis(audio))
+
+    def reference(self, audio: np.ndarray) -> Reference:
+        """Encode a clean signal once, keeping what ``tokenize_variants`` reuses of it."""
+        audio = self._validated(audio)
+        codes, state = self._encode_reference(audio)
+        return Reference(audio, self._checked(codes, self._axis(audio)), state)
+
+    def tokenize_variants(self, signals: Sequence[np.ndarray], *,
+                          reference: Reference) -> list[Tokens]:
+        """``tokenize`` of each signal, paying only for what differs from ``reference``.
+
+        A variant equal to the reference audio before sample ``s`` has the reference's codes in
+        every frame whose receptive field ends before ``s``; a codec that can resume from its
+        state there (``_encode_variants``) encodes only the rest, and variants that part at
+        the same frame in one batch. The codes are those of a whole-signal encode.
+        """
+        audios = [self._validated(a) for a in signals]
+        codes: list[np.ndarray | None] = [None] * len(audios)
+        resumed = []
+        for i, audio in enumerate(audios):
+            first = first_difference(audio, reference.audio)
+            if first is None:
+                codes[i] = reference.tokens.ids
+            elif first == 0 or reference.state is None:
+                codes[i] = self._encode(audio)
+            else:
+                resumed.append((i, first))
+        if resumed:
+            out = self._encode_variants([audios[i] for i, _ in resumed],
+                                        firsts=[f for _, f in resumed], reference=reference)
+            for (i, _), c in zip(resumed, out, strict=True):
+                codes[i] = c
+        return [self._checked(c, self._axis(a)) for c, a in zip(codes, audios, strict=True)]
+
+    def _validated(self, audio: np.ndarray) -> np.ndarray:
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         validate_audio(audio, sample_rate=self.sample_rate)
-        axis = TimeAxis.frames(self.num_frames(audio.shape[-1]), frame_rate=self.frame_rate)
-        return self._checked(self._encode(audio), axis)
+        return audio
+
+    def _axis(self, audio: np.ndarray) -> TimeAxis:
+        return TimeAxis.frames(self.num_frames(audio.shape[-1]), frame_rate=self.frame_rate)
 
     @abstractmethod
     def _encode(self, audio: np.ndarray) -> np.ndarray:
         """Encode one validated mono signal; return codes ``[K, T]``."""
+
+    def _encode_reference(self, audio: np.ndarray) -> tuple[np.ndarray, object]:
+        """``(codes, state)`` of a validated signal; state None: variants are encoded whole."""
+        return self._encode(audio), None
+
+    def _encode_variants(self, audios: list[np.ndarray], *, firsts: list[int],
+                         reference: Reference) -> list[np.ndarray]:
+        """Codes of signals of the reference's shape that first differ from it at ``firsts``."""
+        raise NotImplementedError(f"{self.name} keeps a reference state but cannot resume")
 
     def describe(self) -> dict:
         """Parameters recorded in provenance."""

@@ -72,21 +72,20 @@ class SpectralTokenizer(AudioTokenizer):
                                     self.sample_rate)
 
     # -- analysis -------------------------------------------------------------------------------
-    def log_mel(self, audio: np.ndarray) -> np.ndarray:
+    def log_mel(self, audio: np.ndarray, *, first_frame: int = 0) -> np.ndarray:
         """Log-mel features float32 ``[T, n_mels]`` (natural log of power) of mono ``[samples]``.
 
         The frames of ``ShortTimeFFT`` (window centred on ``t * hop_length``, zeros outside the
         signal) in one strided view and one batched real FFT: the same power spectrum, bit for
-        bit, without ShortTimeFFT's per-slice overhead.
+        bit, without ShortTimeFFT's per-slice overhead. ``first_frame``: only frames from it on.
         """
         import scipy.fft
         from numpy.lib.stride_tricks import sliding_window_view
 
         audio = np.asarray(audio, dtype=np.float64)
         frames = self.num_frames(audio.shape[-1])
-        half = self._stft.m_num_mid
-        padded = np.pad(audio, (half, self.n_fft))
-        windows = sliding_window_view(padded, self.n_fft)[:: self.hop_length][:frames]
+        padded = np.pad(audio, (self._stft.m_num_mid, self.n_fft))
+        windows = sliding_window_view(padded, self.n_fft)[:: self.hop_length][first_frame:frames]
         power = np.abs(scipy.fft.rfft(windows * self._stft.win, axis=-1)) ** 2  # [T, F]
         return np.log(power @ self._mel.T + self.floor_power).astype(np.float32)
 
@@ -113,6 +112,18 @@ class SpectralTokenizer(AudioTokenizer):
 
     def _encode(self, audio: np.ndarray) -> np.ndarray:
         return self.quantize(self.log_mel(audio))
+
+    def _encode_reference(self, audio: np.ndarray) -> tuple[np.ndarray, object]:
+        return self._encode(audio), "frames"  # each frame reads its own window only
+
+    def _encode_variants(self, audios, *, firsts, reference) -> list[np.ndarray]:
+        out = []
+        for audio, first in zip(audios, firsts, strict=True):
+            # frame t reads samples [t hop - n_fft / 2, t hop + n_fft / 2)
+            frame = max(0, (first + self._stft.m_num_mid - self.n_fft) // self.hop_length + 1)
+            out.append(np.concatenate([reference.tokens.ids[:, :frame], self.quantize(
+                self.log_mel(audio, first_frame=frame))], axis=1))
+        return out
 
     # -- synthesis ------------------------------------------------------------------------------
     def decode(self, codes: np.ndarray, *, num_samples: int | None = None, iterations: int = 32,
