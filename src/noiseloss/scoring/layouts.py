@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
-from noiseloss.scoring.pattern import gather_scores, model_inputs
+from noiseloss.scoring.pattern import gather_logits, gather_scores, model_inputs
 
 if TYPE_CHECKING:  # importing a backend module must not import torch
     import torch
@@ -53,6 +53,13 @@ class Layout(ABC):
     def scores(self, logits: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token ``(nll, entropy)`` float32 ``[R, T]`` from logits ``[C, S', V]`` of a window."""
 
+    def log_probs(self, logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor | None:
+        """The next-token log-probabilities float32 ``[R, T, V]`` behind ``scores``.
+
+        None: this layout does not give them (``Scorer.divergence`` then refuses).
+        """
+        return None
+
 
 class DelayLayout(Layout):
     """MusicGen's delay pattern with any delay vector (``noiseloss.scoring.pattern``).
@@ -76,6 +83,11 @@ class DelayLayout(Layout):
         """``nll[k, t]`` and ``entropy[k, t]`` from the logits at step ``t + d[k]``."""
         return gather_scores(logits, codes, alignment="delayed", delays=self.delays)
 
+    def log_probs(self, logits, codes):
+        """``log p[k, t, :]`` from the logits at step ``t + d[k]``."""
+        return gather_logits(logits, codes, alignment="delayed",
+                             delays=self.delays).float().log_softmax(dim=-1)
+
 
 class LegacyUndelayedLayout(Layout):
     """The paper's research code: raw codes shifted by one, frame 0 unscored (not a likelihood)."""
@@ -94,6 +106,13 @@ class LegacyUndelayedLayout(Layout):
     def scores(self, logits, codes):
         """From the logits at position ``t - 1``; frame 0 NaN."""
         return gather_scores(logits, codes, alignment="legacy-undelayed")
+
+    def log_probs(self, logits, codes):
+        """``log p[k, t, :]`` from the logits at position ``t - 1``; frame 0 NaN."""
+        out = gather_logits(logits, codes, alignment="legacy-undelayed").float()
+        out = out.log_softmax(dim=-1)
+        out[:, 0] = float("nan")
+        return out
 
 
 #: The alignments of ``musicgen_layouts``: name -> what it is.

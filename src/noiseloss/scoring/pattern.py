@@ -84,12 +84,12 @@ def token_scores(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
     return nll, entropy
 
 
-def gather_scores(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
-                  delays=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token ``(nll, entropy)`` ``[K, T]`` (float32) from logits ``[K, S, V]`` of one item.
+def gather_logits(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
+                  delays=None) -> torch.Tensor:
+    """The logits ``[K, T, V]`` that predict each code ``[K, T]``, from logits ``[K, S, V]``.
 
     ``S`` may exceed the item's own input length (right padding of a batch): the extra positions
-    are never read. Legacy alignment leaves frame 0 as NaN.
+    are never read. Legacy alignment reads frame 0 from position 0 (its scores are NaN).
     """
     import torch
 
@@ -101,8 +101,17 @@ def gather_scores(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
         pos = frame_idx[None, :] + shift[:, None]
     else:
         pos = (frame_idx[None, :] - 1).clamp(min=0).expand(k_books, frames)
-    picked = torch.gather(logits, 1, pos[..., None].expand(-1, -1, logits.shape[-1]))
-    nll, entropy = token_scores(picked, codes)
+    return torch.gather(logits, 1, pos[..., None].expand(-1, -1, logits.shape[-1]))
+
+
+def gather_scores(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
+                  delays=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token ``(nll, entropy)`` ``[K, T]`` (float32) from logits ``[K, S, V]`` of one item.
+
+    The logits are ``gather_logits``'s; legacy alignment leaves frame 0 as NaN.
+    """
+    nll, entropy = token_scores(gather_logits(logits, codes, alignment=alignment, delays=delays),
+                                codes)
     if alignment != "delayed":
         nll[:, 0] = entropy[:, 0] = float("nan")
     return nll, entropy

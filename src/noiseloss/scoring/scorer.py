@@ -300,6 +300,64 @@ class Scorer(ABC):
             for n, e, a, plan, axis in zip(nll, entropy, arrays, plans, axes, strict=True)
         ]
 
+    def divergence(self, reference: np.ndarray, variants: Sequence[np.ndarray], *,
+                   alignment: str | None = None,
+                   batch_size: int | None = None) -> list[np.ndarray]:
+        """How differently the model predicts after each variant's context: KL per token.
+
+        ``KL(p(. | reference context) || p(. | variant context))`` in nats at every token of
+        the reference ``[K, T]``, scored token by token like ``score_codes`` (same windows, so
+        a token's two distributions see contexts of the same length)::
+
+            token t of row r:  sum_v p_ref[r, t, v] (log p_ref[r, t, v] - log p_var[r, t, v])
+
+        Args:
+            reference: Codes ``[K, T]`` (the true context).
+            variants: Codes of the same shape (the intervened contexts).
+            alignment: A layout of this model; None: ``options.alignment``.
+            batch_size: Sequences per forward pass (the reference and variants of one window).
+
+        Returns:
+            One float32 ``[R, T]`` per variant (zero where its context equals the reference's).
+
+        Raises:
+            ParameterError: Shapes differ, or the layout gives no distributions.
+        """
+        import torch
+
+        self.check_options(alignment=alignment, batch_size=batch_size)
+        layout = self.layouts[alignment or self.options.alignment]
+        ref = self._check_codes(reference, layout)
+        arrays = [self._check_codes(v, layout) for v in variants]
+        if any(a.shape != ref.shape for a in arrays):
+            raise ParameterError(f"variants must have the reference's shape {ref.shape}")
+        per_pass = max(1, (batch_size or self.options.batch_size) - 1)
+        out = [None] * len(arrays)
+        plan = plan_windows(ref.shape[1], window_frames=self.options.window_frames,
+                            stride_frames=self.options.stride_frames,
+                            min_context_frames=layout.context_frames)
+        for w in plan:
+            keep = w.score_start - w.context_start
+            for first in range(0, len(arrays), per_pass):
+                segs = [torch.from_numpy(a[:, w.context_start : w.end])
+                        for a in [ref, *arrays[first : first + per_pass]]]
+                inputs = torch.stack([layout.inputs(seg) for seg in segs])
+                with torch.inference_mode():
+                    logits = self._logits(inputs, text=None, conditions=None)
+                    logp = [layout.log_probs(logits[b], seg.to(logits.device))
+                            for b, seg in enumerate(segs)]
+                if logp[0] is None:
+                    raise ParameterError(f"alignment {layout.alignment!r} of model "
+                                         f"{self.name!r} gives no next-token distributions")
+                p_ref = logp[0].exp()
+                for i, lp in enumerate(logp[1:], start=first):
+                    terms = torch.where(p_ref > 0, p_ref * (logp[0] - lp), 0.0)
+                    kl = terms.sum(dim=-1).clamp(min=0.0)[:, keep:]
+                    if out[i] is None:
+                        out[i] = np.full((kl.shape[0], ref.shape[1]), np.nan, np.float32)
+                    out[i][:, w.score_start : w.end] = kl.cpu().numpy()
+        return out
+
     # -- internals ----------------------------------------------------------------------------
     def _batches(self, jobs, *, batch_size: int):
         """Consecutive runs of ``jobs`` (longest first) within the size, cap and token budget.

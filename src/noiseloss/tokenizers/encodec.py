@@ -14,11 +14,11 @@ SEANet encoder is convolutions (``head``), a unidirectional LSTM, and a last con
     fr = the last frame <= fd where the clean pass kept its LSTM state
     a0 = fr - ceil(head's left reach / hop);  fo = fd - tail's right reach
 
-The clean pass keeps the LSTM state every ``STATE_EVERY`` frames. Each re-run starts far enough left that the padding at its own start
-never reaches a kept output, and at a multiple of the hop, so every stride keeps its phase. The
-codes equal a whole-signal encode bit for bit (tested on the 32 kHz geometry); codecs that
-normalise by the whole signal's loudness, encode in chunks or normalise over time are always
-encoded whole.
+The clean pass keeps the LSTM state every ``STATE_EVERY`` frames. Each re-run starts far
+enough left that the padding at its own start never reaches a kept output, and at a multiple of
+the hop, so every stride keeps its phase. The codes equal a whole-signal encode bit for bit
+(tested on the 32 kHz geometry); codecs that normalise by the whole signal's loudness, encode
+in chunks or normalise over time are always encoded whole.
 """
 
 from __future__ import annotations
