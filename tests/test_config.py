@@ -66,6 +66,10 @@ def test_models_declare_their_windows_without_loading_weights(tiny_model_dir):
     assert (musicgen.window_frames, musicgen.stride_frames) == (1500, 750)
     resolved = demo.resolve(ScoringOptions(stride_frames=300))
     assert (resolved.window_frames, resolved.stride_frames, resolved.batch_size) == (750, 300, 8)
+    # a window alone: the model's stride while it fits, else half the window
+    for window, stride in ((500, 375), (375, 375), (100, 50), (1, 1)):
+        resolved = demo.resolve(ScoringOptions(window_frames=window))
+        assert (resolved.window_frames, resolved.stride_frames) == (window, stride)
     assert set(demo.identity) == {"model_id", "source", "weights_sha256", "tokenizer_sha256"}
     assert musicgen.identity["source"] == "directory" and len(musicgen.identity["weights_sha256"]) == 64
 

@@ -163,23 +163,29 @@ class AuditOptions:
         names = [f.name for f in families]
         unknown = [f for f in self.families if f not in names]
         if unknown or not self.families:
-            raise ParameterError(f"families must name damage families of a {modality} model, "
-                                 f"{names}; got {list(self.families)}")
+            article = "an" if modality == "audio" else "a"
+            raise ParameterError(f"families must name damage families of {article} {modality} "
+                                 f"model, {names}; got {list(self.families)}")
         return [f for f in families if f.name in self.families]
 
     def profile_options(self, modality: str):
         """The ``ProfileOptions`` that score every file (no probes for a symbolic model).
 
         The probes keep ``ProfileOptions``' context and tail, at most a third of the excerpt
-        each (short excerpts: the probes fall in the middle third, with the damage).
+        each (short excerpts: the probes fall in the middle third, with the damage). An audio
+        clip shorter than ``ProfileOptions``' shortest clip is refused by the battery, by its
+        source's name; a symbolic file is profiled whatever its length (an excerpt of a score
+        ends with its last note, before the excerpt's end).
         """
         from noiseloss.analysis.profile import ProfileOptions
 
         margin = min(ProfileOptions.context_seconds, ProfileOptions.tail_seconds,
                      self.excerpt_seconds / 3)
-        return ProfileOptions(probes=self.probes if modality == "audio" else 0,
+        audio = modality == "audio"
+        return ProfileOptions(probes=self.probes if audio else 0,
                               excerpt_seconds=self.excerpt_seconds, seed=self.seed,
-                              context_seconds=margin, tail_seconds=margin)
+                              context_seconds=margin, tail_seconds=margin,
+                              min_clip_seconds=None if audio else 0.0)
 
 
 @dataclass
@@ -197,8 +203,12 @@ class AuditResult:
 
 def audit_config(sources: Sequence[str | Path], *, model: str, families: list[Family],
                  options: AuditOptions, backend: str | None = None,
-                 model_options: dict | None = None, scoring=None):
-    """The run config of the battery: every clip clean and damaged by every family."""
+                 model_options: dict | None = None, scoring=None, modality: str = "audio"):
+    """The run config of the battery: every clip clean and damaged by every family.
+
+    A clip shorter than the profile of the audit's files accepts is refused here, by its
+    source's name (``AuditOptions.profile_options``).
+    """
     from noiseloss.config import ModelSpec, parse_config
     from noiseloss.profiling import datasets_of
     from noiseloss.scoring.options import ScoringOptions
@@ -210,7 +220,8 @@ def audit_config(sources: Sequence[str | Path], *, model: str, families: list[Fa
         "description": "clean clips and graded damages (noiseloss audit)",
         "models": [ModelSpec(model, backend=backend, options=dict(model_options or {})).to_data()],
         "datasets": {d.name: d.to_dict() for d in datasets},
-        "excerpt": {"seconds": options.excerpt_seconds},
+        "excerpt": {"seconds": options.excerpt_seconds,
+                    "min_seconds": options.profile_options(modality).shortest_clip_seconds},
         "seeds": [options.seed],
         "perturbations": [f.entry() for f in families],
         "scoring": dataclasses.asdict(scoring or ScoringOptions()),
@@ -324,9 +335,35 @@ def read_scores(path: str | Path, manifest: pd.DataFrame, *,
             profile metric, a value that is not a number, a file named twice or not in the
             manifest, or a ``higher_is_worse`` name that is not a column.
     """
+    path = Path(path)
+    table, numbers = _score_table(path, higher_is_worse=higher_is_worse)
+    metrics = list(numbers.columns)
+    by_name = dict(zip(manifest["file"].map(lambda f: Path(f).name), manifest["file"],
+                       strict=True))
+    known = set(manifest["file"])
+    files = [f if f in known else by_name.get(Path(f).name) for f in table["file"].astype(str)]
+    missing = [str(f) for f, hit in zip(table["file"], files, strict=True) if hit is None]
+    if missing:
+        raise ParameterError(f"{path}: {len(missing)} file(s) are not in the audit's manifest, "
+                             f"e.g. {missing[:3]}")
+    twice = sorted({f for f in files if files.count(f) > 1})
+    if twice:
+        raise ParameterError(f"{path}: file(s) scored twice: {twice[:3]}")
+    values = numbers.assign(file=files).melt(id_vars="file", var_name="metric",
+                                             value_name="value")
+    return values, {m: "higher" if m in higher_is_worse else "lower" for m in metrics}
+
+
+def _score_table(path: Path, *, higher_is_worse: Sequence[str] = ()):
+    """The CSV of ``read_scores`` and its metric columns as numbers, checked without a manifest.
+
+    ``audit`` checks a scores file so before any work.
+
+    Raises:
+        ParameterError: As ``read_scores``, but for the files it names.
+    """
     from noiseloss.analysis.profile import PROFILE_METRICS
 
-    path = Path(path)
     try:
         table = pd.read_csv(path)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -343,24 +380,11 @@ def read_scores(path: str | Path, manifest: pd.DataFrame, *,
     if unknown:
         raise ParameterError(f"higher-is-worse names {unknown}, which are not columns of {path} "
                              f"({metrics})")
-    by_name = dict(zip(manifest["file"].map(lambda f: Path(f).name), manifest["file"],
-                       strict=True))
-    known = set(manifest["file"])
-    files = [f if f in known else by_name.get(Path(f).name) for f in table["file"].astype(str)]
-    missing = [str(f) for f, hit in zip(table["file"], files, strict=True) if hit is None]
-    if missing:
-        raise ParameterError(f"{path}: {len(missing)} file(s) are not in the audit's manifest, "
-                             f"e.g. {missing[:3]}")
-    twice = sorted({f for f in files if files.count(f) > 1})
-    if twice:
-        raise ParameterError(f"{path}: file(s) scored twice: {twice[:3]}")
     numbers = table[metrics].apply(pd.to_numeric, errors="coerce")
     bad = [m for m in metrics if (numbers[m].isna() & table[m].notna()).any()]
     if bad:
         raise ParameterError(f"{path}: column(s) {bad} hold values that are not numbers")
-    values = numbers.assign(file=files).melt(id_vars="file", var_name="metric",
-                                             value_name="value")
-    return values, {m: "higher" if m in higher_is_worse else "lower" for m in metrics}
+    return table, numbers
 
 
 def audit(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str | Path,
@@ -402,12 +426,22 @@ def audit(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str | 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():  # checked before any work
         raise ParameterError(f"out_dir {out} exists and is not a folder")
+    if scores is not None:  # all but the files it names, before any work
+        _score_table(Path(scores), higher_is_worse=higher_is_worse)
+    elif higher_is_worse:
+        raise ParameterError(f"higher_is_worse names columns of a scores file, and no scores "
+                             f"are given: got {list(higher_is_worse)}")
     modality = model_info(model, backend=backend, **(model_options or {})).modality
     families = options.families_for(modality)
     config = audit_config(sources, model=model, families=families, options=options,
-                          backend=backend, model_options=model_options, scoring=scoring)
+                          backend=backend, model_options=model_options, scoring=scoring,
+                          modality=modality)
     summary = run_experiment(config, out / "battery", on_progress=on_progress)
-    manifest = manifest_of(read_results(out / "battery"), config, families, out_dir=out)
+    results = read_results(out / "battery")
+    if results.empty:  # every clip failed (each is listed): nothing to audit
+        nothing = pd.DataFrame()
+        return AuditResult(nothing, nothing, nothing, {}, out, failed=dict(summary.failed))
+    manifest = manifest_of(results, config, families, out_dir=out)
     write_csv(manifest, out / "manifest.csv")
     external, outside = (pd.DataFrame(columns=["file", "metric", "value"]), {}) \
         if scores is None else read_scores(scores, manifest, higher_is_worse=higher_is_worse)

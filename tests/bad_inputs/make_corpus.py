@@ -3,9 +3,10 @@
     python tests/bad_inputs/make_corpus.py OUT      # files under OUT, cases in OUT/cases.json
 
 Every case is a ``noiseloss`` command line (``{root}`` stands for OUT) with the exit code it
-must end with, strings its output must contain (the file or key at fault) and, for runs, the
-items that must be stored beside the bad ones. Nothing here is a binary blob: every file is
-made by this script (``tests/test_bad_inputs.py`` runs the cases).
+must end with, strings its output must contain (the file or key at fault), for runs and audits
+the items that must be stored beside the bad ones and, for ``score``, the tokens it must
+write. Nothing here is a binary blob: every file is made by this script
+(``tests/test_bad_inputs.py`` runs the cases).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ class Case:
     argv: list[str]
     code: int
     mentions: list[str]
-    stored: list[str] = field(default_factory=list)  # items that must be in results.parquet
+    stored: list[str] = field(default_factory=list)  # items that must be in `results`
+    results: str = "results.parquet"  # the run's results, under --out
+    rows: int | None = None  # score: tokens of nll.parquet, every one scored once
+    windows: int | None = None  # score: the strided windows that scored them
 
 
 def _tone(path: Path, *, seconds: float = 1.2, hz: float = 330.0) -> Path:
@@ -40,12 +44,13 @@ def _tone(path: Path, *, seconds: float = 1.2, hz: float = 330.0) -> Path:
     return path
 
 
-def _midi(path: Path, notes: list[tuple[float, float]]) -> Path:
+def _midi(path: Path, notes: list[tuple[float, float]], *, pitches=(60,)) -> Path:
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI()
     piano = pretty_midi.Instrument(program=0)
-    piano.notes = [pretty_midi.Note(velocity=80, pitch=60, start=a, end=b) for a, b in notes]
+    piano.notes = [pretty_midi.Note(velocity=80, pitch=pitches[i % len(pitches)], start=a, end=b)
+                   for i, (a, b) in enumerate(notes)]
     midi.instruments.append(piano)
     midi.write(str(path))
     return path
@@ -164,6 +169,136 @@ BAD_FILES = {
 }
 
 
+def _demo_midi_cases(root: Path, sym: Path) -> list[Case]:
+    """The symbolic files, long and sparse pieces through ``demo-midi`` (the ``amt`` scorer).
+
+    Its windows hold 128 events (stride 64) and its time tokens 40 s: a longer piece is scored
+    in strided windows, each event once, with times counted from each window's first event; a
+    window whose events span 40 s or more (sparse music) is refused, naming the window size to
+    lower. Durations stop at its longest duration token (10 s).
+    """
+    scale = (60, 62, 64, 65, 67, 69, 71, 72)
+    _midi(sym / "one-hour-note.mid", [(0.0, 3600.0)])
+    _midi(sym / "one-hour-notes.mid", [(0.25 * k, 0.25 * k + 0.2) for k in range(14400)],
+          pitches=scale)
+    _midi(sym / "long.mid", [(0.25 * k, 0.25 * k + 0.2) for k in range(1000)], pitches=scale)
+    _midi(sym / "sparse.mid", [(0.9 * k, 0.9 * k + 0.5) for k in range(200)], pitches=scale)
+    cases = []
+    for name, extra, code, mentions, rows, windows in (
+            ("empty.mid", [], 1, ["empty.mid", "no notes to score"], None, None),
+            ("drums-only.mid", [], 1, ["drums-only.mid", "no notes to score",
+                                       "2 drum note(s) are left out"], None, None),
+            ("type2.mid", [], 1, ["type2.mid", "type 2"], None, None),
+            # 20 notes, one of them on the drum channel (left out)
+            ("many-tracks.mid", [], 0, ["scored 1 file(s)"], 3 * 19, 1),
+            ("zero-and-overlapping.mid", [], 0, ["scored 1 file(s)"], 3 * 3, 1),
+            ("one-note.mid", [], 0, ["scored 1 file(s)"], 3, 1),
+            # one event: an hour-long note costs one token of each kind
+            ("one-hour-note.mid", [], 0, ["scored 1 file(s)"], 3, 1),
+            # 14,400 events over an hour, 1000 over 250 s: far beyond 128 events and 40 s
+            ("one-hour-notes.mid", [], 0, ["scored 1 file(s)"], 3 * 14400, 1 + 14272 // 64),
+            ("long.mid", [], 0, ["scored 1 file(s)"], 3 * 1000, 1 + -(-872 // 64)),
+            # 128 events 0.9 s apart span 114 s; windows of 40 events (stride 20) fit
+            ("sparse.mid", [], 1, ["sparse.mid", "spans 114.3 s", "40 s of time tokens",
+                                   "smaller window_frames", "40 or fewer"], None, None),
+            ("sparse.mid/window-40", ["--window-frames", "40"], 0, ["scored 1 file(s)"],
+             3 * 200, 1 + 160 // 20)):
+        file = name.split("/")[0]
+        cases.append(Case(f"demo-midi/{name}", ["score", str(sym / file), "--model", "demo-midi",
+                                                *extra, "--out", str(root / "o-dm" / name)],
+                          code, mentions, rows=rows, windows=windows))
+    return cases
+
+
+def _audit_cases(root: Path, sym: Path, ppm: list[str]) -> list[Case]:
+    """``noiseloss audit`` (CI size: ``--tiny``, one family) given bad sources and options."""
+    audio, allbad, mixed, midi = (root / "audit" / n
+                                  for n in ("audio", "all-bad", "mixed", "midi"))
+    for folder in (audio, allbad, mixed, midi):
+        folder.mkdir(parents=True)
+    for folder in (audio, mixed):  # long enough for the 3 s excerpts
+        _tone(folder / "a.wav", seconds=3.2, hz=330)
+        _tone(folder / "b.wav", seconds=3.2, hz=440)
+    (mixed / "corrupt.wav").write_bytes(b"RIFF this is not a wave file" * 10)
+    _tone(mixed / "short.wav", seconds=1.2)
+    (allbad / "corrupt.wav").write_bytes(b"RIFF this is not a wave file" * 10)
+    for i in range(2):
+        _midi(midi / f"g{i}.mid", [(0.25 * k, 0.25 * k + 0.2) for k in range(16 + i)],
+              pitches=(60, 64, 67, 72))
+    for name in ("empty.mid", "drums-only.mid"):
+        (midi / name).write_bytes((sym / name).read_bytes())
+    files = root / "files"
+    csvs = {"scores-ragged.csv": "file,quality\na.flac,1\nb.flac,1,2,3\n",
+            "scores-empty.csv": "",
+            "scores-no-file.csv": "name,quality\na.flac,1.0\n",
+            "scores-words.csv": "file,quality\na.flac,good\n",
+            "scores-clash.csv": "file,mean_loss\na.flac,1.0\n",
+            "scores-unknown-files.csv": "file,quality\nnowhere.flac,1.0\n"}
+    for name, text in csvs.items():
+        (files / name).write_text(text, encoding="utf-8")
+    (files / "scores-latin1.csv").write_bytes("file,quality\ncaf\xe9.flac,1.0\n".encode("latin-1"))
+    out = root / "o-audit"
+
+    def audit(name, source, *args):
+        return ["audit", str(source), *args, "--tiny", "--out", str(out / name)]
+
+    noise = ["--model", "demo", "--family", "noise"]
+    cases = [
+        Case("audit/missing-source", audit("missing", root / "nope", *noise), 2,
+             ["nope", "source not found"]),
+        Case("audit/out-is-a-file", ["audit", str(audio), "--tiny", "--out",
+                                     str(files / "a-file")], 2, ["--out", "a-file"]),
+        # bad files beside good ones: the good ones audited, each bad one named
+        Case("audit/bad-files-beside-good", audit("mixed", mixed, *noise, "--clips", "5"), 1,
+             ["corrupt.wav", "cannot read audio", "short.wav", "1.20 s long",
+              "9 row(s) (metric x family), 8 file(s), 2 failed"],
+             stored=["a.wav", "b.wav"], results="battery/results.parquet"),
+        Case("audit/all-files-bad", audit("all-bad", allbad, *noise), 1,
+             ["corrupt.wav", "cannot read audio", "nothing to audit"]),
+        Case("audit/bad-midi-ppm", audit("ppm", midi, *ppm, "--clips", "4",
+                                         "--family", "note-delete"), 1,
+             ["empty.mid", "no notes", "drums-only.mid", "no pitched notes", "8 file(s)"],
+             stored=["g0.mid", "g1.mid"], results="battery/results.parquet"),
+        Case("audit/bad-midi-demo-midi", audit("demo-midi", midi, "--model",
+                                               "demo-midi", "--clips", "4", "--family",
+                                               "note-delete"), 1,
+             ["empty.mid", "no notes", "drums-only.mid", "drum note(s) are left out",
+              "8 file(s)"], stored=["g0.mid", "g1.mid"], results="battery/results.parquet"),
+        Case("audit/ppm-given-audio", audit("ppm-audio", audio, *ppm), 2,
+             ["ppm", "audio", "a.wav"]),
+        Case("audit/family-unknown", audit("wah", audio, *noise, "--family", "wah"), 2,
+             ["families", "wah", "an audio model", "lowpass"]),
+        Case("audit/symbolic-family-on-audio", audit("nd", audio, "--family", "note-delete"), 2,
+             ["families", "note-delete"]),
+        Case("audit/clips-one", audit("c1", audio, *noise, "--clips", "1"), 2, ["clips"]),
+        Case("audit/excerpt-nan", audit("nan", audio, *noise, "--excerpt-seconds", "nan"), 2,
+             ["excerpt_seconds", "finite"]),
+        Case("audit/model-typo", audit("typo", audio, "--model", "dmeo"), 2,
+             ["dmeo", "Did you mean 'demo'"]),
+        Case("audit/unknown-model-option", audit("opt", audio, *noise, "-m", "nope=1"), 2,
+             ["nope"]),
+        Case("audit/scores-missing", audit("s-missing", audio, *noise, "--scores",
+                                           str(files / "nope.csv")), 2,
+             ["--scores", "nope.csv", "does not exist"]),
+        Case("audit/higher-is-worse-alone", audit("hiw", audio, *noise, "--higher-is-worse",
+                                                  "fad"), 2, ["higher_is_worse", "no scores", "fad"]),
+        Case("audit/higher-is-worse-unknown", audit(
+            "hiw2", audio, *noise, "--scores", str(files / "scores-unknown-files.csv"),
+            "--higher-is-worse", "fad"), 2, ["fad", "not columns"]),
+    ]
+    for name, mentions in (("scores-ragged.csv", ["cannot read"]),
+                           ("scores-empty.csv", ["cannot read"]),
+                           ("scores-latin1.csv", ["cannot read", "utf-8"]),
+                           ("scores-no-file.csv", ["'file' column"]),
+                           ("scores-words.csv", ["quality", "not numbers"]),
+                           ("scores-clash.csv", ["mean_loss", "profile metrics"]),
+                           # only this one needs the manifest: after the battery
+                           ("scores-unknown-files.csv", ["nowhere.flac", "not in the audit's"])):
+        cases.append(Case(f"audit/{name}", audit(name, audio, *noise, "--scores",
+                                                 str(files / name)), 2, [name, *mentions]))
+    return cases
+
+
 def build(root: str | Path) -> list[Case]:
     """Write the corpus under ``root``; return its cases (also in ``root/cases.json``)."""
     root = Path(root)
@@ -239,6 +374,8 @@ def build(root: str | Path) -> list[Case]:
             ("one-note.mid", 0, ["scored 1 file(s)"])):
         cases.append(Case(f"symbolic/{name}", ["score", str(sym / name), *ppm, "--out",
                                                str(root / "o-sym" / name)], code, mentions))
+    cases += _demo_midi_cases(root, sym)
+    cases += _audit_cases(root, sym, ppm)
 
     # command-line arguments
     good = str(root / "good" / "a.wav")

@@ -454,7 +454,7 @@ class ProfileOptions:
             response). A shorter clip gets its probes at the same fractions of its length
             (``onset_fractions``).
         min_clip_seconds: Shorter clips are refused, each naming it (None: 3 s, or the
-            excerpt if shorter; ``shortest_clip_seconds``).
+            excerpt if shorter; 0: any length; ``shortest_clip_seconds``).
         after_frames: A of ``probe_after``: frames after the probe that are averaged.
         excerpt_seconds: Seconds of each clip scored, from its start.
         baseline_frames: W of the running baseline of the spike metrics, frames.
@@ -496,7 +496,7 @@ class ProfileOptions:
         for name in ("context_seconds", "tail_seconds"):
             check_number(name, getattr(self, name), low=0.0)
         if self.min_clip_seconds is not None:
-            check_number("min_clip_seconds", self.min_clip_seconds, low=0.0, low_open=True,
+            check_number("min_clip_seconds", self.min_clip_seconds, low=0.0,
                          high=self.excerpt_seconds)
         if self.probes and self.context_seconds >= self.excerpt_seconds - self.tail_seconds:
             raise ParameterError(

@@ -76,9 +76,13 @@ def audit(sources, model_name, backend, model_option_items, out_dir, scores, hig
             on_progress=lambda desc, done, total: bar.update(task, completed=done, total=total))
     for line in result.verdicts.values():
         console.print(line, markup=False, highlight=False)
-    console.print(f"{len(result.table)} row(s) (metric x family), "
-                  f"{len(result.manifest)} file(s), {len(result.failed)} failed -> "
-                  f"{out_dir / 'audit.csv'}", markup=False)
+    if result.manifest.empty:  # every clip failed
+        console.print(f"nothing to audit: no clip of {', '.join(sources)} could be scored, "
+                      f"{len(result.failed)} failed", markup=False)
+    else:
+        console.print(f"{len(result.table)} row(s) (metric x family), "
+                      f"{len(result.manifest)} file(s), {len(result.failed)} failed -> "
+                      f"{out_dir / 'audit.csv'}", markup=False)
     for label, reason in result.failed.items():
         console.print(f"  failed {label}: {reason}", markup=False)
     if result.page is not None:

@@ -30,8 +30,9 @@ _SCORING = ScoringOptions()
 @click.option("--excerpt-seconds", type=float, default=_DEFAULTS.excerpt_seconds,
               show_default=True, help="Seconds of each clip scored, from its start.")
 @click.option("--min-clip-seconds", type=float, default=None,
-              help="Refuse shorter clips [default: 3 s, or the excerpt if shorter]; a shorter "
-                   "clip than the excerpt gets its probes at the same fractions of its length.")
+              help="Refuse shorter clips [default: 3 s, or the excerpt if shorter; 0: none]; a "
+                   "shorter clip than the excerpt gets its probes at the same fractions of its "
+                   "length.")
 @click.option("--seed", type=int, default=_DEFAULTS.seed, show_default=True,
               help="Seeds the probe onsets and noise.")
 @click.option("--rank-by", default=None,

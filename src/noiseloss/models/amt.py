@@ -26,7 +26,7 @@ from noiseloss.models.hub import CausalLMScorer, load_pretrained, locate, weight
 from noiseloss.scoring.layouts import Layout
 from noiseloss.scoring.options import ScoringOptions
 from noiseloss.scoring.pattern import token_scores
-from noiseloss.tokenizers.amt import AmtTokenizer, AmtVocab
+from noiseloss.tokenizers.amt import TIME_RESOLUTION, AmtTokenizer, AmtVocab
 
 #: Events in one window of the published models: 1024 tokens = the flag + 3 x 341.
 CONTEXT_EVENTS = 341
@@ -46,10 +46,13 @@ class ArrivalLayout(Layout):
         out = codes.clone()
         out[0] -= codes[0, 0] - self.vocab.time_offset
         if int(out[0, -1]) - self.vocab.time_offset >= self.vocab.time_bins:
+            # a tokenized score has an event (a note or a rest) at least every second
+            fits = max(self.vocab.time_bins // TIME_RESOLUTION, 1)
             raise ParameterError(
                 f"a window of {codes.shape[1]} events spans {(int(out[0, -1]) / 100):.1f} s, "
                 f"beyond the model's {self.vocab.time_bins / 100:.0f} s of time tokens; give "
-                "smaller window_frames (events per window)")
+                f"smaller window_frames (events per window: {fits} or fewer always fit a "
+                "score)")
         return out
 
     def out_of_range(self, codes, *, size: int):
@@ -76,6 +79,11 @@ class ArrivalLayout(Layout):
         targets = self._rebased(codes).T.reshape(-1)
         nll, entropy = token_scores(logits[0, : targets.numel()], targets)
         return nll.reshape(-1, 3).T, entropy.reshape(-1, 3).T
+
+    def log_probs(self, logits, codes):
+        """``log p[k, e, :]`` from the logits at ``3e + k``."""
+        out = logits[0, : 3 * codes.shape[1]].float().log_softmax(dim=-1)
+        return out.reshape(codes.shape[1], 3, -1).transpose(0, 1)
 
 
 ALIGNMENTS = {"arrival": "the Anticipatory Music Transformer's autoregressive arrival-time "

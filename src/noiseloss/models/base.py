@@ -47,11 +47,19 @@ class ModelInfo:
     text: bool = False
 
     def resolve(self, options: ScoringOptions) -> ScoringOptions:
-        """``options`` with every None (the model decides) replaced by this model's default."""
-        return dataclasses.replace(options, **{
+        """``options`` with every None (the model decides) replaced by this model's default.
+
+        A stride left to the model that is longer than the window given (a window below the
+        model's stride, given alone) is half that window.
+        """
+        resolved = dataclasses.replace(options, **{
             name: getattr(self, name)
             for name in ("alignment", "window_frames", "stride_frames", "batch_size")
             if getattr(options, name) is None})
+        if options.stride_frames is None and resolved.stride_frames > resolved.window_frames:
+            resolved = dataclasses.replace(resolved,
+                                           stride_frames=max(resolved.window_frames // 2, 1))
+        return resolved
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ def demo_midi_info(name: str = "demo-midi", *, assets: str | Path = ASSETS) -> M
 
     ``assets`` (model option ``-m assets=DIR``) is another folder of the same layout (a
     rebuilt model, or the ``--tiny`` build). Windows: the events its positions hold (128 for
-    the shipped model), stride half of that.
+    the shipped model), stride half of that; a piece of any length is scored in such windows,
+    and one whose events span its time tokens (40 s) or more is refused
+    (``models.amt.ArrivalLayout``). Its vocabulary has no drums: they are left out.
 
     Raises:
         ModelLoadError: The assets are missing (build them with ``noiseloss demo-model build

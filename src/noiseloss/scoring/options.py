@@ -63,7 +63,8 @@ class ScoringOptions:
         device: ``cpu``, ``auto``, ``mps``, ``cuda`` or ``cuda:N``.
         dtype: Weights dtype; NLL is always computed in float32.
         window_frames: Longest window fed to the decoder; None: the model's trained length.
-        stride_frames: New frames scored per window after the first; None: the model's default.
+        stride_frames: New frames scored per window after the first; None: the model's default
+            (half of ``window_frames`` when it is longer than that).
         shared_prefix: Run each prefix that rows of a batch share once and score only the
             suffixes from its cache (same NLL within float rounding; ``scorer.prefix_plan``);
             False: every sequence in full (the reference for benchmarks).

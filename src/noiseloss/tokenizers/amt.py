@@ -137,7 +137,10 @@ class AmtTokenizer(ScoreTokenizer):
     def _tokenize(self, score) -> tuple[np.ndarray, np.ndarray]:
         events = self.events(score)
         if events.size == 0:
-            raise ParameterError("the score has no notes to score")
+            drums = sum(len(inst.notes) for inst in score.instruments if inst.is_drum)
+            raise ParameterError("the score has no notes to score" + (
+                f" (its {drums} drum note(s) are left out: this model reads pitched notes "
+                "only)" if drums else ""))
         padded, previous = [], 0
         for onset, dur, note in events:
             while onset > previous + TIME_RESOLUTION:  # a rest every second of silence
