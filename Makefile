@@ -11,8 +11,8 @@ DEMO_OUT ?= runs/demo
 # beside the venv's own and run on the backend tests.
 FLOOR       := .floor
 FLOOR_PKGS  := transformers==4.56.2 tokenizers==0.22.2 huggingface-hub==0.36.2
-FLOOR_TESTS := tests/test_backends.py tests/test_yue.py tests/test_scoring.py tests/test_shared_prefix.py \
-               tests/test_demo_sample.py
+FLOOR_TESTS := tests/test_backends.py tests/test_yue.py tests/test_yue_codec.py tests/test_scoring.py \
+               tests/test_shared_prefix.py tests/test_demo_sample.py
 
 .PHONY: demo test system clean
 

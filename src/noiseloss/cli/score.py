@@ -20,7 +20,7 @@ _DEFAULTS = ScoringOptions()
               help="Model backend when the folder does not say (yue-s1, yue-s2); see "
                    "`noiseloss models`.")
 @click.option("--model-option", "-m", "model_option_items", multiple=True, metavar="KEY=VALUE",
-              help="An option of the backend (YuE: codec=DIR, text_tokenizer=DIR, genres=...); "
+              help="An option of the backend (YuE: codec=DIR, text_tokenizer=PATH, genres=...); "
                    "repeatable.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Output folder for nll.parquet and provenance.json.")
@@ -39,7 +39,8 @@ _DEFAULTS = ScoringOptions()
 @click.option("--window-frames", type=int, default=None,
               help="Longest window fed to the decoder [default: the model's trained length].")
 @click.option("--stride-frames", type=int, default=None,
-              help="New frames scored per window after the first [default: the model's].")
+              help="New frames scored per window after the first [default: the model's; half of "
+                   "--window-frames when longer than that].")
 @click.option("--device", default=_DEFAULTS.device, show_default=True,
               help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--dtype", type=click.Choice(DTYPES), default=_DEFAULTS.dtype, show_default=True)

@@ -25,7 +25,9 @@ MODELS.register("demo-midi", "noiseloss.models.demo_midi:BACKEND",
 
 MODELS.register("ppm", "noiseloss.models.idyom:BACKEND",
                 help="IDyOM-style PPM model of expectation (pitch, IOI, duration; long-term model "
-                     "trained on demo-midi:train or -m corpus=DIR, short-term model on the piece)")
+                     "trained on demo-midi:train or -m corpus=DIR, short-term model on the piece); "
+                     "options: corpus, linked (linked viewpoints: ioi*duration by default, "
+                     "pitch*ioi, pitch*duration, or none)")
 
 BACKENDS: Registry = Registry("model backend")
 BACKENDS.register("musicgen", "noiseloss.models.musicgen:BACKEND",
@@ -37,12 +39,14 @@ BACKENDS.register("amt", "noiseloss.models.amt:BACKEND",
                        "cache, e.g. stanford-crfm/music-small-800k): arrival-time events of MIDI, "
                        "[3 (time, duration, note), events]")
 BACKENDS.register("yue-s1", "noiseloss.models.yue:STAGE1",
-                  help="YuE stage 1 (LlamaForCausalLM folder); options: codec (XcodecModel "
-                       "folder; else .npy codes only), text_tokenizer (needed for its prompt), "
-                       "genres, lyrics, vocal (silence | mixture)")
+                  help="YuE stage 1 (LlamaForCausalLM folder); options: codec (YuE's "
+                       "xcodec_mini_infer folder or an XcodecModel folder; else .npy codes only), "
+                       "text_tokenizer (YuE's tokenizer.model, for its prompt), genres, lyrics, "
+                       "vocal (silence | mixture)")
 BACKENDS.register("yue-s2", "noiseloss.models.yue:STAGE2",
                   help="YuE stage 2, the paper's 'YuE (1B)' (LlamaForCausalLM folder); options: "
-                       "codec (XcodecModel folder; else .npy codes only)")
+                       "codec (YuE's xcodec_mini_infer folder or an XcodecModel folder; else .npy "
+                       "codes only)")
 
 
 def alignments() -> dict[str, str]:

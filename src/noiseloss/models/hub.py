@@ -50,16 +50,16 @@ def cache_dir() -> Path:
 files_hashed = 0
 
 
-def weights_sha256(directory: Path) -> str:
-    """SHA-256 over the weight files of a model directory (sorted by name).
+def weights_sha256(directory: Path, *, files: list[Path] | None = None) -> str:
+    """SHA-256 over the weight files of a model directory (sorted by name), or over ``files``.
 
     A checkpoint of many gigabytes is hashed once per machine: the digest is kept in the user
     cache (``cache_dir() / "weights-sha256.json"``) under the files' paths, sizes, modification
     times and inodes, so that any change to a file (or a new file) hashes again. A cache that
     cannot be read or written is ignored.
     """
-    files = sorted(p for p in Path(directory).rglob("*")
-                   if p.suffix in (".safetensors", ".bin", ".pt"))
+    files = sorted(files if files is not None else (
+        p for p in Path(directory).rglob("*") if p.suffix in (".safetensors", ".bin", ".pt")))
     stats = [(str(p.resolve()), p.stat()) for p in files]
     key = hashlib.sha256(json.dumps([(path, st.st_size, st.st_mtime_ns, st.st_ino)
                                      for path, st in stats]).encode()).hexdigest()

@@ -19,11 +19,13 @@ No classifier-free guidance and no logit restriction (YuE's generation settings)
 ``prompted-codec-range`` renormalises each prediction over the ids of its own codebook;
 ``legacy-flat`` (stage 2) is the paper's research script: flattened ids, no prompt.
 
-Inputs: audio (through an X-Codec model in ``transformers`` format: ``XcodecModel``) or codes as
-``.npy``. Audio is one mixture: stage 1 treats it as the instrumental stem, and its vocal stem is
+Inputs: audio, through X-Codec (``-m codec=DIR``: YuE's own codec folder ``xcodec_mini_infer``,
+read by ``noiseloss.models.yue_codec``, or a ``transformers`` ``XcodecModel`` folder), or codes
+as ``.npy``. Audio is one mixture: stage 1 treats it as the instrumental stem, and its vocal stem is
 the codes of digital silence by default (``vocal: mixture`` uses the mixture's codes for both);
 two separated stems give stage-1 codes ``[2, T]`` with ``XcodecTokenizer.encode_stems`` (or as
-a ``.npy`` of codes).
+a ``.npy`` of codes). Stage 1's text prompt is tokenised as YuE does (``PromptTokenizer`` on
+YuE's SentencePiece ``tokenizer.model``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noiseloss.errors import ModelLoadError, ParameterError, check_choice
+from noiseloss.errors import DependencyError, ModelLoadError, ParameterError, check_choice
 from noiseloss.models.base import Backend, ModelInfo
 from noiseloss.models.hub import CausalLMScorer
 from noiseloss.scoring.layouts import Layout
@@ -187,13 +189,25 @@ class XcodecTokenizer(AudioTokenizer):
         self.hop_length = int(model.config.hop_length)
         self.num_codebooks = 2 if stage == 1 else 8
 
+    def num_frames(self, num_samples: int) -> int:
+        """X-Codec's frame count: its HuBERT's, over the signal padded by half a hop each side.
+
+        For YuE's codec (hop 320, a 400-sample receptive field) ``floor((samples + 240) / 320)``:
+        ``ceil(samples / 320)`` except for ``samples % 320`` in [1, 79], one frame fewer.
+        """
+        length = num_samples + 2 * (self.hop_length // 2)
+        semantic = self.model.config.semantic_model_config
+        for kernel, stride in zip(semantic.conv_kernel, semantic.conv_stride, strict=True):
+            length = (length - kernel) // stride + 1
+        return max(length, 0)
+
     def _codes(self, audio: np.ndarray, bandwidth: float) -> np.ndarray:
         import torch
 
+        device = next(self.model.parameters()).device
         x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None, None]
         with torch.inference_mode():
-            codes = self.model.encode(x, bandwidth=bandwidth).audio_codes[0]
-        return codes[:, : self.num_frames(audio.shape[-1])].cpu().numpy()
+            return self.model.encode(x.to(device), bandwidth=bandwidth).audio_codes[0].cpu().numpy()
 
     def _encode(self, audio: np.ndarray) -> np.ndarray:
         if self.stage == 2:
@@ -215,18 +229,104 @@ class XcodecTokenizer(AudioTokenizer):
         return {**super().describe(), "stage": self.stage, "vocal": self.vocal}
 
 
+#: The special tokens of YuE's ``mmtokenizer``, in the order it registers them; the model's
+#: pad, BOS and EOS pieces follow. Text is cut at their strings (the earliest, then the first
+#: registered); ``<xcodec>`` is not one of them (its id is YuE's constant ``IDS['xcodec']``).
+MM_SPECIALS = ("<CLS>", "<SEP>", "<EOD>", "<MASK>", "<SOA>", "<EOA>", "<SOV>", "<EOV>", "<SOI>",
+               "<EOI>", "<s_local>", "<e_local>", "<s_global>", "<e_global>", "<stage_1>",
+               "<stage_2>")
+#: Specials whose ids the scored streams use: token -> key of ``IDS``.
+CHECKED_SPECIALS = {"<SOA>": "soa", "<EOA>": "eoa", "<stage_1>": "stage_1", "<stage_2>": "stage_2"}
+
+
+class PromptTokenizer:
+    """YuE's prompt tokenizer (its ``mmtokenizer``): ``sentencepiece`` on YuE's ``tokenizer.model``.
+
+    Text is cut at special-token strings; each stretch between them is encoded on its own
+    (``encode_as_ids``: a dummy prefix each, no BOS) and each special is its id. A special the
+    model lacks gets the next id after its pieces, as YuE registers it.
+
+    Args:
+        path: The SentencePiece model (YuE's ``inference/mm_tokenizer_v0.2_hf/tokenizer.model``).
+
+    Raises:
+        DependencyError: ``sentencepiece`` is not installed.
+        ModelLoadError: The file is not a SentencePiece model.
+    """
+
+    def __init__(self, path: Path):
+        try:
+            import sentencepiece
+        except ImportError as exc:
+            raise DependencyError("YuE's prompt tokenizer needs sentencepiece: pip install "
+                                  "sentencepiece (in noiseloss[models])") from exc
+        try:
+            self.processor = sentencepiece.SentencePieceProcessor(model_file=str(path))
+        except Exception as exc:
+            raise ModelLoadError(f"text_tokenizer {path}: not a SentencePiece model ({exc})") from exc
+        pieces = {self.processor.id_to_piece(i): i for i in range(self.processor.get_piece_size())}
+        names = [*MM_SPECIALS, self._piece(self.processor.pad_id(), "<PAD>"),
+                 self._piece(self.processor.bos_id(), "<BOS>"),
+                 self._piece(self.processor.eos_id(), "<EOS>")]
+        self.special_ids = {}
+        for name in names:
+            self.special_ids[name] = pieces.setdefault(name, len(pieces))
+        self.path = Path(path)
+
+    def _piece(self, index: int, default: str | None) -> str | None:
+        try:
+            return self.processor.id_to_piece(index)
+        except IndexError:  # e.g. pad id -1
+            return default
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of ``text``, as ``mmtokenizer.tokenize`` gives them."""
+        ids, start = [], 0
+        while True:
+            found = [(index, order, name) for order, name in enumerate(self.special_ids)
+                     if (index := text.find(name, start)) >= 0]
+            if not found:
+                return ids + self.processor.encode_as_ids(text[start:])
+            index, _, name = min(found)
+            ids += self.processor.encode_as_ids(text[start:index]) + [self.special_ids[name]]
+            start = index + len(name)
+
+    def check_yue(self) -> None:
+        """``ModelLoadError`` unless the ids YuE's streams use are this model's."""
+        xcodec = self.processor.piece_to_id("<xcodec>")
+        found = {**{key: self.special_ids[name] for name, key in CHECKED_SPECIALS.items()},
+                 "xcodec": xcodec if self._piece(xcodec, None) == "<xcodec>" else None}
+        wrong = {key: found[key] for key in found if found[key] != IDS[key]}
+        if wrong:
+            raise ModelLoadError(f"text_tokenizer {self.path} is not YuE's prompt tokenizer: ids "
+                                 f"{wrong} where YuE's LM has {({k: IDS[k] for k in wrong})}")
+
+
 def _text_ids(tokenizer_path: str | None, *texts: str) -> list[int]:
-    """YuE's text tokenisation of ``texts``, each on its own (no special tokens), concatenated."""
+    """YuE's text tokenisation of ``texts``, each on its own (no special tokens), concatenated.
+
+    ``tokenizer_path``: YuE's SentencePiece ``tokenizer.model`` or its folder (exact, with
+    ``PromptTokenizer``), else a ``transformers`` tokenizer folder (it can differ from YuE's
+    where a text has runs of spaces).
+    """
     if tokenizer_path is None:
         raise ModelLoadError("YuE stage 1 needs its text tokenizer to build the prompt: give "
-                             "text_tokenizer (a transformers tokenizer folder, e.g. YuE's "
-                             "mm_tokenizer converted with save_pretrained)")
+                             "text_tokenizer (YuE's inference/mm_tokenizer_v0.2_hf/tokenizer.model)")
+    path = Path(tokenizer_path).expanduser()
+    model_file = path / "tokenizer.model" if path.is_dir() else path
+    if model_file.is_file():
+        tok = PromptTokenizer(model_file)
+        tok.check_yue()
+        return [i for text in texts for i in tok.encode(text)]
+    if not path.is_dir():
+        raise ModelLoadError(f"text_tokenizer {path} does not exist (YuE's is "
+                             "inference/mm_tokenizer_v0.2_hf/tokenizer.model in its checkout)")
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(str(tokenizer_path), local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as exc:
-        raise ModelLoadError(f"text_tokenizer {tokenizer_path}: cannot load ({exc})") from exc
+        raise ModelLoadError(f"text_tokenizer {path}: cannot load ({exc})") from exc
     return [i for text in texts for i in tok.encode(text, add_special_tokens=False)]
 
 
@@ -234,13 +334,14 @@ def stage1_prompt(*, genres: str, lyrics: str) -> tuple[str, str]:
     """``(head, section)``: the instruction with genres and all lyrics, and the first section.
 
     The ``[start_of_segment]`` marker and the section text follow as in YuE's inference; with no
-    lyrics the section is empty (the documented choice for scoring arbitrary music).
+    lyrics the section is empty (the documented choice for scoring arbitrary music). Genres are
+    stripped, as YuE strips its ``genre.txt``.
     """
     import re
 
     segments = [f"[{tag}]\n{text.strip()}\n\n"
                 for tag, text in re.findall(r"\[(\w+)\](.*?)(?=\[|\Z)", lyrics, re.S)]
-    return (STAGE1_INSTRUCTION.format(genres=genres) + "\n".join(segments),
+    return (STAGE1_INSTRUCTION.format(genres=genres.strip()) + "\n".join(segments),
             segments[0] if segments else "")
 
 
@@ -248,6 +349,7 @@ def yue_info(name: str, *, stage: int, codec: str | None = None, text_tokenizer:
              genres: str = "", lyrics: str = "", vocal: str = "silence") -> ModelInfo:
     """Identity of a YuE checkpoint and its prompt (no weights loaded)."""
     from noiseloss.models.hub import locate, weights_sha256
+    from noiseloss.models.yue_codec import codec_sha256
 
     check_choice("vocal", vocal, VOCAL_CHOICES)
     directory, identity = locate(name)
@@ -262,7 +364,7 @@ def yue_info(name: str, *, stage: int, codec: str | None = None, text_tokenizer:
     if stage == 1:
         head, section = stage1_prompt(genres=genres, lyrics=lyrics)
         prompt = _text_ids(text_tokenizer, head, "[start_of_segment]", section)
-    codec_hash = weights_sha256(Path(codec)) if codec else None
+    codec_hash = codec_sha256(Path(codec).expanduser()) if codec else None
     identity = {"model_id": name, **identity, "backend": f"yue-s{stage}",
                 "prompt_sha256": hashlib.sha256(json.dumps(prompt).encode()).hexdigest(),
                 "codec_sha256": codec_hash, "vocal": vocal if stage == 1 else None}
@@ -285,11 +387,11 @@ def load_yue(info: ModelInfo, options: ScoringOptions) -> CausalLMScorer:
     model = load_pretrained(LlamaForCausalLM, directory, options=options, name=info.name)
     codec = info.details["codec"]
     if codec is not None:
-        from transformers import XcodecModel
+        from noiseloss.models.yue_codec import load_codec
 
-        tokenizer = XcodecTokenizer(load_pretrained(XcodecModel, Path(codec), options=ScoringOptions(
-            device=options.device), name=f"{info.name} codec"), stage=stage,
-            vocal=info.details["vocal"])
+        tokenizer = XcodecTokenizer(load_codec(Path(codec).expanduser(), device=options.device,
+                                               name=f"{info.name} codec"),
+                                    stage=stage, vocal=info.details["vocal"])
     else:
         tokenizer = CodesOnly(stage=stage)
     layouts = {("prompted-codec-range" if r else "prompted"): (
@@ -313,7 +415,7 @@ class CodesOnly(AudioTokenizer):
 
     def _encode(self, audio):
         raise ParameterError("this YuE model was loaded without a codec: give codes (.npy) or "
-                             "the codec (an XcodecModel folder)")
+                             "the codec (-m codec=DIR: YuE's xcodec_mini_infer folder)")
 
 
 #: YuE's alignments: name -> what it is (stage 2 adds ``legacy-flat``).
