@@ -380,5 +380,5 @@ def test_shipped_demo_midi_model_and_its_card():
         assert run["ratio"] == pytest.approx(recorded["ratio"], abs=1e-4)
         assert run["passed"] == (run["ratio"] <= 0.6) == recorded["passed"]
         assert f"| {recorded['seed']} | {run['first_nll']:.3f} | {run['second_nll']:.3f} |" in card
-    passed = all(r["passed"] for r in ev["repeat"]["runs"])
-    assert ev["repeat"]["passed"] == passed and ("FAILED" in card) == (not passed)
+        assert run["passed"]  # the gate: every melody's second occurrence at most 0.6 x
+    assert ev["repeat"]["passed"] and "FAILED" not in card and "**passed**" in card
