@@ -13,6 +13,12 @@ Prints, from one run on this machine:
   (d) encode time of an EnCodec-32 kHz-shaped random codec per 15 s of audio;
   (e) with --device cuda: MusicGen-large shape in bfloat16, 4 clips or more in batches of 4
       clips, tokens/s and model FLOPs utilisation;
+  (f) ``--end-to-end`` runs only (f) and (g): ``noiseloss run`` of the paper grid (2 clips x 7
+      sequences) with a random MusicGen-small-shaped model (24 layers, 1024 wide, the EnCodec
+      32 kHz geometry) saved to a folder, against a naive script that loads the same model and,
+      per sequence, encodes the whole signal and scores it in a batch of one; their ratio;
+  (g) encode time per clip of those 7 sequences: each whole, and the clean excerpt once with
+      its variants encoded from where they differ (``AudioTokenizer.tokenize_variants``);
   (h) symbolic models (``--symbolic`` runs only these): ``ppm`` notes/s on a 2000-note melody
       with a long-term model of 50,000 notes, and ``amt`` notes/s with the music-small shape
       (a random 12-layer, 768-wide GPT-2 over the 55,028-id vocabulary) on 1000 events.
@@ -156,6 +162,87 @@ def symbolic_speed() -> None:
           f"{amt_rate:.0f} notes/s (music-small shape, windows of 341 events, stride 170)")
 
 
+def end_to_end(clips: int = 2) -> None:
+    """(f) and (g): ``noiseloss run`` against a naive per-sequence script, and encode times."""
+    import tempfile
+    from pathlib import Path
+
+    import soundfile as sf
+    from transformers import (
+        EncodecConfig,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        T5Config,
+    )
+
+    from noiseloss import load_model
+    from noiseloss.config import load_config, parse_config
+    from noiseloss.perturb import perturb
+    from noiseloss.runner.run import run_experiment
+    torch.manual_seed(0)
+    codec = EncodecConfig(sampling_rate=32000, upsampling_ratios=[8, 5, 4, 4],
+                          target_bandwidths=[2.2], codebook_size=2048, num_filters=64,
+                          hidden_size=128, use_causal_conv=False)
+    dec = MusicgenDecoderConfig(vocab_size=2048, hidden_size=1024, num_hidden_layers=24,
+                                num_attention_heads=16, ffn_dim=4096, num_codebooks=4,
+                                pad_token_id=2048, bos_token_id=2048,
+                                decoder_start_token_id=2048, max_position_embeddings=2048)
+    text = T5Config(vocab_size=64, d_model=24, d_kv=8, d_ff=32, num_layers=2, num_heads=3)
+    model = MusicgenForConditionalGeneration(MusicgenConfig(
+        text_encoder=text.to_dict(), audio_encoder=codec.to_dict(), decoder=dec.to_dict()))
+    rng = np.random.default_rng(0)
+    t = np.arange(15 * 32000) / 32000
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, clips_dir = Path(tmp) / "model", Path(tmp) / "clips"
+        model.save_pretrained(str(folder))
+        del model
+        clips_dir.mkdir()
+        for c in range(clips):
+            tone = np.sin(2 * np.pi * (220 + 55 * c) * t) * (1 + 0.3 * np.sin(2 * np.pi * t))
+            sf.write(clips_dir / f"clip{c}.wav", (0.2 * tone + 0.01 * rng.standard_normal(
+                t.size)).astype(np.float32), 32000)
+        grid = load_config("paper-noise").to_dict()
+        raw = {**grid, "models": [str(folder)], "datasets": {"clips": {"path": str(clips_dir)}},
+               "report": {"audio_examples": 0}}
+        config = parse_config(raw)
+        load_model(str(folder))  # the weights' hash is cached once per machine (not timed)
+
+        start = time.perf_counter()
+        run_experiment(config, Path(tmp) / "run")
+        run_s = time.perf_counter() - start
+
+        start = time.perf_counter()
+        scorer = load_model(str(folder), shared_prefix=False, batch_size=1)
+        specs = [None, *config.perturbation_specs()]
+        audios = []
+        for path in sorted(clips_dir.glob("*.wav")):
+            clean = sf.read(path, dtype="float32")[0]
+            variants = [clean if spec is None else perturb(
+                clean, {**{k: v for k, v in spec.items() if k != "seed"}, "seed": 0,
+                        "sample_rate": 32000, "hop_length": 640}).data for spec in specs]
+            audios.append(variants)
+            for audio in variants:
+                scorer.score(audio, sample_rate=32000)
+        naive_s = time.perf_counter() - start
+        print(f"(f) paper grid end to end, {clips} clips x {len(specs)} sequences: noiseloss run "
+              f"{run_s:.1f} s, naive per-sequence script {naive_s:.1f} s: ratio "
+              f"{run_s / naive_s:.2f}")
+
+        tokenizer = scorer.tokenizer
+        start = time.perf_counter()
+        for variants in audios:
+            for audio in variants:
+                tokenizer.encode(audio)
+        whole_s = (time.perf_counter() - start) / clips
+        start = time.perf_counter()
+        for variants in audios:
+            tokenizer.tokenize_variants(variants[1:], reference=tokenizer.reference(variants[0]))
+        reuse_s = (time.perf_counter() - start) / clips
+        print(f"(g) encode per clip ({len(specs)} sequences): whole {whole_s:.2f} s, prefix "
+              f"reuse {reuse_s:.2f} s: ratio {reuse_s / whole_s:.2f}")
+
+
 def flops_per_position(model) -> float:
     """2 x (parameters touched per position): embeddings and heads of 4 codebooks, the layers."""
     return 2.0 * sum(p.numel() for p in model.parameters())
@@ -169,10 +256,15 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=24)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--symbolic", action="store_true", help="only (h): symbolic models")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="only (f) and (g): noiseloss run against a naive script")
     args = parser.parse_args()
     device = args.device
     if args.symbolic:
         symbolic_speed()
+        return
+    if args.end_to_end:
+        end_to_end()
         return
     from noiseloss.scoring.options import NATIVE_BF16_FLAGS, cpu_flags
 
