@@ -46,15 +46,16 @@ def test_viewpoints_of_a_score():
 
 
 def test_ppm_scores_ltm_and_stm_merged_as_idyom(corpus, tmp_path):
-    """Each row's NLL is the information content of the merged LTM + STM distribution,
-    computed here with the PPM core directly."""
+    """Without linked viewpoints, each row's NLL is the information content of the merged
+    LTM + STM distribution, computed here with the PPM core directly."""
     from noiseloss import load_model
     from noiseloss.models.idyom import ViewpointTokenizer
     from noiseloss.models.ppm import LTM_DEFAULTS, PPM, STM_DEFAULTS, combine
     from noiseloss.sources.midi import load_score
 
-    scorer = load_model("ppm", model_options={"corpus": str(corpus)})
+    scorer = load_model("ppm", model_options={"corpus": str(corpus), "linked": "none"})
     assert scorer.modality == "symbolic" and scorer.identity["corpus_files"] == 3
+    assert scorer.identity["linked"] == [] and scorer.linked == ()
     piece = tmp_path / "piece.mid"
     melody(random_walk(30, seed=99)).write(str(piece))
     result = scorer.score(piece)
@@ -70,6 +71,101 @@ def test_ppm_scores_ltm_and_stm_merged_as_idyom(corpus, tmp_path):
         np.testing.assert_allclose(result.nll[row], expected, rtol=1e-5, atol=1e-5)  # float32
         entropy = -(merged * np.log(merged)).sum(axis=1)
         np.testing.assert_allclose(result.entropy[row], entropy, rtol=1e-4, atol=1e-5)
+
+
+def dense_linked_rows(corpus_ids, piece_ids, link):
+    """Each row of ``link`` as the linked viewpoint predicts it, LTM and STM, over the whole
+    alphabets: ``PPM.predict`` of the pairs reshaped to ``[T, A1, A2]`` and summed."""
+    from noiseloss.models.idyom import ROWS, ViewpointTokenizer
+    from noiseloss.models.ppm import LTM_DEFAULTS, PPM, STM_DEFAULTS
+
+    first, second = (ROWS.index(name) for name in link.split("*"))
+    sizes = ViewpointTokenizer.alphabets
+    a1, a2 = sizes[first], sizes[second]
+    ltm = PPM(a1 * a2, **LTM_DEFAULTS).fit([t[first] * a2 + t[second] for t in corpus_ids])
+    pairs = piece_ids[first] * a2 + piece_ids[second]
+    out = {}
+    for model, dist in (("ltm", ltm.predict(pairs, update=False)),
+                        ("stm", PPM(a1 * a2, **STM_DEFAULTS).predict(pairs))):
+        joint = dist.reshape(len(pairs), a1, a2)
+        out[model, first], out[model, second] = joint.sum(axis=2), joint.sum(axis=1)
+    return out
+
+
+def test_linked_viewpoints_predict_each_row_as_idyom_combines_viewpoints(corpus, tmp_path):
+    """With ``pitch*duration`` and ``ioi*duration``: each row's distribution sums to 1, and its
+    NLL equals an independent computation: dense distributions of the pairs summed over the
+    other member, ``combine``d with the row's own per model (bias 2), then LTM with STM
+    (bias 7)."""
+    from noiseloss import load_model
+    from noiseloss.models.idyom import ViewpointTokenizer
+    from noiseloss.models.ppm import LTM_DEFAULTS, PPM, STM_DEFAULTS, combine
+    from noiseloss.sources.midi import load_score
+
+    links = ("pitch*duration", "ioi*duration")
+    scorer = load_model("ppm", model_options={"corpus": str(corpus), "linked": ",".join(links)})
+    assert scorer.linked == links and scorer.identity["viewpoint_bias"] == 2.0
+    piece = tmp_path / "piece.mid"
+    melody(random_walk(30, seed=98), step=0.3).write(str(piece))
+    tokenizer = ViewpointTokenizer()
+    train = [tokenizer.encode(load_score(p)) for p in sorted(corpus.glob("*.mid"))]
+    ids = tokenizer.encode(load_score(piece))
+    linked = [dense_linked_rows(train, ids, link) for link in links]
+    result = scorer.score(piece)
+    for row, (size, (columns, compact)) in enumerate(zip(tokenizer.alphabets,
+                                                         scorer.distributions(ids), strict=True)):
+        dist = np.repeat(compact[:, -1:], size, axis=1)
+        dist[:, columns] = compact[:, :-1]
+        np.testing.assert_allclose(dist.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+        seq = ids[row]
+        models = []
+        for name, options in (("ltm", LTM_DEFAULTS), ("stm", STM_DEFAULTS)):
+            own = PPM(size, **options)
+            if name == "ltm":
+                own.fit([t[row] for t in train])
+            parts = [own.predict(seq, update=name == "stm")]
+            parts += [rows[name, row] for rows in linked if (name, row) in rows]
+            for part in parts[1:]:  # a linked viewpoint's distribution over the row sums to 1
+                np.testing.assert_allclose(part.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+            models.append(combine(parts, bias=2.0) if len(parts) > 1 else parts[0])
+        expected = combine(models, bias=7.0)
+        np.testing.assert_allclose(dist, expected, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(result.nll[row], -np.log(expected[np.arange(len(seq)), seq]),
+                                   rtol=1e-5, atol=1e-5)  # float32
+        assert len(models) == 2
+
+
+def test_linked_option_round_trips_through_model_options_and_configs(corpus):
+    """``linked`` as a name, several joined by commas (either order of a pair), a list or
+    ``none``: the identity records the same names; configs keep the option; unknown names
+    are refused with the list of known ones; the default is IOI with duration."""
+    import yaml
+
+    from noiseloss import model_info
+    from noiseloss.config import parse_config
+    from noiseloss.errors import ParameterError
+    from noiseloss.models.idyom import DEFAULT_LINKED, LINKED, linked_viewpoints
+
+    assert DEFAULT_LINKED == ("ioi*duration",)
+    assert model_info("ppm", corpus=str(corpus)).identity["linked"] == ["ioi*duration"]
+    for value, expected in [("none", []), ("", []), ("duration*pitch", ["pitch*duration"]),
+                            ("ioi*duration, pitch*ioi", ["pitch*ioi", "ioi*duration"]),
+                            (list(LINKED), list(LINKED))]:
+        info = model_info("ppm", corpus=str(corpus), linked=value)
+        assert info.identity["linked"] == expected, value
+        assert linked_viewpoints(info.identity["linked"]) == tuple(expected)
+    raw = {"name": "runs", "models": [{"name": "ppm", "corpus": str(corpus),
+                                       "linked": ["pitch*duration", "ioi*duration"]}],
+           "datasets": {"pieces": {"path": str(corpus)}}}
+    config = parse_config(raw)
+    assert parse_config(yaml.safe_load(config.to_yaml())) == config
+    spec = config.models[0]  # read-only: the list is kept as a tuple
+    assert model_info(spec.name, **spec.options).identity["linked"] == [
+        "pitch*duration", "ioi*duration"]
+    with pytest.raises(ParameterError, match=r"'pitch\*velocity' is not one of"):
+        model_info("ppm", corpus=str(corpus), linked="pitch*velocity")
+    with pytest.raises(ParameterError, match="linked must be"):
+        model_info("ppm", corpus=str(corpus), linked=3)
 
 
 def test_ppm_recognises_an_exact_repeat(corpus, tmp_path):

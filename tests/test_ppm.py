@@ -461,6 +461,69 @@ def test_matches_the_reference_on_repetitive_melodies_with_long_contexts():
                                        atol=1e-12, err_msg=str(options))
 
 
+def test_matches_the_reference_on_long_runs_of_one_symbol():
+    """Runs of a repeated symbol of varying length: contexts that stay ambiguous for many
+    orders (every order up to the longest run is blended), as a long-term and a short-term
+    model, unbounded and bounded."""
+    rng = np.random.default_rng(8)
+    pieces = []
+    for _ in range(3):
+        piece = []
+        for length in rng.integers(1, 40, size=6):
+            piece += [int(rng.integers(1, 4))] + [0] * int(length)
+        pieces.append(piece)
+    for options in (LTM_DEFAULTS, STM_DEFAULTS, dict(order_bound=7, escape="d"),
+                    dict(shortest_deterministic=False, escape="b", update_exclusion=True)):
+        fast, slow = PPM(4, **options), _ReferencePPM(4, **options)
+        fast.fit(pieces[:1])
+        slow.fit(pieces[:1])
+        for piece in pieces[1:]:
+            for update in (False, True):
+                np.testing.assert_allclose(fast.predict(piece, update=update),
+                                           slow.predict(piece, update=update), rtol=0,
+                                           atol=1e-12, err_msg=str(options))
+
+
+def test_matches_the_reference_when_learning_piece_after_piece():
+    """Each piece learned while it is read, then compiled with the earlier ones into tries of
+    merging sizes: the model after many pieces equals one that learned them all at once."""
+    rng = np.random.default_rng(9)
+    pieces = [list(rng.integers(0, 5, size=int(n))) for n in rng.integers(5, 40, size=12)]
+    for options in (STM_DEFAULTS, dict(order_bound=3, escape="ax", update_exclusion=True)):
+        fast, slow = PPM(5, **options), _ReferencePPM(5, **options)
+        for piece in pieces:
+            np.testing.assert_allclose(fast.predict(piece), slow.predict(piece), rtol=0,
+                                       atol=1e-12, err_msg=str(options))
+        probe = list(rng.integers(0, 5, size=60))
+        np.testing.assert_allclose(fast.predict(probe, update=False),
+                                   PPM(5, **options).fit(pieces).predict(probe, update=False),
+                                   rtol=0, atol=1e-12)
+        assert len(fast._tries) > 1  # several tries of the pieces, merged as they grow
+
+
+def test_compact_distributions_and_their_combination_equal_the_full_ones():
+    """``_compact`` (the symbols seen, and one column for all others) and
+    ``_combine_compact`` give ``predict`` and ``combine``'s numbers."""
+    from noiseloss.models.ppm import _combine_compact
+
+    rng = np.random.default_rng(10)
+    ltm = PPM(30, **LTM_DEFAULTS).fit(random_corpus(rng, 12, [80, 80]))
+    piece = rng.integers(5, 20, size=50)
+    parts = [ltm._compact(piece, update=False), PPM(30, **STM_DEFAULTS)._compact(piece, True)]
+    full = []
+    for columns, probs in parts:
+        wide = np.repeat(probs[:, -1:], 30, axis=1)
+        wide[:, columns] = probs[:, :-1]
+        full.append(wide)
+    np.testing.assert_allclose(full[0], ltm.predict(piece, update=False), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(full[1], PPM(30, **STM_DEFAULTS).predict(piece), rtol=0,
+                               atol=1e-15)
+    columns, merged = _combine_compact(parts, size=30)
+    wide = np.repeat(merged[:, -1:], 30, axis=1)
+    wide[:, columns] = merged[:, :-1]
+    np.testing.assert_allclose(wide, combine(full), rtol=0, atol=1e-12)
+
+
 # -- behaviour ---------------------------------------------------------------------------------
 
 

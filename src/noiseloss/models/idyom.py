@@ -12,9 +12,20 @@ viewpoint in nats (IDyOM reports bits: divide by ln 2)::
     note         n0     n1     n2    ...       rows: 0 pitch, 1 IOI, 2 duration
     predicted    p(x_t | x_0 .. x_{t-1}) per row, LTM and STM combined
 
+Linked viewpoints (IDyOM's ``ioi (x) dur``; option ``linked``, default ``ioi*duration``) are
+PPM models, LTM and STM, over the pairs of two rows' symbols (``LINKED``: ``pitch*ioi``,
+``pitch*duration``, ``ioi*duration``). As IDyOM combines the viewpoints that predict one basic
+attribute, a pair's distribution becomes one over each of its rows by summing over the other
+member of the pair (IDyOM's ``derived->target``), and each row's own and linked distributions
+are merged per model with bias 2 (``VIEWPOINT_BIAS``) before LTM and STM are (bias 7)::
+
+    row ioi:  LTM  = combine(LTM ioi, sum over durations of LTM ioi*duration; bias 2)
+              STM  = combine(STM ioi, sum over durations of STM ioi*duration; bias 2)
+              p    = combine(LTM, STM; bias 7)
+
 The whole piece is one window: the STM must see it all, as IDyOM reads a melody. Polyphony is
 read note by note in order of onset, then pitch (a chord is a run of zero IOIs); drums are left
-out. Linked viewpoints (pitch with IOI) are not modelled.
+out.
 """
 
 from __future__ import annotations
@@ -34,8 +45,54 @@ from noiseloss.tokenizers.base import ScoreTokenizer
 TIME_BINS_PER_SECOND = 100
 MAX_SECONDS = 4.0
 ROWS = ("pitch", "ioi", "duration")
+#: The log-probability given to ids beyond a row's alphabet: ``exp(-80)`` (1.8e-35, times
+#: 400 ids) is far below float32's resolution of a row's total, so the NLL and entropy that
+#: the scorer computes in float32 are those of probability 0 (bit for bit), without the -1e30
+#: that underflows in ``exp``: a path about 30 times slower on x86, for the 2.4 M such values
+#: of a 2000-note piece.
+OUTSIDE = -80.0
 #: Built-in corpus of the long-term model.
 DEFAULT_CORPUS = "demo-midi:train"
+#: Linked viewpoints (IDyOM's ``a (x) b``): the pair of two rows' symbols, one PPM symbol.
+LINKED = ("pitch*ioi", "pitch*duration", "ioi*duration")
+#: Linked viewpoints of the default model (``-m linked=...`` chooses others; ``none``: none).
+#: IOI with duration lowers the held-out information content for a tenth of the speed (README,
+#: ``ppm``); adding the others lowered it a little more with the built-in corpus, not with a
+#: larger one, at a third to a half of the speed (``benchmarks/scoring.py --symbolic``).
+DEFAULT_LINKED: tuple[str, ...] = ("ioi*duration",)
+
+
+def linked_viewpoints(value) -> tuple[str, ...]:
+    """The ``linked`` model option as names of ``LINKED``, in that order.
+
+    Args:
+        value: None, ``""`` or ``"none"`` (none), a name such as ``"pitch*duration"`` (either
+            order), several joined by commas, or a list of names.
+
+    Raises:
+        ParameterError: A name that is not one of ``LINKED``.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [] if value.strip().lower() in ("", "none") else value.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ParameterError(f"linked must be names of linked viewpoints {list(LINKED)} (a list "
+                             f"or joined by commas) or 'none', got {value!r}")
+    chosen = set()
+    for name in value:
+        parts = tuple(part.strip() for part in name.split("*"))
+        match = [link for link in LINKED if sorted(link.split("*")) == sorted(parts)]
+        if not match:
+            raise ParameterError(f"linked viewpoint {name.strip()!r} is not one of {list(LINKED)} "
+                                 "(or 'none')")
+        chosen.add(match[0])
+    return tuple(link for link in LINKED if link in chosen)
+
+
+def _link_rows(link: str) -> tuple[int, int]:
+    first, second = link.split("*")
+    return ROWS.index(first), ROWS.index(second)
 
 
 class ViewpointTokenizer(ScoreTokenizer):
@@ -83,36 +140,106 @@ class PpmScorer(Scorer):
     Args:
         ltms: One trained long-term ``PPM`` per row.
         identity: Recorded with results.
+        linked: Names of ``LINKED`` viewpoints, each with its trained long-term ``PPM`` over
+            the pair's symbols (``first * alphabet(second) + second``) in ``linked_ltms``.
     """
 
-    def __init__(self, ltms, *, name: str, identity: dict, options: ScoringOptions):
+    def __init__(self, ltms, *, name: str, identity: dict, options: ScoringOptions,
+                 linked: tuple[str, ...] = (), linked_ltms=()):
         tokenizer = ViewpointTokenizer()
         super().__init__(tokenizer, name=name, options=options, layouts={
             "rows": RowsLayout(special_id=tokenizer.codebook_size, rows=len(ROWS))})
         self.ltms, self.identity = ltms, identity
+        self.linked, self.linked_ltms = linked_viewpoints(list(linked)), list(linked_ltms)
+        if len(self.linked_ltms) != len(self.linked):
+            raise ParameterError(f"one long-term model per linked viewpoint {list(self.linked)}, "
+                                 f"got {len(self.linked_ltms)}")
+
+    def distributions(self, ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each row's predictive distributions for the notes ``ids`` ``[3, T]``, compact.
+
+        Row ``r`` gets ``(symbols [S], probabilities [T, S + 1])`` (``PPM._compact``'s form:
+        the last column is each other symbol's probability): ``p(x_t | x_0 .. x_{t-1})`` of
+        its viewpoint, LTM and STM combined (bias 7); with linked viewpoints, each model's
+        distribution first combines the row's own and those of the linked viewpoints that
+        contain the row (bias 2, IDyOM's ``*viewpoint-bias*``), a linked viewpoint's
+        distribution over pairs turned into one over the row's symbols by summing over the
+        other symbol of the pair (IDyOM's ``derived->target``).
+        """
+        from noiseloss.models.ppm import LTM_STM_BIAS, PPM, STM_DEFAULTS, VIEWPOINT_BIAS, _combine_compact
+
+        sizes = self.tokenizer.alphabets
+        ids = np.asarray(ids, dtype=np.int64)
+        ltm_parts = [[ltm._compact(ids[r], update=False)] for r, ltm in enumerate(self.ltms)]
+        stm_parts = [[PPM(size, **STM_DEFAULTS)._compact(ids[r], update=True)]
+                     for r, size in enumerate(sizes)]
+        for link, ltm in zip(self.linked, self.linked_ltms, strict=True):
+            first, second = _link_rows(link)
+            pairs = ids[first] * sizes[second] + ids[second]
+            stm = PPM(sizes[first] * sizes[second], **STM_DEFAULTS)._compact(pairs, update=True)
+            for parts, compact in ((ltm_parts, ltm._compact(pairs, update=False)),
+                                   (stm_parts, stm)):
+                parts[first].append(_marginal(compact, sizes[first], sizes[second],
+                                              keep_first=True))
+                parts[second].append(_marginal(compact, sizes[first], sizes[second],
+                                               keep_first=False))
+        out = []
+        for r, size in enumerate(sizes):
+            models = [parts[r][0] if len(parts[r]) == 1 else
+                      _combine_compact(parts[r], bias=VIEWPOINT_BIAS, size=size)
+                      for parts in (ltm_parts, stm_parts)]
+            out.append(_combine_compact(models, bias=LTM_STM_BIAS, size=size))
+        return out
 
     def _logits(self, inputs, *, text, conditions=None):
-        """Log-probabilities ``[B, 3, S, V]`` (ids beyond a row's alphabet: -1e30)."""
+        """Log-probabilities ``[B, 3, S, V]`` (ids beyond a row's alphabet: ``OUTSIDE``)."""
         import torch
-
-        from noiseloss.models.ppm import LTM_STM_BIAS, PPM, STM_DEFAULTS, combine
 
         special = self.tokenizer.codebook_size
         batch, rows, steps = inputs.shape
-        out = np.full((batch, rows, steps, special), -1e30, dtype=np.float32)
+        out = np.full((batch, rows, steps, special), OUTSIDE, dtype=np.float32)
         for b in range(batch):
-            for r, (ltm, size) in enumerate(zip(self.ltms, self.tokenizer.alphabets, strict=True)):
-                row = inputs[b, r, 1:].numpy()
-                row = row[: int(np.argmax(row == special)) if (row == special).any() else None]
-                symbols = [*row.tolist(), 0]  # the last step predicts the last target
-                stm = PPM(size, **STM_DEFAULTS).predict(symbols, update=True)
-                merged = combine([ltm.predict(symbols, update=False), stm], bias=LTM_STM_BIAS)
-                out[b, r, : len(symbols), :size] = np.log(np.maximum(merged, 1e-300))
+            ids = inputs[b, :, 1:].numpy()
+            ends = [int(np.argmax(row == special)) if (row == special).any() else row.size
+                    for row in ids]
+            if len(set(ends)) != 1:
+                raise ParameterError(f"the rows of an item must have the same notes, got {ends}")
+            ids = np.concatenate([ids[:, : ends[0]], np.zeros((rows, 1), dtype=ids.dtype)],
+                                 axis=1)  # the last step predicts the last target
+            for r, (size, (columns, merged)) in enumerate(zip(
+                    self.tokenizer.alphabets, self.distributions(ids), strict=True)):
+                logs = np.log(np.maximum(merged, 1e-300))
+                target = out[b, r, : ids.shape[1], :size]
+                target[:] = logs[:, -1:]  # every symbol neither model has seen
+                target[:, columns] = logs[:, :-1]
         return torch.from_numpy(out)
 
     def provenance(self) -> dict:
         """Model identity and settings."""
         return {**super().provenance(), **self.identity}
+
+
+def _marginal(compact: tuple[np.ndarray, np.ndarray], first_size: int, second_size: int, *,
+              keep_first: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A distribution over pairs ``first * second_size + second`` as one over ``first``.
+
+    Or over ``second`` (``keep_first`` False): each symbol's probability is the sum over the
+    pairs that hold it. Both in ``PPM._compact``'s form (a pair or symbol not listed has the
+    last column's probability).
+    """
+    pairs, probs = compact
+    kept = pairs // second_size if keep_first else pairs % second_size
+    per_symbol = second_size if keep_first else first_size  # the pairs that hold a symbol
+    symbols, where = np.unique(kept, return_inverse=True)
+    out = np.empty((probs.shape[0], symbols.size + 1))
+    out[:, -1] = per_symbol * probs[:, -1]
+    if symbols.size:
+        order = np.argsort(where, kind="stable")
+        starts = np.searchsorted(where[order], np.arange(symbols.size))
+        unlisted = per_symbol - np.bincount(where, minlength=symbols.size)
+        out[:, :-1] = np.add.reduceat(probs[:, order], starts, axis=1) \
+            + unlisted * probs[:, -1:]
+    return symbols, out
 
 
 def _corpus_files(corpus: str) -> list:
@@ -133,15 +260,25 @@ def _corpus_files(corpus: str) -> list:
     return files
 
 
-def ppm_info(name: str = "ppm", *, corpus: str = DEFAULT_CORPUS) -> ModelInfo:
+def ppm_info(name: str = "ppm", *, corpus: str = DEFAULT_CORPUS,
+             linked=DEFAULT_LINKED) -> ModelInfo:
     """Identity of the model: its settings and the SHA-256 of its corpus files (no training).
+
+    Args:
+        name: The model's name in results.
+        corpus: A built-in MIDI set (``demo-midi:train``) or a folder of MIDI files: the
+            long-term models' training data.
+        linked: Linked viewpoints besides the three rows (``linked_viewpoints``: names of
+            ``LINKED`` such as ``"pitch*duration"``, or ``"none"``).
 
     Raises:
         ModelLoadError: The corpus is missing.
+        ParameterError: ``linked`` names an unknown viewpoint.
     """
     from noiseloss.errors import ConfigError
-    from noiseloss.models.ppm import LTM_DEFAULTS, LTM_STM_BIAS, STM_DEFAULTS
+    from noiseloss.models.ppm import LTM_DEFAULTS, LTM_STM_BIAS, STM_DEFAULTS, VIEWPOINT_BIAS
 
+    linked = linked_viewpoints(linked)
     try:
         files = _corpus_files(corpus)
     except ConfigError as exc:
@@ -152,7 +289,9 @@ def ppm_info(name: str = "ppm", *, corpus: str = DEFAULT_CORPUS) -> ModelInfo:
         digest.update(path.read_bytes())
     identity = {"model_id": "ppm", "corpus": corpus, "corpus_files": len(files),
                 "corpus_sha256": digest.hexdigest(), "ltm": LTM_DEFAULTS, "stm": STM_DEFAULTS,
-                "bias": LTM_STM_BIAS}
+                "bias": LTM_STM_BIAS, "linked": list(linked)}
+    if linked:
+        identity["viewpoint_bias"] = VIEWPOINT_BIAS
     return ModelInfo(name, identity, window_frames=1_000_000, stride_frames=1_000_000,
                      batch_size=8, alignment="rows", details={"files": [str(p) for p in files]})
 
@@ -171,11 +310,19 @@ def load_ppm(info: ModelInfo, options: ScoringOptions) -> PpmScorer:
             continue
     if not sequences:
         raise ModelLoadError(f"ppm corpus {info.identity['corpus']!r} holds no pitched notes")
+    sizes = tokenizer.alphabets
     ltms = [PPM(size, **LTM_DEFAULTS).fit([s[r] for s in sequences])
-            for r, size in enumerate(tokenizer.alphabets)]
-    return PpmScorer(ltms, name=info.name, identity=info.identity, options=options)
+            for r, size in enumerate(sizes)]
+    linked = linked_viewpoints(info.identity.get("linked"))
+    linked_ltms = []
+    for link in linked:
+        first, second = _link_rows(link)
+        linked_ltms.append(PPM(sizes[first] * sizes[second], **LTM_DEFAULTS).fit(
+            [s[first] * sizes[second] + s[second] for s in sequences]))
+    return PpmScorer(ltms, name=info.name, identity=info.identity, options=options,
+                     linked=linked, linked_ltms=linked_ltms)
 
 
-BACKEND = Backend(info=ppm_info, load=load_ppm, options=("corpus",), modality="symbolic",
+BACKEND = Backend(info=ppm_info, load=load_ppm, options=("corpus", "linked"), modality="symbolic",
                   alignments={"rows": "each viewpoint row its own stream, each event predicted "
                                       "from the events before it (LTM + STM)"})

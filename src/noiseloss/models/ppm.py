@@ -29,12 +29,24 @@ if that is shorter. Update exclusion counts a new n-gram only at the orders at a
 longest one already seen (the full counts still count everything; PPM* then blends the
 deterministic order it selected with its full counts).
 
-Storage is a trie over contexts read backwards (a dict ``(node, symbol) -> child``) with one
-count row per context seen at least twice; a context seen once is a pointer into the learned
-symbols (its one continuation, and the context can be extended backwards from there), so a
-long unique context costs nothing until it recurs. A prediction copies its ``[orders, A]``
-count rows; the rows of up to 256 predictions are blended in one numpy pass (no Python loop
-over the alphabet or over the predictions of a pass).
+Storage: the learned symbols, and a trie over their contexts read backwards compiled into
+sorted numpy arrays (``_Trie``: one level per order, ``node * A + symbol`` keys found with
+``np.searchsorted``) with one count row per context seen at least twice; a context seen once
+is a pointer into the learned symbols (its one continuation; longer contexts are read from
+there), so a long unique context costs nothing until it recurs. ``fit`` builds the trie
+with one sort per order; symbols learned by ``predict(update=True)`` are kept and compiled
+only when the model predicts again (a short-term model's piece never is), into a small trie
+merged with the others as they grow (at most about log2(N) tries).
+
+Prediction has no Python loop over positions or contexts: all positions of a sequence are
+looked up in the trie at once, one vectorised step per order; what the sequence itself
+teaches (``update=True``) comes from its contexts sorted once (``_Contexts``, a suffix array
+of the sequence read backwards: prefix doubling, then common prefixes of neighbours), which
+give every position's longest earlier match, the earlier positions sharing its context at
+each order, and, alone with shortest-deterministic selection, its chosen order before any
+count is built. The counts of every (position, order) are then blended at once
+(``PPM._blend``); orders >= 1 only over the symbols ever seen after the symbol before the
+position. The result equals the literal ``_ReferencePPM`` to about 1e-16.
 """
 
 from __future__ import annotations
@@ -78,13 +90,13 @@ def _check_options(alphabet_size, order_bound, escape, update_exclusion, shortes
     return alphabet_size, bound, shortest_deterministic
 
 
-def _symbols(sequence, alphabet_size: int, name: str = "sequence") -> list[int]:
-    """``sequence`` as a list of ints in ``[0, alphabet_size)``; ``ParameterError`` otherwise."""
+def _symbol_array(sequence, alphabet_size: int, name: str = "sequence") -> np.ndarray:
+    """``sequence`` as int64 symbols in ``[0, alphabet_size)``; ``ParameterError`` otherwise."""
     array = np.asarray(sequence)
     if array.ndim != 1:
         raise ParameterError(f"{name} must be one-dimensional, got shape {array.shape}")
     if array.size == 0:
-        return []
+        return np.zeros(0, dtype=np.int64)
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
         if not (np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array))):
             raise ParameterError(f"{name} must hold integer symbols, got dtype {array.dtype}")
@@ -92,7 +104,355 @@ def _symbols(sequence, alphabet_size: int, name: str = "sequence") -> list[int]:
     if low < 0 or high >= alphabet_size:
         raise ParameterError(f"{name} symbols must be in [0, {alphabet_size - 1}] "
                              f"(alphabet_size {alphabet_size}), got {low if low < 0 else high}")
-    return array.astype(np.int64).tolist()
+    return array.astype(np.int64)
+
+
+def _symbols(sequence, alphabet_size: int, name: str = "sequence") -> list[int]:
+    """``sequence`` as a list of ints in ``[0, alphabet_size)``; ``ParameterError`` otherwise."""
+    return _symbol_array(sequence, alphabet_size, name).tolist()
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``arange(s, s + n)`` for each start ``s`` and length ``n``, concatenated."""
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if ends.size else 0
+    return np.arange(total) + np.repeat(starts - (ends - lengths), lengths)
+
+
+def _extend(source: np.ndarray, j: np.ndarray, x: np.ndarray, t: np.ndarray, level: np.ndarray,
+            top: int) -> np.ndarray:
+    """How many orders beyond ``level`` the context of ``source[j]`` matches that of ``x[t]``.
+
+    Both sequences are preceded by -1; the match stops at order ``top``.
+    """
+    ext = np.zeros(j.size, dtype=np.int64)
+    live = np.arange(j.size)
+    step = 1
+    while live.size:  # one pass per order; the positions still matching shrink
+        order = level[live] + step
+        before = source[j[live] - order]
+        live = live[(order <= top) & (before >= 0) & (before == x[t[live] - order])]
+        ext[live] = step
+        step += 1
+    return ext
+
+
+def _sparse_table(values: np.ndarray, op) -> np.ndarray:
+    """``[K, n]``: row ``k`` holds ``op`` (min or max) of ``values[i : i + 2**k]``, clipped."""
+    n = values.size
+    table = np.empty((max(1, n.bit_length()), n), dtype=values.dtype)
+    table[0] = values
+    for k in range(1, table.shape[0]):
+        half = 1 << (k - 1)
+        table[k] = table[k - 1]
+        op(table[k - 1][:-half], table[k - 1][half:], out=table[k][:-half])
+    return table
+
+
+def _range_min(table: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The minimum of ``values[lo:hi]`` for each pair (``hi > lo``), from a min ``_sparse_table``."""
+    k = np.frexp((hi - lo).astype(np.float64))[1] - 1
+    return np.minimum(table[k, lo], table[k, hi - (1 << k)])
+
+
+def _nearest(values: np.ndarray, smaller: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest ``j < i`` and ``j > i`` with ``values[j]`` smaller (larger) than ``values[i]``.
+
+    For each ``i``, by binary lifting over a ``_sparse_table``; -1 and ``n`` where none is.
+    """
+    n = values.size
+    table = _sparse_table(values, np.minimum if smaller else np.maximum)
+    left = np.arange(n)  # the stretch values[left:i] holds no such value
+    right = np.arange(1, n + 1)  # nor values[i+1:right]
+    for k in range(table.shape[0] - 1, -1, -1):
+        step = 1 << k
+        can = left >= step
+        block = table[k, np.where(can, left - step, 0)]
+        left[can & ((block > values) if smaller else (block < values))] -= step
+        can = right + step <= n
+        block = table[k, np.where(can, right, 0)]
+        right[can & ((block > values) if smaller else (block < values))] += step
+    return left - 1, right
+
+
+class _Contexts:
+    """The contexts of the positions of ``x``, sorted: a suffix array of ``x`` read backwards.
+
+    ``x``: sequences, each after a -1. The context of position ``e`` is ``x[e-1], x[e-2], ..``
+    back to the -1 before its sequence; each -1 is made unique, so no match crosses one.
+    ``order``: the positions by context (prefix doubling, up to ``top`` symbols);
+    ``shared(i, j)``: the symbols shared by the contexts at sorted places ``i < j`` (the least
+    of the neighbours' common prefixes between them).
+    """
+
+    def __init__(self, x: np.ndarray, top: int):
+        n = self.n = x.size
+        self.top = top
+        z = np.where(x >= 0, x + n, np.arange(n))
+        base = np.empty(n, dtype=np.int64)
+        base[0] = -1
+        base[1:] = z[:-1]
+        rank = np.unique(base, return_inverse=True)[1].astype(np.int64)
+        ranks = [rank]  # ranks[k][e]: rank of the 2**k symbols before e
+        span = 1
+        while span <= top and rank.max() < n - 1:
+            shifted = np.zeros(n, dtype=np.int64)
+            shifted[span:] = rank[:-span] + 1
+            rank = np.unique(rank * (n + 1) + shifted, return_inverse=True)[1].astype(np.int64)
+            ranks.append(rank)
+            span *= 2
+        order = self.order = np.argsort(rank, kind="stable")
+        self.place = np.empty(n, dtype=np.int64)
+        self.place[order] = np.arange(n)
+        common = np.zeros(n, dtype=np.int64)  # common[i]: order[i - 1] and order[i] share
+        a, b = order[:-1], order[1:]
+        for k in range(len(ranks) - 1, -1, -1):
+            same = ranks[k][np.maximum(a - common[1:], 0)] == ranks[k][np.maximum(b - common[1:], 0)]
+            common[1:] += same.astype(np.int64) << k
+        self.table = _sparse_table(common, np.minimum)
+
+    def shared(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Symbols shared by the contexts at sorted places ``i < j``."""
+        return _range_min(self.table, i + 1, j + 1)
+
+    def matches(self, later: bool) -> np.ndarray:
+        """Each position's longest context (at most ``top``) shared with an earlier (later) one.
+
+        That position is the nearest earlier (later) one on either side in the sorted order.
+        """
+        n = self.n
+        left, right = _nearest(self.order, smaller=not later)
+        index = np.arange(n)
+        best = np.zeros(n, dtype=np.int64)
+        ok = left >= 0
+        best[ok] = self.shared(left[ok], index[ok])
+        ok = right < n
+        best[ok] = np.maximum(best[ok], self.shared(index[ok], right[ok]))
+        out = np.empty(n, dtype=np.int64)
+        out[self.order] = best
+        return np.minimum(out, self.top)
+
+    def continuations(self, x: np.ndarray, a: int, t: np.ndarray, key: np.ndarray) -> np.ndarray:
+        """The longest context ``t[i]`` shares with an earlier ``e`` with pair ``key[i]``.
+
+        ``e``'s pair is ``x[e-1] * a + x[e]``; 0 where there is none, at most ``top``. The
+        positions of each pair in context order; the nearest earlier one on either side of
+        ``t[i]`` by binary lifting, as in ``matches``.
+        """
+        e = np.flatnonzero((x[:-1] >= 0) & (x[1:] >= 0)) + 1
+        pair = x[e - 1] * a + x[e]
+        by = np.argsort(pair * self.n + self.place[e])
+        e, pair = e[by], pair[by]
+        sorted_key = pair * self.n + self.place[e]
+        table = _sparse_table(e, np.minimum)
+        lo, hi = np.searchsorted(pair, key), np.searchsorted(pair, key, side="right")
+        left = right = np.searchsorted(sorted_key, key * self.n + self.place[t])
+        left, right = left.copy(), right.copy()
+        for k in range(table.shape[0] - 1, -1, -1):
+            step = 1 << k
+            can = left - step >= lo
+            left[can & (table[k, np.where(can, left - step, 0)] >= t)] -= step
+            can = right + step <= hi
+            right[can & (table[k, np.where(can, right, 0)] >= t)] += step
+        best = np.zeros(t.size, dtype=np.int64)
+        ok = np.flatnonzero(left > lo)
+        best[ok] = self.shared(self.place[e[left[ok] - 1]], self.place[t[ok]])
+        ok = np.flatnonzero(right < hi)
+        best[ok] = np.maximum(best[ok], self.shared(self.place[t[ok]], self.place[e[right[ok]]]))
+        return np.minimum(best, self.top)
+
+    def groups(self, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each position ``e`` at each order ``1..depth[e]``, grouped by that order's context.
+
+        Returns ``(positions, orders, start)`` sorted by group, then position; ``start[i]``:
+        the first entry of ``i``'s group.
+        """
+        d = depth[self.order]
+        ends = np.cumsum(d)
+        pos = np.repeat(self.order, d)
+        orders = np.arange(pos.size) - np.repeat(ends - d, d) + 1
+        small = np.int16 if pos.size == 0 or d.max() < 1 << 15 else np.int64
+        by = np.argsort(orders.astype(small), kind="stable")  # by order, then context
+        pos, orders = pos[by], orders[by]
+        new = np.ones(pos.size, dtype=bool)
+        if pos.size > 1:
+            same = np.flatnonzero(orders[1:] == orders[:-1])
+            new[same + 1] = self.shared(self.place[pos[same]], self.place[pos[same + 1]]) \
+                < orders[same + 1]
+        group = np.cumsum(new) - 1
+        by = np.argsort(group * self.n + pos)
+        pos, orders, group = pos[by], orders[by], group[by]
+        first = np.ones(pos.size, dtype=bool)
+        first[1:] = group[1:] != group[:-1]
+        heads = np.flatnonzero(first)
+        return pos, orders, heads[np.cumsum(first) - 1]
+
+
+def _add_at(target: np.ndarray, rows, cols, values) -> None:
+    """``target[rows, cols] += values`` for distinct ``(rows, cols)`` (flat indices: faster)."""
+    flat = (np.asarray(rows) * target.shape[1] + np.asarray(cols)).ravel()
+    np.put(target, flat, np.take(target, flat) + np.broadcast_to(values, np.broadcast(
+        np.asarray(rows), np.asarray(cols)).shape).ravel())
+
+
+def _classes(pairs: np.ndarray, a: int) -> tuple[np.ndarray, np.ndarray]:
+    """The classes of sorted ``c * a + s`` pairs and where each starts (and the end)."""
+    classes = np.unique(pairs // a)
+    return classes, np.append(np.searchsorted(pairs, classes * a), pairs.size)
+
+
+class _Hits:
+    """Where the contexts of some positions lead in one ``_Trie``.
+
+    ``nodes[o]``: ``(positions, node)`` of the positions whose order-``o`` context is a node of
+    level ``o``; ``once``: the position in the learned data of the one continuation of the
+    deepest context seen once (-1: none), from order ``level`` up to ``reach``; ``reach``: the
+    longest context seen followed by something.
+    """
+
+    __slots__ = ("nodes", "once", "level", "reach")
+
+    def __init__(self, nodes, once, level, reach):
+        self.nodes, self.once, self.level, self.reach = nodes, once, level, reach
+
+    def subset(self, keep: np.ndarray) -> _Hits:
+        """The hits of positions ``keep`` (numbered ``0..len(keep)-1`` in that order)."""
+        new = np.full(self.once.size, -1, dtype=np.int64)
+        new[keep] = np.arange(keep.size)
+        nodes = []
+        for act, node in self.nodes:
+            mine = new[act]
+            ok = mine >= 0
+            nodes.append((mine[ok], node[ok]))
+        return _Hits(nodes, self.once[keep], self.level[keep], self.reach[keep])
+
+
+class _Trie:
+    """The contexts of ``data[start:stop]`` (whole sequences) compiled into sorted arrays.
+
+    Level ``o`` numbers the contexts of order ``o`` seen at least twice (each followed by a
+    symbol) ``0, 1, ..``. ``children[o]`` (``o >= 1``) maps the sorted keys ``node * A + s``
+    (a context of level ``o - 1`` read one symbol further back, ``s``) to a node of level
+    ``o``, or to ``~j`` for a context seen once, at ``data[j]`` (its continuation; the longer
+    contexts are read from ``data`` itself). ``rows[o]``: the sorted keys ``node * A + s`` of
+    the symbols seen after each node of level ``o``, their full and update-excluded counts.
+
+    A context of order ``>= 1`` ends with a symbol ``c`` (its class), and only the symbols
+    ever seen after ``c`` can follow it: ``pairs`` (sorted ``c * A + s``) lists them (class
+    ``classes[i]`` from ``first[i]`` to ``first[i + 1]``).
+    The nodes of levels ``>= 1`` are numbered on (node ``n`` of level ``o``: ``offsets[o] +
+    n``); node ``g``'s counts are the entries ``starts[g]`` to ``starts[g + 1]``: each one's
+    symbol, its place among its class's symbols (``slots``), full and update-excluded counts.
+    """
+
+    def __init__(self, data: np.ndarray, lmax: np.ndarray | None, start: int, stop: int, a: int,
+                 bound: int):
+        self.start, self.stop, self.a = start, stop, a
+        self.children: list = [None]
+        self.rows: list = []
+        pos = start + np.flatnonzero(data[start:stop] >= 0)
+        before = data[pos - 1]
+        self.pairs = np.unique(before[before >= 0] * a + data[pos[before >= 0]])
+        self.classes, self.first = _classes(self.pairs, a)
+        parts, self.offsets = [], [0, 0]  # per level >= 1: keys, full, upex, slots
+        sym = data[pos]
+        node = np.zeros(pos.size, dtype=np.int64)
+        nodes, order = 1, 0
+        while pos.size:
+            keys, inverse, full = np.unique(node * a + sym, return_inverse=True, return_counts=True)
+            full = full.astype(np.float64)
+            upex = None if lmax is None else np.bincount(inverse, weights=lmax[pos] <= order,
+                                                         minlength=keys.size)
+            self.rows.append((keys, full, upex))
+            if order >= 1:  # each count's place among its class's symbols
+                cls = np.empty(nodes, dtype=np.int64)
+                cls[node] = data[pos - 1]
+                c = cls[keys // a]
+                slots = np.searchsorted(self.pairs, c * a + keys % a) \
+                    - self.first[np.searchsorted(self.classes, c)]
+                parts.append((keys + self.offsets[-1] * a, full, upex, slots))
+                self.offsets.append(self.offsets[-1] + nodes)
+            if order >= bound:
+                break
+            order += 1
+            ext = data[pos - order]
+            keep = ext >= 0
+            pos, sym = pos[keep], sym[keep]
+            if not pos.size:
+                break
+            keys, index, inverse, counts = np.unique(node[keep] * a + ext[keep], return_index=True,
+                                                     return_inverse=True, return_counts=True)
+            twice = counts >= 2
+            ids = np.cumsum(twice) - 1
+            self.children.append((keys, np.where(twice, ids, ~pos[index])))
+            nodes = int(ids[-1]) + 1
+            keep = twice[inverse]
+            pos, sym, node = pos[keep], sym[keep], ids[inverse[keep]]
+        keys = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        self.symbols = keys % a
+        self.starts = np.searchsorted(keys, np.arange(self.offsets[-1] + 1) * a)
+        self.full = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
+        self.upex = (np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)) \
+            if lmax is not None else None
+        self.slots = np.concatenate([p[3] for p in parts]) if parts else keys
+
+    @property
+    def size(self) -> int:
+        """Positions of the learned data it covers."""
+        return self.stop - self.start
+
+    def lookup(self, data: np.ndarray, x: np.ndarray, targets: np.ndarray, bound: int) -> _Hits | None:
+        """The contexts of ``x[targets]`` (read back to the -1 before their sequence)."""
+        if not self.rows:
+            return None
+        n, a = targets.size, self.a
+        act = np.arange(n)
+        nodes = [(act, np.zeros(n, dtype=np.int64))]
+        once = np.full(n, -1, dtype=np.int64)
+        level = np.zeros(n, dtype=np.int64)
+        reach = np.zeros(n, dtype=np.int64)
+        cur = nodes[0][1]
+        for order in range(1, len(self.children)):  # one vectorised step per order
+            ext = x[targets[act] - order]
+            ok = ext >= 0
+            act, cur, ext = act[ok], cur[ok], ext[ok]
+            if not act.size:
+                break
+            keys, values = self.children[order]
+            probe = cur * a + ext
+            index = np.minimum(np.searchsorted(keys, probe), keys.size - 1)
+            value = values[index]
+            hit = keys[index] == probe
+            single = hit & (value < 0)
+            once[act[single]] = ~value[single]
+            level[act[single]] = order
+            hit &= value >= 0
+            act, cur = act[hit], value[hit]
+            if not act.size:
+                break
+            nodes.append((act, cur))
+            reach[act] = order
+        single = np.flatnonzero(once >= 0)
+        if single.size:
+            reach[single] = level[single] + _extend(data, once[single], x, targets[single],
+                                                    level[single], bound)
+        return _Hits(nodes, once, level, reach)
+
+    def ngram_orders(self, hits: _Hits, x: np.ndarray, targets: np.ndarray,
+                     data: np.ndarray) -> np.ndarray:
+        """Longest order at which ``x[target]`` was seen after the target's context (-1: none)."""
+        a = self.a
+        out = np.full(targets.size, -1, dtype=np.int64)
+        sym = x[targets]
+        for order, (act, node) in enumerate(hits.nodes):  # seen at an order: at every lower one
+            keys = self.rows[order][0]
+            probe = node * a + sym[act]
+            found = keys[np.minimum(np.searchsorted(keys, probe), keys.size - 1)] == probe
+            out[act[found]] = order
+        single = np.flatnonzero(hits.once >= 0)
+        single = single[data[hits.once[single]] == sym[single]]
+        out[single] = hits.reach[single]
+        return out
 
 
 class PPM:
@@ -118,8 +478,11 @@ class PPM:
     exclusion looks for the longest n-gram seen within the bound. As in IDyOM and unlike it:
     the default of ``shortest_deterministic`` and the order -1 probability without exclusion.
 
-    Cost: a prediction or an update walks the contexts present, up to ``order_bound`` or the
-    longest recurring context (PPM*); memory grows with the contexts seen at least twice.
+    Cost (module docstring): ``fit`` sorts the learned symbols once per order of context
+    seen at least twice; ``predict`` looks all positions of the sequence up at once, one
+    vectorised step per order, and sorts the sequence's own contexts once; its work grows
+    with the sum over positions of their chosen order. Memory grows with the contexts seen
+    at least twice (about 30 bytes each).
     """
 
     def __init__(self, alphabet_size: int, *, order_bound: int | None = None, escape: str = "c",
@@ -133,15 +496,18 @@ class PPM:
         self.update_exclusion = update_exclusion
         self.exclusion = exclusion
         self._k = _K[escape]
-        # Learned symbols, each sequence after a -1; pointers index this list.
-        self._data: list[int] = [-1]
+        # Learned symbols: data[0] = -1, then each sequence followed by a -1; lmax[j]: the
+        # longest order at which data[j] had been seen after its context when it was learned
+        # (-1: never; kept for update exclusion only).
+        self._data = np.full(256, -1, dtype=np.int64)
+        self._lmax = np.full(256, -1, dtype=np.int64) if update_exclusion else None
+        self._size = 1
         self._learned = 0
-        # (row * A + symbol) -> row of the context one symbol longer, or ~position (seen once:
-        # the position in _data of the symbol that followed it).
-        self._child: dict[int, int] = {}
-        self._rows = 1  # row 0: the empty context (order 0)
-        self._full = np.zeros((64, self.alphabet_size))
-        self._upex = np.zeros((64, self.alphabet_size)) if update_exclusion else None
+        self._seen = np.zeros(self.alphabet_size, dtype=bool)
+        # Tries over consecutive ranges of _data, oldest and largest first; _data[_indexed:]
+        # is learned but not yet compiled (a short-term model's piece never needs it).
+        self._tries: list[_Trie] = []
+        self._indexed = 1
 
     def __repr__(self) -> str:
         return (f"PPM({self.alphabet_size}, order_bound={self.order_bound}, escape={self.escape!r}, "
@@ -162,12 +528,22 @@ class PPM:
         if isinstance(sequences, np.ndarray) and sequences.ndim == 1:
             raise ParameterError("sequences must be a list of sequences, got one 1-D array "
                                  "(wrap it: [sequence])")
-        for index, sequence in enumerate(sequences):
-            symbols = _symbols(sequence, self.alphabet_size, f"sequences[{index}]")
-            position = self._begin()
-            for i in range(len(symbols)):
-                self._data.append(symbols[i])
-                self._insert(symbols, i, position + i)
+        arrays = [_symbol_array(sequence, self.alphabet_size, f"sequences[{index}]")
+                  for index, sequence in enumerate(sequences)]
+        parts = [np.full(1, -1, dtype=np.int64)]
+        for array in arrays:
+            parts += [array, np.full(1, -1, dtype=np.int64)]
+        x = np.concatenate(parts)
+        lx = None
+        if self.update_exclusion:
+            self._sync()
+            targets = np.flatnonzero(x >= 0)
+            hits = [(trie, hit) for trie in self._tries
+                    if (hit := trie.lookup(self._data, x, targets, self._bound)) is not None]
+            lx = self._lmax_of(x, targets, hits,
+                               _Contexts(x, self._bound + 1).matches(later=False))
+        self._append(x, lx)
+        self._sync()
         return self
 
     def predict(self, sequence, *, update: bool = True) -> np.ndarray:
@@ -186,17 +562,27 @@ class PPM:
         Returns:
             float64 ``[T, alphabet_size]``; each row sums to 1.
         """
-        symbols = _symbols(sequence, self.alphabet_size)
-        position = self._begin() if update else 0
-        counts, seen = [], []
-        for i in range(len(symbols)):
-            rows, total_seen = self._counts(symbols, i)  # copies: later updates leave them be
-            counts.append(rows)
-            seen.append(total_seen)
-            if update:
-                self._data.append(symbols[i])
-                self._insert(symbols, i, position + i)
-        return self._blend_many(counts, seen)
+        columns, probs = self._compact(sequence, update)
+        out = np.empty((probs.shape[0], self.alphabet_size))
+        out[:] = probs[:, -1:]
+        out[:, columns] = probs[:, :-1]
+        return out
+
+    def _compact(self, sequence, update: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``predict``'s distributions as ``(symbols [S], probabilities [T, S + 1])``.
+
+        Column ``S`` is the probability of each other symbol (never learned nor in
+        ``sequence``: the order -1 share alone, the same for all of them).
+        """
+        symbols = _symbol_array(sequence, self.alphabet_size)
+        if symbols.size == 0:
+            return np.zeros(0, dtype=np.int64), np.empty((0, 1))
+        self._sync()
+        x = np.concatenate(([-1], symbols, [-1]))
+        out, lx = self._distributions(x, update)
+        if update:
+            self._append(x, lx)
+        return out
 
     def information_content(self, sequence, *, update: bool = True) -> np.ndarray:
         """``-log p`` of each symbol of ``sequence`` given those before it, nats ``[T]``.
@@ -207,147 +593,375 @@ class PPM:
 
     # -- learning --------------------------------------------------------------------------
 
-    def _begin(self) -> int:
-        """Start a sequence in ``_data``; the position its first symbol will have."""
-        self._data.append(-1)
-        return len(self._data)
+    def _append(self, x: np.ndarray, lx: np.ndarray | None) -> None:
+        """Learn the sequences of ``x`` (``-1, seq, -1, seq, .., -1``); ``lx``: their lmax."""
+        add = x.size - 1
+        if self._size + add > self._data.size:
+            capacity = max(2 * self._data.size, self._size + add)
+            self._data = np.concatenate([self._data[: self._size],
+                                         np.full(capacity - self._size, -1, dtype=np.int64)])
+            if self._lmax is not None:
+                self._lmax = np.concatenate([self._lmax[: self._size],
+                                             np.full(capacity - self._size, -1, dtype=np.int64)])
+        self._data[self._size:self._size + add] = x[1:]
+        if self._lmax is not None:
+            self._lmax[self._size:self._size + add] = lx[1:]
+        self._size += add
+        symbols = x[x >= 0]
+        self._seen[symbols] = True
+        self._learned += symbols.size
 
-    def _new_row(self) -> int:
-        row = self._rows
-        if row == self._full.shape[0]:
-            grow = np.zeros_like(self._full)
-            self._full = np.concatenate([self._full, grow])
-            if self._upex is not None:
-                self._upex = np.concatenate([self._upex, grow])
-        self._rows += 1
-        return row
+    def _sync(self) -> None:
+        """Compile the symbols learned since the last call; merge tries of similar size."""
+        if self._indexed == self._size:
+            return
+        a, bound = self.alphabet_size, self._bound
+        if np.any(self._data[self._indexed:self._size] >= 0):
+            self._tries.append(_Trie(self._data, self._lmax, self._indexed, self._size, a, bound))
+        self._indexed = self._size
+        tries = self._tries
+        while len(tries) >= 2 and tries[-2].size <= 2 * tries[-1].size:
+            last, before = tries.pop(), tries.pop()
+            tries.append(_Trie(self._data, self._lmax, before.start, last.stop, a, bound))
 
-    def _insert(self, symbols: list[int], i: int, position: int) -> None:
-        """Count ``symbols[i]`` after each of its contexts (it is ``_data[position]``)."""
-        a = self.alphabet_size
-        child, data, bound = self._child, self._data, self._bound
-        row = 0
-        path = [0]
-        for order in range(min(i, bound)):  # to the context of order + 1
-            key = row * a + symbols[i - 1 - order]
-            nxt = child.get(key)
-            if nxt is None:  # a new context: a pointer (longer ones are new too)
-                child[key] = ~position
-                break
-            if nxt < 0:  # seen once: give it a row, and its own longer context a pointer
-                first = ~nxt
-                nxt = self._new_row()
-                self._full[nxt, data[first]] = 1.0
-                if self._upex is not None:
-                    self._upex[nxt, data[first]] = 1.0
-                child[key] = nxt
-                if order + 2 <= bound and data[first - order - 2] >= 0:
-                    child[nxt * a + data[first - order - 2]] = ~first
-            row = nxt
-            path.append(row)
-        symbol = symbols[i]
-        rows = np.array(path)  # distinct rows: one fancy update each
-        if self._upex is not None:
-            # Update exclusion: the orders at and above the longest that had seen this n-gram.
-            seen = int(np.count_nonzero(self._full[rows, symbol]))
-            self._upex[rows[max(seen - 1, 0):], symbol] += 1.0
-        self._full[rows, symbol] += 1.0
-        self._learned += 1
+    def _lmax_of(self, x: np.ndarray, targets: np.ndarray, hits: list,
+                 deep: np.ndarray) -> np.ndarray:
+        """For update exclusion: the longest order at which each ``x[target]`` was seen before.
+
+        Seen after its context in the learned data, or before it in ``x`` (``deep``: each
+        position's longest context shared with an earlier one); by position of ``x``, -1 for
+        never.
+        """
+        orders = deep[targets + 1] - 1  # the n-gram ending at j is the context of j + 1
+        for trie, hit in hits:
+            orders = np.maximum(orders, trie.ngram_orders(hit, x, targets, self._data))
+        lx = np.full(x.size, -1, dtype=np.int64)
+        lx[targets] = orders
+        return lx
 
     # -- prediction ------------------------------------------------------------------------
 
-    def _counts(self, symbols: list[int], i: int) -> tuple[np.ndarray, int]:
-        """Count rows ``[orders, A]`` (orders ``0..chosen``) and the symbols ever seen.
+    def _distributions(self, x: np.ndarray, update: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """``_compact``'s distributions for ``x = -1, symbols, -1``, and the symbols' lmax.
 
-        They predict ``symbols[i]`` given ``symbols[:i]``: a copy of the model as it is.
+        With ``update`` each symbol also counts for those after it (lmax: for ``_append``).
+
+        Every position ``t`` gets its counts at every order from 0 to its longest context at
+        once: order 0 over the symbols seen (``[T, S]``), orders ``1..longest[t]`` over the
+        symbols ever seen after the symbol before ``t`` (its class; one row per position and
+        order, ``[K, rows]``). The counts come from each ``_Trie`` (its nodes and the contexts
+        it saw once) and, with ``update``, from the sequence itself (``_Contexts.groups``:
+        the positions before ``t`` in ``t``'s group at each order); ``_blend`` mixes them.
         """
-        a = self.alphabet_size
-        if self._learned == 0:  # nothing seen: order -1 alone, uniform
-            return np.zeros((1, a)), 0
-        child, data = self._child, self._data
-        top = min(i, self._bound)
-        row = 0
-        rows = [0]
-        once = 0  # orders above the rows whose context was seen once (one continuation)
-        for order in range(top):
-            nxt = child.get(row * a + symbols[i - 1 - order])
-            if nxt is None:
-                break
-            if nxt < 0:
-                first = ~nxt
-                once_symbol = data[first]
-                once = 1
-                if not self.shortest_deterministic:  # extend it backwards while it matches
-                    depth = order + 1
-                    while (depth + once <= top
-                           and data[first - depth - once] == symbols[i - depth - once]):
-                        once += 1
-                break
-            row = nxt
-            rows.append(row)
-        full = self._full[rows]
-        highest = len(rows) - 1
-        longest = highest + once
-        chosen, selected = longest, False
+        a, data, lmax, bound = self.alphabet_size, self._data, self._lmax, self._bound
+        upex = self.update_exclusion
+        count = x.size - 2
+        targets = np.arange(1, count + 1)
+        hits = [(trie, hit) for trie in self._tries
+                if (hit := trie.lookup(data, x, targets, bound)) is not None]
+        expand = None
+        if not update and len(hits) == 1:  # one trie: the same path through it, the same row
+            trie, hit = hits[0]
+            deepest = np.full(count, -1, dtype=np.int64)
+            for o, (act, node) in enumerate(hit.nodes[1:], 1):
+                deepest[act] = trie.offsets[o] + node
+            _, keep, expand = np.unique(np.stack([deepest, hit.once, hit.reach]), axis=1,
+                                        return_index=True, return_inverse=True)
+            if keep.size < 0.9 * count:
+                by = np.argsort(keep)
+                place = np.empty(keep.size, dtype=np.int64)
+                place[by] = np.arange(keep.size)
+                expand, keep = place[expand.ravel()], keep[by]
+                hits = [(trie, hit.subset(keep))]
+                targets, count = targets[keep], keep.size
+            else:
+                expand = None
+        longest = np.full(count, -1, dtype=np.int64)
+        for _, hit in hits:
+            np.maximum(longest, hit.reach, out=longest)
+        lx = contexts = None
+        if update:
+            contexts = _Contexts(x, bound + 1)
+            previous = contexts.matches(later=False)
+            if upex:
+                lx = self._lmax_of(x, targets, hits, previous)
+            np.minimum(previous, bound, out=previous)
+            mine = previous[targets]
+            np.maximum(longest, np.where(mine >= 1, mine, np.where(targets >= 2, 0, -1)),
+                       out=longest)
+        act0 = np.flatnonzero(longest >= 0)
+        if not act0.size:  # nothing learned: order -1 alone
+            return (np.zeros(0, dtype=np.int64), np.full((count, 1), 1.0 / a)), lx
+
+        # order 0, over the symbols seen (learned: the tries' order-0 rows; or in x)
+        cols0 = np.unique(np.concatenate([trie.rows[0][0] for trie, _ in hits] + [x[1:-1]]))
+        full0 = np.zeros((count, cols0.size))
+        upex0 = np.zeros((count, cols0.size)) if upex else None
+        for trie, _ in hits:
+            keys, full, upex_counts = trie.rows[0]
+            row = np.zeros(cols0.size)
+            row[np.searchsorted(cols0, keys)] = full
+            full0 += row
+            if upex:
+                row[np.searchsorted(cols0, keys)] = upex_counts
+                upex0 += row
+        if update:
+            ones = np.zeros((count, cols0.size))
+            ones[np.arange(count), np.searchsorted(cols0, x[targets])] = 1.0
+            full0 += np.cumsum(ones, axis=0) - ones
+            if upex:
+                ones *= (lx[targets] <= 0)[:, None]
+                upex0 += np.cumsum(ones, axis=0) - ones
+        full0 = full0[act0]
+        upex0 = upex0[act0] if upex else None
+        chosen = longest.copy()
+        selected = np.zeros(count, dtype=bool)
         if self.shortest_deterministic:
-            single = np.count_nonzero(full, axis=1) == 1
-            det = int(single.argmax()) if single.any() else (highest + 1 if once else -1)
-            if 0 <= det < longest:
-                chosen, selected = det, True
-        n_rows = min(chosen, highest) + 1
-        if self._upex is None:
-            counts = full[:n_rows]
-        else:
-            counts = self._upex[rows[:n_rows]]
-            if selected and chosen <= highest:
-                counts[chosen] = full[chosen]
-        if chosen > highest:  # contexts seen once: one count of their one continuation
-            extra = np.zeros((chosen - highest, a))
-            extra[:, once_symbol] = 1.0
-            counts = np.concatenate([counts, extra])
-        return counts, int(np.count_nonzero(full[0]))
+            det = act0[np.count_nonzero(full0, axis=1) == 1]
+            chosen[det] = 0
+            selected[det] = longest[det] > 0
+        level0 = (act0, cols0, full0, upex0)
 
-    def _blend_many(self, counts: list[np.ndarray], seen: list[int], *,
-                    chunk: int = 256) -> np.ndarray:
-        """Distributions ``[N, A]`` from each prediction's ``_counts`` (in chunks of ``chunk``)."""
-        a = self.alphabet_size
-        out = np.empty((len(counts), a))
-        for start in range(0, len(counts), chunk):
-            part = counts[start:start + chunk]
-            # rows of absent higher orders are zero: they neither predict nor escape
-            stacked = np.zeros((len(part), max(c.shape[0] for c in part), a))
-            for n, c in enumerate(part):
-                stacked[n, : c.shape[0]] = c
-            out[start:start + len(part)] = self._blend(
-                stacked, np.asarray(seen[start:start + chunk], dtype=np.float64))
-        return out
+        # orders >= 1, over the symbols of each position's class (the symbol before it)
+        if not (chosen >= 1).any():
+            return self._expand(self._blend(count, level0, None, chosen, selected), expand), lx
+        cls = x[targets - 1]
+        keys = [trie.pairs for trie, _ in hits]
+        if update:
+            keys.append(np.unique(x[1:-2] * a + x[2:-1]))
+        keys = np.unique(np.concatenate(keys))  # (class, symbol) pairs: the symbols of a class
+        classes, first = _classes(keys, a)  # symbols[i]: the symbols of class classes[i]
+        width = int(np.diff(first).max())
+        rank = np.searchsorted(classes, keys // a)
+        symbols = np.full((classes.size, width), -1, dtype=np.int64)
+        symbols[rank, np.arange(keys.size) - first[rank]] = keys % a
 
-    def _blend(self, counts: np.ndarray, seen: np.ndarray) -> np.ndarray:
-        """Interpolate count rows ``[N, orders, A]`` of orders ``0..`` and order -1: ``[N, A]``."""
-        present = counts > 0
-        mod = np.maximum(counts + self._k, 0.0) if self._k else counts
-        total = mod.sum(axis=2)
-        if self.exclusion:  # symbols seen at an order were seen at every lower one: excluding
-            # the next higher order's symbols excludes those of all higher orders
-            total[:, :-1] -= (mod[:, :-1] * present[:, 1:]).sum(axis=2)
-        escape = self.escape
-        if escape == "a":
-            denominator = total + 1.0
-        elif escape == "ax":
-            denominator = total + np.count_nonzero(counts == 1.0, axis=2) + 1.0
+        def slot(c: np.ndarray, s: np.ndarray) -> np.ndarray:
+            """Where symbol ``s`` is among class ``c``'s symbols."""
+            return np.searchsorted(keys, c * a + s) - first[np.searchsorted(classes, c)]
+
+        nodes = []  # per trie: position, level, node of each node at a level >= 1
+        for trie, hit in hits:
+            if len(hit.nodes) > 1:
+                nodes.append((np.concatenate([act for act, _ in hit.nodes[1:]]),
+                              np.repeat(np.arange(1, len(hit.nodes)),
+                                        [act.size for act, _ in hit.nodes[1:]]),
+                              np.concatenate([trie.offsets[o] + n for o, (_, n) in
+                                              enumerate(hit.nodes[1:], 1)])))
+            else:
+                nodes.append(None)
+        # One source alone (a trie, or the sequence itself): its deterministic orders are
+        # known before any row is built, and only the rows up to them are built.
+        early = self.shortest_deterministic and len(hits) + update == 1
+        if early and update:
+            # the order-o context of t saw symbol s iff t shares o symbols of context with an
+            # earlier position followed by s: deterministic from the second longest such match
+            tt = np.flatnonzero(chosen >= 1)
+            rank = np.searchsorted(classes, cls[tt])
+            size = first[rank + 1] - first[rank]
+            query = np.repeat(np.arange(tt.size), size)
+            place = _ranges(np.zeros_like(size), size)
+            match = np.zeros((tt.size, width), dtype=np.int64)
+            match[query, place] = contexts.continuations(
+                x, a, tt[query] + 1, keys[first[rank[query]] + place])
+            match.sort(axis=1)
+            top, second = match[:, -1], (match[:, -2] if width > 1 else np.zeros_like(tt))
+            det = second + 1
+            ok = (top > second) & (det <= longest[tt])
+            chosen[tt[ok]] = det[ok]
+            selected[tt[ok]] = det[ok] < longest[tt[ok]]
+        elif early:
+            never = np.iinfo(np.int64).max
+            det = np.full(count, never)
+            (trie, hit), found = hits[0], nodes[0]
+            if found is not None:
+                one = np.flatnonzero(np.diff(trie.starts)[found[2]] == 1)
+                np.minimum.at(det, found[0][one], found[1][one])
+            single = np.flatnonzero(hit.once >= 0)
+            np.minimum.at(det, single, hit.level[single])
+            det[chosen < 1] = never
+            which = np.flatnonzero(det <= longest)
+            chosen[which] = det[which]
+            selected[which] = det[which] < longest[which]
+        length = np.where(chosen >= 1, chosen if early else longest, 0)
+        if update:  # the sequence itself: the positions before t with t's context, by order
+            following = np.minimum(contexts.matches(later=True), bound)
+            depth = np.zeros(x.size, dtype=np.int64)  # the orders each position takes part in
+            depth[1:-1] = length
+            inner = np.flatnonzero(x[:-2] >= 0) + 1  # (the last position counts nothing)
+            if early:  # as an earlier position, up to the deepest order its class needs
+                inner_class = np.searchsorted(classes, x[inner - 1])
+                deepest = np.zeros(classes.size + 1, dtype=np.int64)  # (+1: a class not listed)
+                np.maximum.at(deepest, np.searchsorted(classes, cls), length)
+                following[inner] = np.minimum(following[inner], deepest[inner_class])
+            depth[inner] = np.maximum(depth[inner], following[inner])
+            member, level, head = contexts.groups(depth)
+            where = np.full(x.size, -1, dtype=np.int64)  # each position's place in its class
+            ok = np.flatnonzero((x[:-1] >= 0) & (x[1:] >= 0)) + 1
+            where[ok] = slot(x[ok - 1], x[ok])
+            x_slot = where[member]
+            x_valid = np.flatnonzero(x_slot >= 0)
+            ones = np.zeros(((1 + upex) * width, member.size))  # full, then update-excluded
+            ones[x_slot[x_valid], x_valid] = 1.0
+            if upex:
+                ones[width + x_slot[x_valid], x_valid] = lx[member[x_valid]] <= level[x_valid]
+            before = np.cumsum(ones, axis=1) - ones  # counts before each entry (all groups)
+            own = np.minimum(member, count) - 1
+            target = np.flatnonzero((member <= count) & (level <= length[own]))
+        rows = np.cumsum(length) - length  # rows[t] .. rows[t] + length[t] - 1: orders 1 ..
+        total_rows = int(length.sum())
+        if update and not hits:  # each row is an entry of the sequence's groups
+            source = np.empty(total_rows, dtype=np.int64)
+            source[rows[member[target] - 1] + level[target] - 1] = target
+            both = np.take(before, source, axis=1) - np.take(before, head[source], axis=1)
+            full, upex_rows = both[:width], (both[width:] if upex else None)
         else:
-            distinct = np.count_nonzero(present, axis=2)
-            denominator = total + (distinct * 0.5 if escape == "d" else distinct)
-        lam = np.divide(total, denominator, out=np.zeros_like(total), where=denominator > 0)
-        stay = np.cumprod((1.0 - lam)[:, ::-1], axis=1)[:, ::-1]  # stay[o] = prod over o' >= o
-        above = np.empty_like(stay)
-        above[:, -1] = 1.0
-        above[:, :-1] = stay[:, 1:]
-        weight = np.divide(lam * above, total, out=np.zeros_like(total), where=total > 0)
-        a = self.alphabet_size
-        minus1 = 1.0 / (a + 1 - seen) if self.exclusion else np.full_like(seen, 1.0 / a)
-        dist = np.einsum("no,noa->na", weight, mod) + (stay[:, 0] * minus1)[:, None]
-        return dist / dist.sum(axis=1, keepdims=True)
+            full = np.zeros((width, total_rows))
+            upex_rows = np.zeros((width, total_rows)) if upex else None
+        for (trie, hit), found in zip(hits, nodes, strict=True):
+            if found is not None:  # nodes: their counts over the class's symbols
+                t, order, node = found
+                ok = order <= length[t]
+                t, order, node = t[ok], order[ok], node[ok]
+                at = rows[t] + order - 1
+                first_entry = trie.starts[node]
+                entries = trie.starts[node + 1] - first_entry
+                entry = _ranges(first_entry, entries)
+                at = np.repeat(at, entries)
+                if keys.size == trie.pairs.size:  # the same symbols in the same places
+                    dest = trie.slots[entry]
+                else:
+                    dest = slot(np.repeat(cls[t], entries), trie.symbols[entry])
+                _add_at(full, dest, at, trie.full[entry])
+                if upex:
+                    _add_at(upex_rows, dest, at, trie.upex[entry])
+            # the context seen once: one count of its continuation, orders level .. reach
+            single = np.flatnonzero((hit.once >= 0) & (hit.level <= length))
+            if single.size:
+                span = np.minimum(hit.reach[single], length[single]) - hit.level[single] + 1
+                t = np.repeat(single, span)
+                order = np.repeat(hit.level[single], span) + _ranges(np.zeros_like(span), span)
+                j = hit.once[t]
+                dest = slot(cls[t], data[j])
+                at = rows[t] + order - 1
+                _add_at(full, dest, at, 1.0)
+                if upex:
+                    _add_at(upex_rows, dest, at, lmax[j] <= order)
+        if update and hits:
+            at = rows[member[target] - 1] + level[target] - 1
+            both = np.take(before, target, axis=1) - np.take(before, head[target], axis=1)
+            every = np.arange(width)[:, None]
+            _add_at(full, every, at, both[:width])
+            if upex:
+                _add_at(upex_rows, every, at, both[width:])
+
+        # the chosen order of each position; keep the rows up to it
+        t = np.repeat(np.arange(count), length)
+        order = np.arange(total_rows) - np.repeat(rows, length) + 1
+        if self.shortest_deterministic and not early:
+            det = np.flatnonzero(np.count_nonzero(full, axis=0) == 1)
+            det = det[np.concatenate(([True], t[det[1:]] != t[det[:-1]]))] if det.size else det
+            chosen[t[det]] = order[det]
+            selected[t[det]] = order[det] < longest[t[det]]
+            keep = np.flatnonzero(order <= chosen[t])
+            t, order, full = t[keep], order[keep], full[:, keep]
+            upex_rows = upex_rows[:, keep] if upex else None
+        upper = (t, order, np.searchsorted(classes, cls[t]), full, upex_rows, symbols)
+        return self._expand(self._blend(count, level0, upper, chosen, selected), expand), lx
+
+    @staticmethod
+    def _expand(compact: tuple[np.ndarray, np.ndarray], expand: np.ndarray | None):
+        """The distributions of all positions from those of their representatives."""
+        return compact if expand is None else (compact[0], compact[1][expand])
+
+    def _blend(self, count: int, level0: tuple, upper: tuple | None, chosen: np.ndarray,
+               selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Interpolate each position's rows from its chosen order down to order -1.
+
+        Returns the distributions as ``_compact`` does (over ``level0``'s symbols, the rest).
+
+        ``level0``: the positions with an order-0 row, its symbols, full counts ``[n, S]`` and
+        update-excluded ones (or None). ``upper``: None, or the rows of orders ``1..chosen[t]``
+        of each position ``t`` (by position, then order): positions, orders, classes (rows of
+        the symbols), full and update-excluded counts ``[K, rows]``, and the symbols of each
+        class ``[C, K]``. The products of ``1 - lambda`` over the orders above each row are
+        taken by doubling.
+        """
+        a, k, escape = self.alphabet_size, self._k, self.escape
+        act0, cols0, full0, upex0 = level0
+        out = np.zeros((count, cols0.size + 1))  # the symbols of order 0, and the rest
+        above = np.ones(count)  # product of (1 - lambda) over the orders above 0
+
+        def lambdas(counts, total, axis):
+            if escape == "a":
+                denominator = total + 1.0
+            elif escape == "ax":
+                denominator = total + np.count_nonzero(counts == 1.0, axis=axis) + 1.0
+            else:
+                distinct = np.count_nonzero(counts > 0, axis=axis)
+                denominator = total + (distinct * 0.5 if escape == "d" else distinct)
+            return np.divide(total, denominator, out=np.zeros_like(total), where=denominator > 0)
+
+        if upper is not None:
+            t, order, cls, full, upex_rows, symbols = upper
+            last = order == chosen[t]
+            if upex_rows is None:
+                counts = full
+            else:  # update exclusion, but full counts at a deterministic order it selected
+                counts = upex_rows
+                swap = np.flatnonzero(last & selected[t])
+                counts[:, swap] = full[:, swap]
+            present = counts > 0
+            mod = np.maximum(counts + k, 0.0) if k else counts
+            total = mod.sum(axis=0)
+            if self.exclusion:  # symbols seen at the next higher order were seen at every lower
+                # one: excluding them excludes those of all higher orders (row i + 1 is the next
+                # order of row i's position unless i is its last)
+                total[:-1] -= np.where(last[:-1], 0.0, (mod[:, :-1] * present[:, 1:]).sum(axis=0))
+            lam = lambdas(counts, total, 0)
+            bottom = np.flatnonzero(order == 1)  # each position's first row
+            left = np.flatnonzero(last)[np.cumsum(order == 1) - 1] - np.arange(t.size)
+            product = 1.0 - lam  # becomes the product from each row up to its position's top
+            step = 1
+            while True:  # each pass doubles the rows multiplied in
+                j = np.flatnonzero(left >= step)
+                if not j.size:
+                    break
+                product[j] *= product[j + step]
+                step *= 2
+            row_above = np.ones(t.size)
+            h = np.flatnonzero(~last)
+            row_above[h] = product[h + 1]
+            weight = np.divide(lam * row_above, total, out=np.zeros_like(total), where=total > 0)
+            mix = np.add.reduceat(weight * mod, bottom, axis=1)  # [K, positions]
+            sym = symbols[cls[bottom]]
+            valid = sym >= 0
+            rows = np.broadcast_to(t[bottom][:, None], sym.shape)
+            out[rows[valid], np.searchsorted(cols0, sym[valid])] += mix.T[valid]
+            above[t[bottom]] = product[bottom]
+        counts0 = full0
+        if upex0 is not None:
+            counts0 = upex0
+            swap = np.flatnonzero(selected[act0] & (chosen[act0] == 0))
+            counts0[swap] = full0[swap]
+        mod0 = np.maximum(counts0 + k, 0.0) if k else counts0
+        total0 = mod0.sum(axis=1)
+        if self.exclusion and upper is not None:
+            i0 = np.searchsorted(act0, t[bottom])
+            at = np.searchsorted(cols0, np.maximum(symbols[cls[bottom]], 0))
+            total0[i0] -= (mod0[i0[:, None], np.minimum(at, cols0.size - 1)]
+                           * np.take(present, bottom, axis=1).T).sum(axis=1)
+        lam0 = lambdas(counts0, total0, 1)
+        weight0 = np.divide(lam0 * above[act0], total0, out=np.zeros_like(total0),
+                            where=total0 > 0)
+        out[act0, :-1] += weight0[:, None] * mod0
+        above[act0] *= 1.0 - lam0
+        seen = np.zeros(count)
+        seen[act0] = np.count_nonzero(full0, axis=1)
+        minus1 = 1.0 / (a + 1 - seen) if self.exclusion else np.full(count, 1.0 / a)
+        out += (above * minus1)[:, None]
+        out /= (out[:, :-1].sum(axis=1) + (a - cols0.size) * out[:, -1])[:, None]
+        return cols0, out
 
 
 def information_content(distributions, sequence) -> np.ndarray:
@@ -401,9 +1015,24 @@ def combine(distributions, *, bias: float = LTM_STM_BIAS) -> np.ndarray:
     if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not math.isfinite(bias) \
             or bias < 0:
         raise ParameterError(f"bias must be a finite number >= 0, got {bias!r}")
-    size = probs.shape[-1]
+    return _combine(probs, bias, None, probs.shape[-1])
+
+
+def _combine(probs: np.ndarray, bias: float, multiplicity: np.ndarray | None,
+             size: int) -> np.ndarray:
+    """``combine`` of validated ``probs``, column ``i`` standing for ``multiplicity[i]`` symbols.
+
+    Those symbols have equal probability (None: one symbol a column), ``size`` in all.
+    """
+    def total(values):
+        return values.sum(axis=-1) if multiplicity is None else values @ multiplicity
+
     with np.errstate(divide="ignore", invalid="ignore"):
-        relative = entropy(probs) / math.log(size) if size > 1 else np.ones(probs.shape[:-1])
+        logs = np.log(probs)
+        if size > 1:
+            relative = -total(np.where(probs > 0, probs * logs, 0.0)) / math.log(size)
+        else:
+            relative = np.ones(probs.shape[:-1])
         log_weight = -bias * np.log(relative) if bias else np.zeros_like(relative)  # [M, T]
         infinite = np.isposinf(log_weight)
         if infinite.any():  # zero entropy: those models share the weight
@@ -412,12 +1041,37 @@ def combine(distributions, *, bias: float = LTM_STM_BIAS) -> np.ndarray:
         log_weight = log_weight - log_weight.max(axis=0)
         exponent = np.exp(log_weight)
         exponent /= exponent.sum(axis=0)
-        logs = np.log(probs)
         mixed = np.where(exponent[..., None] > 0, exponent[..., None] * logs, 0.0).sum(axis=0)
-    peak = mixed.max(axis=-1, keepdims=True)
+    counted = mixed if multiplicity is None else np.where(multiplicity > 0, mixed, -np.inf)
+    peak = counted.max(axis=-1, keepdims=True)
     out = np.exp(mixed - np.where(np.isfinite(peak), peak, 0.0))
-    total = out.sum(axis=-1, keepdims=True)
-    return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+    norm = total(out)[..., None]
+    return np.divide(out, norm, out=np.zeros_like(out), where=norm > 0)
+
+
+def _combine_compact(parts: list, *, bias: float = LTM_STM_BIAS,
+                    size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``combine`` of distributions in ``PPM._compact``'s form (over ``size`` symbols).
+
+    Args:
+        parts: ``(symbols [S_m], probabilities [T, S_m + 1])`` per model.
+        bias: As in ``combine``.
+        size: The alphabet size ``A``.
+
+    Returns:
+        ``(symbols [S], probabilities [T, S + 1])`` over the union of the models' symbols;
+        the last column is each other symbol's probability.
+    """
+    union = np.unique(np.concatenate([columns for columns, _ in parts]))
+    stacked = []
+    for columns, probs in parts:
+        wide = np.empty((probs.shape[0], union.size + 1))
+        wide[:] = probs[:, -1:]
+        wide[:, np.searchsorted(union, columns)] = probs[:, :-1]
+        stacked.append(wide)
+    multiplicity = np.ones(union.size + 1)
+    multiplicity[-1] = size - union.size
+    return union, _combine(np.stack(stacked), bias, multiplicity, size)
 
 
 class _ReferencePPM:
