@@ -121,8 +121,7 @@ def symbolic_speed() -> None:
 
     from noiseloss.models.amt import ArrivalLayout
     from noiseloss.models.hub import CausalLMScorer
-    from noiseloss.models.idyom import DEFAULT_LINKED, PpmScorer, ViewpointTokenizer, _link_rows
-    from noiseloss.models.ppm import LTM_DEFAULTS, PPM
+    from noiseloss.models.idyom import DEFAULT_LINKED, PpmScorer
     from noiseloss.scoring.options import ScoringOptions
     from noiseloss.timeaxis import TimeAxis
     from noiseloss.tokenizers.amt import AmtTokenizer, AmtVocab
@@ -134,18 +133,11 @@ def symbolic_speed() -> None:
         return np.stack([pitch, rng.choice([12, 25, 50], size=notes),
                          rng.choice([10, 20, 45], size=notes)]).astype(np.int64)
 
-    alphabets = ViewpointTokenizer.alphabets
     corpus = [melody(500) for _ in range(100)]
-    ltms = [PPM(a, **LTM_DEFAULTS).fit([c[r] for c in corpus]) for r, a in enumerate(alphabets)]
-    linked_ltms = []
-    for link in DEFAULT_LINKED:
-        first, second = _link_rows(link)
-        linked_ltms.append(PPM(alphabets[first] * alphabets[second], **LTM_DEFAULTS).fit(
-            [c[first] * alphabets[second] + c[second] for c in corpus]))
     options = ScoringOptions(window_frames=1_000_000, stride_frames=1_000_000, batch_size=1,
                              alignment="rows")
-    ppm = PpmScorer(ltms, name="ppm", identity={}, options=options, linked=DEFAULT_LINKED,
-                    linked_ltms=linked_ltms)
+    ppm = PpmScorer.trained(corpus, linked=DEFAULT_LINKED, name="ppm", identity={},
+                            options=options)
 
     def axis_of(ids: np.ndarray) -> TimeAxis:
         return TimeAxis.events(np.cumsum(ids[1]) / 100.0, end_seconds=float(ids[1].sum()) / 100 + 1)

@@ -155,6 +155,24 @@ class PpmScorer(Scorer):
             raise ParameterError(f"one long-term model per linked viewpoint {list(self.linked)}, "
                                  f"got {len(self.linked_ltms)}")
 
+    @classmethod
+    def trained(cls, sequences, *, linked: tuple[str, ...], **kwargs) -> PpmScorer:
+        """The scorer, its long-term models trained on ``sequences`` (viewpoint ids ``[3, T]``).
+
+        One per row and one per linked viewpoint; ``kwargs``: ``name``, ``identity``, ``options``.
+        """
+        from noiseloss.models.ppm import LTM_DEFAULTS, PPM
+
+        sizes = ViewpointTokenizer.alphabets
+        ltms = [PPM(size, **LTM_DEFAULTS).fit([s[r] for s in sequences])
+                for r, size in enumerate(sizes)]
+        linked_ltms = []
+        for link in linked:
+            first, second = _link_rows(link)
+            linked_ltms.append(PPM(sizes[first] * sizes[second], **LTM_DEFAULTS).fit(
+                [s[first] * sizes[second] + s[second] for s in sequences]))
+        return cls(ltms, linked=linked, linked_ltms=linked_ltms, **kwargs)
+
     def distributions(self, ids: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each row's predictive distributions for the notes ``ids`` ``[3, T]``, compact.
 
@@ -298,7 +316,6 @@ def ppm_info(name: str = "ppm", *, corpus: str = DEFAULT_CORPUS,
 
 def load_ppm(info: ModelInfo, options: ScoringOptions) -> PpmScorer:
     """Train the long-term models on the corpus (seconds) and build the scorer."""
-    from noiseloss.models.ppm import LTM_DEFAULTS, PPM
     from noiseloss.sources.midi import load_score
 
     tokenizer = ViewpointTokenizer()
@@ -310,17 +327,8 @@ def load_ppm(info: ModelInfo, options: ScoringOptions) -> PpmScorer:
             continue
     if not sequences:
         raise ModelLoadError(f"ppm corpus {info.identity['corpus']!r} holds no pitched notes")
-    sizes = tokenizer.alphabets
-    ltms = [PPM(size, **LTM_DEFAULTS).fit([s[r] for s in sequences])
-            for r, size in enumerate(sizes)]
-    linked = linked_viewpoints(info.identity.get("linked"))
-    linked_ltms = []
-    for link in linked:
-        first, second = _link_rows(link)
-        linked_ltms.append(PPM(sizes[first] * sizes[second], **LTM_DEFAULTS).fit(
-            [s[first] * sizes[second] + s[second] for s in sequences]))
-    return PpmScorer(ltms, name=info.name, identity=info.identity, options=options,
-                     linked=linked, linked_ltms=linked_ltms)
+    return PpmScorer.trained(sequences, linked=linked_viewpoints(info.identity.get("linked")),
+                             name=info.name, identity=info.identity, options=options)
 
 
 BACKEND = Backend(info=ppm_info, load=load_ppm, options=("corpus", "linked"), modality="symbolic",
