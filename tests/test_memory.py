@@ -146,7 +146,7 @@ def test_context_memory_of_planted_curves():
         context_memory(kl, [4], frame_rate=10.0)
 
 
-def test_divergence_refuses_other_shapes_and_layouts_without_distributions():
+def test_divergence_refuses_variants_of_another_shape():
     scorer = _scorer(window=None)
     clean = np.zeros((1, 20), dtype=np.int64)
     with pytest.raises(ParameterError, match="reference's shape"):

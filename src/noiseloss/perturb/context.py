@@ -306,7 +306,7 @@ def apply_all(clean: Clean, specs: list[dict], *, context: PerturbContext,
     for name, members in domains.items():
         domain = DOMAINS[name]
         finished = None
-        if domain.finish_all is not None and len(members) > 1:
+        if domain.finish_all is not None:
             try:
                 finished = domain.finish_all([outs[i].data for i in members], context, clean)
             except NoiselossError:

@@ -131,12 +131,11 @@ class EncodecTokenizer(AudioTokenizer):
 class _ChannelState:
     """One channel of a reference.
 
-    Codes ``[K, T]``, head features and LSTM outputs ``[1, D, T]``, and the LSTM state
-    ``(h, c)`` before every ``STATE_EVERY``-th frame (None before the first).
+    Codes ``[K, T]``, LSTM outputs ``[1, D, T]``, and the LSTM state ``(h, c)`` before every
+    ``STATE_EVERY``-th frame (None before the first).
     """
 
     codes: np.ndarray
-    features: object
     lstm_out: object
     states: list
 
@@ -160,7 +159,7 @@ class _EncoderParts:
         return max(0, (sample - self.head_right - 1) // self.hop + 1)
 
     def reference(self, audio, *, bandwidth: float) -> _ChannelState:
-        """Encode ``[1, 1, samples]`` whole, keeping features, LSTM outputs and states."""
+        """Encode ``[1, 1, samples]`` whole, keeping the LSTM's outputs and states."""
         import torch
 
         with torch.inference_mode():
@@ -173,14 +172,14 @@ class _EncoderParts:
                 outs.append(out)
             lstm_out = (torch.cat(outs) + steps).permute(1, 2, 0)
             codes = self._codes(_run(self.tail, lstm_out), bandwidth)
-        return _ChannelState(codes[0], features, lstm_out, states)
+        return _ChannelState(codes[0], lstm_out, states)
 
     def resume(self, audio, ref: _ChannelState, *, first_frame: int,
                bandwidth: float) -> list[np.ndarray]:
         """Codes of a batch ``[B, 1, samples]`` equal to the reference before ``first_frame``."""
         import torch
 
-        frames = ref.features.shape[2]
+        frames = ref.codes.shape[1]
         block = min(first_frame // STATE_EVERY, len(ref.states) - 1)
         resume = block * STATE_EVERY
         start = max(0, resume - -(-self.head_left // self.hop))  # frames of left context
