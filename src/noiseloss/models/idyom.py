@@ -215,7 +215,7 @@ class PpmScorer(Scorer):
 
         special = self.tokenizer.codebook_size
         batch, rows, steps = inputs.shape
-        out = np.full((batch, rows, steps, special), OUTSIDE, dtype=np.float32)
+        out = np.empty((batch, rows, steps, special), dtype=np.float32)
         for b in range(batch):
             ids = inputs[b, :, 1:].numpy()
             ends = [int(np.argmax(row == special)) if (row == special).any() else row.size
@@ -224,9 +224,11 @@ class PpmScorer(Scorer):
                 raise ParameterError(f"the rows of an item must have the same notes, got {ends}")
             ids = np.concatenate([ids[:, : ends[0]], np.zeros((rows, 1), dtype=ids.dtype)],
                                  axis=1)  # the last step predicts the last target
+            out[b, :, ids.shape[1]:] = OUTSIDE  # padding
             for r, (size, (columns, merged)) in enumerate(zip(
                     self.tokenizer.alphabets, self.distributions(ids), strict=True)):
                 logs = np.log(np.maximum(merged, 1e-300))
+                out[b, r, : ids.shape[1], size:] = OUTSIDE
                 target = out[b, r, : ids.shape[1], :size]
                 target[:] = logs[:, -1:]  # every symbol neither model has seen
                 target[:, columns] = logs[:, :-1]

@@ -46,7 +46,11 @@ give every position's longest earlier match, the earlier positions sharing its c
 each order, and, alone with shortest-deterministic selection, its chosen order before any
 count is built. The counts of every (position, order) are then blended at once
 (``PPM._blend``); orders >= 1 only over the symbols ever seen after the symbol before the
-position. The result equals the literal ``_ReferencePPM`` to about 1e-16.
+position. With exclusion, an order whose context saw the same symbols as the next one has
+nothing left to add (no count after exclusion, escape 1): it is left out, and with a
+single source not even counted (the orders at which a symbol stops being seen are known from
+the trie's nodes or the sequence's matches). The result equals the literal ``_ReferencePPM``
+to about 1e-16.
 """
 
 from __future__ import annotations
@@ -120,10 +124,10 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _extend(source: np.ndarray, j: np.ndarray, x: np.ndarray, t: np.ndarray, level: np.ndarray,
-            top: int) -> np.ndarray:
+            top: np.ndarray) -> np.ndarray:
     """How many orders beyond ``level`` the context of ``source[j]`` matches that of ``x[t]``.
 
-    Both sequences are preceded by -1; the match stops at order ``top``.
+    Both sequences are preceded by -1; the match stops at order ``top`` (one per position).
     """
     ext = np.zeros(j.size, dtype=np.int64)
     live = np.arange(j.size)
@@ -131,7 +135,7 @@ def _extend(source: np.ndarray, j: np.ndarray, x: np.ndarray, t: np.ndarray, lev
     while live.size:  # one pass per order; the positions still matching shrink
         order = level[live] + step
         before = source[j[live] - order]
-        live = live[(order <= top) & (before >= 0) & (before == x[t[live] - order])]
+        live = live[(order <= top[live]) & (before >= 0) & (before == x[t[live] - order])]
         ext[live] = step
         step += 1
     return ext
@@ -152,27 +156,54 @@ def _sparse_table(values: np.ndarray, op) -> np.ndarray:
 def _range_min(table: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The minimum of ``values[lo:hi]`` for each pair (``hi > lo``), from a min ``_sparse_table``."""
     k = np.frexp((hi - lo).astype(np.float64))[1] - 1
-    return np.minimum(table[k, lo], table[k, hi - (1 << k)])
+    flat, row = table.ravel(), k * table.shape[1]  # (flat indices: faster)
+    return np.minimum(flat[row + lo], flat[row + hi - (1 << k)])
 
 
 def _nearest(values: np.ndarray, smaller: bool) -> tuple[np.ndarray, np.ndarray]:
     """The nearest ``j < i`` and ``j > i`` with ``values[j]`` smaller (larger) than ``values[i]``.
 
     For each ``i``, by binary lifting over a ``_sparse_table``; -1 and ``n`` where none is.
+    ``values``: ``0..n-1``, padded on both sides with a value that stops every search.
     """
     n = values.size
-    table = _sparse_table(values, np.minimum if smaller else np.maximum)
-    left = np.arange(n)  # the stretch values[left:i] holds no such value
-    right = np.arange(1, n + 1)  # nor values[i+1:right]
-    for k in range(table.shape[0] - 1, -1, -1):
-        step = 1 << k
-        can = left >= step
-        block = table[k, np.where(can, left - step, 0)]
-        left[can & ((block > values) if smaller else (block < values))] -= step
-        can = right + step <= n
-        block = table[k, np.where(can, right, 0)]
-        right[can & ((block > values) if smaller else (block < values))] += step
-    return left - 1, right
+    levels = max(1, n.bit_length())
+    span = 1 << (levels - 1)  # the longest step
+    edge = np.full(span, -1 if smaller else n, dtype=values.dtype)
+    table = _sparse_table(np.concatenate([edge, values, edge]),
+                          np.minimum if smaller else np.maximum)
+    left = np.arange(span, span + n)  # the stretch [left, i) holds no such value (padded)
+    right = left + 1  # nor (i, right)
+    for k in range(levels - 1, -1, -1):
+        step, row = 1 << k, table[k]
+        block = row[left - step]
+        left -= step * ((block > values) if smaller else (block < values))
+        block = row[right]
+        right += step * ((block > values) if smaller else (block < values))
+    return left - span - 1, right - span
+
+
+def _context_ranks(x: np.ndarray, top: int) -> list[np.ndarray]:
+    """Prefix doubling over the contexts of ``x`` (as ``_Contexts``): ranks of their starts.
+
+    ``ranks[k][e]``: the rank of the ``2**k`` symbols before ``e`` (each -1 unique), up to
+    ``top`` symbols or until all differ; the last one sorts the contexts.
+    """
+    n = x.size
+    z = np.where(x >= 0, x + n, np.arange(n))
+    base = np.empty(n, dtype=np.int64)
+    base[0] = -1
+    base[1:] = z[:-1]
+    rank = np.unique(base, return_inverse=True)[1].astype(np.int64)
+    ranks = [rank]
+    span = 1
+    while span <= top and rank.max() < n - 1:
+        shifted = np.zeros(n, dtype=np.int64)
+        shifted[span:] = rank[:-span] + 1
+        rank = np.unique(rank * (n + 1) + shifted, return_inverse=True)[1].astype(np.int64)
+        ranks.append(rank)
+        span *= 2
+    return ranks
 
 
 class _Contexts:
@@ -188,20 +219,8 @@ class _Contexts:
     def __init__(self, x: np.ndarray, top: int):
         n = self.n = x.size
         self.top = top
-        z = np.where(x >= 0, x + n, np.arange(n))
-        base = np.empty(n, dtype=np.int64)
-        base[0] = -1
-        base[1:] = z[:-1]
-        rank = np.unique(base, return_inverse=True)[1].astype(np.int64)
-        ranks = [rank]  # ranks[k][e]: rank of the 2**k symbols before e
-        span = 1
-        while span <= top and rank.max() < n - 1:
-            shifted = np.zeros(n, dtype=np.int64)
-            shifted[span:] = rank[:-span] + 1
-            rank = np.unique(rank * (n + 1) + shifted, return_inverse=True)[1].astype(np.int64)
-            ranks.append(rank)
-            span *= 2
-        order = self.order = np.argsort(rank, kind="stable")
+        ranks = _context_ranks(x, top)
+        order = self.order = np.argsort(ranks[-1], kind="stable")
         self.place = np.empty(n, dtype=np.int64)
         self.place[order] = np.arange(n)
         common = np.zeros(n, dtype=np.int64)  # common[i]: order[i - 1] and order[i] share
@@ -245,47 +264,46 @@ class _Contexts:
         e, pair = e[by], pair[by]
         sorted_key = pair * self.n + self.place[e]
         table = _sparse_table(e, np.minimum)
+        probe = key * self.n + self.place[t]
+        by = np.argsort(probe)  # (sorted, the binary searches are faster)
+        key, t, probe = key[by], t[by], probe[by]
         lo, hi = np.searchsorted(pair, key), np.searchsorted(pair, key, side="right")
-        left = right = np.searchsorted(sorted_key, key * self.n + self.place[t])
-        left, right = left.copy(), right.copy()
+        left = np.searchsorted(sorted_key, probe)
+        right = left.copy()
         for k in range(table.shape[0] - 1, -1, -1):
-            step = 1 << k
+            step, row = 1 << k, table[k]
             can = left - step >= lo
-            left[can & (table[k, np.where(can, left - step, 0)] >= t)] -= step
+            left -= step * (can & (row[np.where(can, left - step, 0)] >= t))
             can = right + step <= hi
-            right[can & (table[k, np.where(can, right, 0)] >= t)] += step
+            right += step * (can & (row[np.where(can, right, 0)] >= t))
         best = np.zeros(t.size, dtype=np.int64)
         ok = np.flatnonzero(left > lo)
         best[ok] = self.shared(self.place[e[left[ok] - 1]], self.place[t[ok]])
         ok = np.flatnonzero(right < hi)
         best[ok] = np.maximum(best[ok], self.shared(self.place[t[ok]], self.place[e[right[ok]]]))
-        return np.minimum(best, self.top)
+        out = np.empty_like(best)
+        out[by] = np.minimum(best, self.top)
+        return out
 
     def groups(self, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each position ``e`` at each order ``1..depth[e]``, grouped by that order's context.
 
-        Returns ``(positions, orders, start)`` sorted by group, then position; ``start[i]``:
-        the first entry of ``i``'s group.
+        Returns ``(positions, orders, heads)`` sorted by group, then position; ``heads``: the
+        first entry of each group.
         """
         d = depth[self.order]
-        ends = np.cumsum(d)
-        pos = np.repeat(self.order, d)
-        orders = np.arange(pos.size) - np.repeat(ends - d, d) + 1
-        small = np.int16 if pos.size == 0 or d.max() < 1 << 15 else np.int64
+        places = np.repeat(np.arange(self.n), d)
+        orders = _ranges(np.ones_like(d), d)
+        small = np.int16 if places.size == 0 or d.max() < 1 << 15 else np.int64
         by = np.argsort(orders.astype(small), kind="stable")  # by order, then context
-        pos, orders = pos[by], orders[by]
-        new = np.ones(pos.size, dtype=bool)
-        if pos.size > 1:
+        places, orders = places[by], orders[by]
+        new = np.ones(places.size, dtype=bool)
+        if places.size > 1:
             same = np.flatnonzero(orders[1:] == orders[:-1])
-            new[same + 1] = self.shared(self.place[pos[same]], self.place[pos[same + 1]]) \
-                < orders[same + 1]
-        group = np.cumsum(new) - 1
-        by = np.argsort(group * self.n + pos)
-        pos, orders, group = pos[by], orders[by], group[by]
-        first = np.ones(pos.size, dtype=bool)
-        first[1:] = group[1:] != group[:-1]
-        heads = np.flatnonzero(first)
-        return pos, orders, heads[np.cumsum(first) - 1]
+            new[same + 1] = self.shared(places[same], places[same + 1]) < orders[same + 1]
+        pos = self.order[places]
+        by = np.argsort((np.cumsum(new) - 1) * self.n + pos)  # within each group (one order)
+        return pos[by], orders, np.flatnonzero(new)
 
 
 def _add_at(target: np.ndarray, rows, cols, values) -> None:
@@ -307,7 +325,8 @@ class _Hits:
     ``nodes[o]``: ``(positions, node)`` of the positions whose order-``o`` context is a node of
     level ``o``; ``once``: the position in the learned data of the one continuation of the
     deepest context seen once (-1: none), from order ``level`` up to ``reach``; ``reach``: the
-    longest context seen followed by something.
+    longest context seen followed by something (``_Trie.lookup``'s ``settle``: or only
+    whether it is longer than the first deterministic one).
     """
 
     __slots__ = ("nodes", "once", "level", "reach")
@@ -342,7 +361,8 @@ class _Trie:
     ``classes[i]`` from ``first[i]`` to ``first[i + 1]``).
     The nodes of levels ``>= 1`` are numbered on (node ``n`` of level ``o``: ``offsets[o] +
     n``); node ``g``'s counts are the entries ``starts[g]`` to ``starts[g + 1]``: each one's
-    symbol, its place among its class's symbols (``slots``), full and update-excluded counts.
+    symbol, its place among its class's symbols (``slots``), full and update-excluded counts;
+    ``sizes[g]``: how many (1: it is deterministic).
     """
 
     def __init__(self, data: np.ndarray, lmax: np.ndarray | None, start: int, stop: int, a: int,
@@ -395,47 +415,64 @@ class _Trie:
         self.upex = (np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)) \
             if lmax is not None else None
         self.slots = np.concatenate([p[3] for p in parts]) if parts else keys
+        self.sizes = np.diff(self.starts)
 
     @property
     def size(self) -> int:
         """Positions of the learned data it covers."""
         return self.stop - self.start
 
-    def lookup(self, data: np.ndarray, x: np.ndarray, targets: np.ndarray, bound: int) -> _Hits | None:
-        """The contexts of ``x[targets]`` (read back to the -1 before their sequence)."""
+    def lookup(self, data: np.ndarray, x: np.ndarray, targets: np.ndarray, bound: int,
+               rank: np.ndarray, *, settle: bool = False) -> _Hits | None:
+        """The contexts of ``x[targets]`` (read back to the -1 before their sequence).
+
+        ``rank``: each position's rank by context (``_context_ranks``): taken in that order,
+        the keys probed at each order are sorted, as the nodes are numbered, and their binary
+        searches fast. ``settle``: follow a position one order past its first deterministic
+        context (seen followed by one symbol only) and no further: its ``reach`` is then only
+        known to exceed that order or not, all that the shortest deterministic selection needs.
+        """
         if not self.rows:
             return None
         n, a = targets.size, self.a
-        act = np.arange(n)
+        act = np.argsort(rank[targets], kind="stable")
         nodes = [(act, np.zeros(n, dtype=np.int64))]
         once = np.full(n, -1, dtype=np.int64)
         level = np.zeros(n, dtype=np.int64)
         reach = np.zeros(n, dtype=np.int64)
-        cur = nodes[0][1]
+        cur, where = nodes[0][1], targets[act]
+        settled = np.full(n, settle and self.rows[0][0].size == 1)  # past a deterministic one
         for order in range(1, len(self.children)):  # one vectorised step per order
-            ext = x[targets[act] - order]
-            ok = ext >= 0
-            act, cur, ext = act[ok], cur[ok], ext[ok]
-            if not act.size:
-                break
+            ext = x[where - order]
             keys, values = self.children[order]
             probe = cur * a + ext
             index = np.minimum(np.searchsorted(keys, probe), keys.size - 1)
             value = values[index]
             hit = keys[index] == probe
-            single = hit & (value < 0)
-            once[act[single]] = ~value[single]
-            level[act[single]] = order
-            hit &= value >= 0
-            act, cur = act[hit], value[hit]
-            if not act.size:
+            hit &= ext >= 0
+            node = hit & (value >= 0)
+            single = hit ^ node
+            if single.any():
+                once[act[single]] = ~value[single]
+                level[act[single]] = order
+            found, child = act[node], value[node]
+            if not found.size:
                 break
-            nodes.append((act, cur))
-            reach[act] = order
+            nodes.append((found, child))
+            reach[found] = order
+            if settle:  # the positions settled before this order go no further
+                more = ~settled[node]
+                act, cur, where = found[more], child[more], where[node][more]
+                settled = self.sizes[self.offsets[order] + cur] == 1
+            else:
+                act, cur, where = found, child, where[node]
         single = np.flatnonzero(once >= 0)
-        if single.size:
+        if single.size:  # (a context seen once is deterministic: settled one order further)
+            top = np.full(single.size, bound)
+            if settle:
+                top = np.minimum(top, level[single] + 1)
             reach[single] = level[single] + _extend(data, once[single], x, targets[single],
-                                                    level[single], bound)
+                                                    level[single], top)
         return _Hits(nodes, once, level, reach)
 
     def ngram_orders(self, hits: _Hits, x: np.ndarray, targets: np.ndarray,
@@ -481,8 +518,9 @@ class PPM:
     Cost (module docstring): ``fit`` sorts the learned symbols once per order of context
     seen at least twice; ``predict`` looks all positions of the sequence up at once, one
     vectorised step per order, and sorts the sequence's own contexts once; its work grows
-    with the sum over positions of their chosen order. Memory grows with the contexts seen
-    at least twice (about 30 bytes each).
+    with the sum over positions of their chosen order (the orders they take part in, in
+    the sequence itself). Memory grows with the contexts seen at least twice (about 30
+    bytes each).
     """
 
     def __init__(self, alphabet_size: int, *, order_bound: int | None = None, escape: str = "c",
@@ -538,10 +576,10 @@ class PPM:
         if self.update_exclusion:
             self._sync()
             targets = np.flatnonzero(x >= 0)
-            hits = [(trie, hit) for trie in self._tries
-                    if (hit := trie.lookup(self._data, x, targets, self._bound)) is not None]
-            lx = self._lmax_of(x, targets, hits,
-                               _Contexts(x, self._bound + 1).matches(later=False))
+            contexts = _Contexts(x, self._bound + 1)
+            hits = [(trie, hit) for trie in self._tries if (hit := trie.lookup(
+                self._data, x, targets, self._bound, contexts.place)) is not None]
+            lx = self._lmax_of(x, targets, hits, contexts.matches(later=False))
         self._append(x, lx)
         self._sync()
         return self
@@ -657,31 +695,42 @@ class PPM:
         upex = self.update_exclusion
         count = x.size - 2
         targets = np.arange(1, count + 1)
+        # One source alone (a trie, or the sequence itself): its deterministic orders are
+        # known before any row is built, and only the rows up to them are built (the sequence
+        # itself: only the rows that _blend keeps, ``sparse``).
+        early = self.shortest_deterministic and len(self._tries) + update == 1
+        sparse = None
+        contexts = _Contexts(x, bound + 1) if update else None
+        rank = None  # each position's rank by context, for the lookups in the tries
+        if self._tries:
+            rank = contexts.place if update else _context_ranks(x, bound + 1)[-1]
         hits = [(trie, hit) for trie in self._tries
-                if (hit := trie.lookup(data, x, targets, bound)) is not None]
+                if (hit := trie.lookup(data, x, targets, bound, rank, settle=early)) is not None]
         expand = None
         if not update and len(hits) == 1:  # one trie: the same path through it, the same row
             trie, hit = hits[0]
             deepest = np.full(count, -1, dtype=np.int64)
             for o, (act, node) in enumerate(hit.nodes[1:], 1):
                 deepest[act] = trie.offsets[o] + node
-            _, keep, expand = np.unique(np.stack([deepest, hit.once, hit.reach]), axis=1,
-                                        return_index=True, return_inverse=True)
-            if keep.size < 0.9 * count:
-                by = np.argsort(keep)
-                place = np.empty(keep.size, dtype=np.int64)
-                place[by] = np.arange(keep.size)
-                expand, keep = place[expand.ravel()], keep[by]
+            path = (deepest, hit.once, hit.reach)
+            by = np.lexsort(path[::-1])  # by path, then position
+            new = np.zeros(count, dtype=bool)
+            new[0] = True
+            for column in path:
+                new[1:] |= column[by[1:]] != column[by[:-1]]
+            first = by[new]  # the first position of each path
+            if first.size < 0.9 * count:
+                group = np.empty(count, dtype=np.int64)
+                group[by] = np.cumsum(new) - 1
+                keep = np.sort(first)
+                expand = np.searchsorted(keep, first)[group]
                 hits = [(trie, hit.subset(keep))]
                 targets, count = targets[keep], keep.size
-            else:
-                expand = None
         longest = np.full(count, -1, dtype=np.int64)
         for _, hit in hits:
             np.maximum(longest, hit.reach, out=longest)
-        lx = contexts = None
+        lx = None
         if update:
-            contexts = _Contexts(x, bound + 1)
             previous = contexts.matches(later=False)
             if upex:
                 lx = self._lmax_of(x, targets, hits, previous)
@@ -689,11 +738,11 @@ class PPM:
             mine = previous[targets]
             np.maximum(longest, np.where(mine >= 1, mine, np.where(targets >= 2, 0, -1)),
                        out=longest)
-        act0 = np.flatnonzero(longest >= 0)
-        if not act0.size:  # nothing learned: order -1 alone
+        if not (longest >= 0).any():  # nothing learned: order -1 alone
             return (np.zeros(0, dtype=np.int64), np.full((count, 1), 1.0 / a)), lx
 
-        # order 0, over the symbols seen (learned: the tries' order-0 rows; or in x)
+        # order 0, over the symbols seen (learned: the tries' order-0 rows; or in x); a
+        # position with nothing learned before it has a row of zeros, which adds nothing
         cols0 = np.unique(np.concatenate([trie.rows[0][0] for trie, _ in hits] + [x[1:-1]]))
         full0 = np.zeros((count, cols0.size))
         upex0 = np.zeros((count, cols0.size)) if upex else None
@@ -705,22 +754,20 @@ class PPM:
             if upex:
                 row[np.searchsorted(cols0, keys)] = upex_counts
                 upex0 += row
-        if update:
-            ones = np.zeros((count, cols0.size))
-            ones[np.arange(count), np.searchsorted(cols0, x[targets])] = 1.0
-            full0 += np.cumsum(ones, axis=0) - ones
+        if update:  # the symbols before each position
+            ones = np.zeros((count - 1, cols0.size))
+            ones[np.arange(count - 1), np.searchsorted(cols0, x[targets[:-1]])] = 1.0
+            full0[1:] += np.cumsum(ones, axis=0)
             if upex:
-                ones *= (lx[targets] <= 0)[:, None]
-                upex0 += np.cumsum(ones, axis=0) - ones
-        full0 = full0[act0]
-        upex0 = upex0[act0] if upex else None
+                ones *= (lx[targets[:-1]] <= 0)[:, None]
+                upex0[1:] += np.cumsum(ones, axis=0)
         chosen = longest.copy()
         selected = np.zeros(count, dtype=bool)
         if self.shortest_deterministic:
-            det = act0[np.count_nonzero(full0, axis=1) == 1]
+            det = np.flatnonzero(np.count_nonzero(full0, axis=1) == 1)
             chosen[det] = 0
             selected[det] = longest[det] > 0
-        level0 = (act0, cols0, full0, upex0)
+        level0 = (cols0, full0, upex0)
 
         # orders >= 1, over the symbols of each position's class (the symbol before it)
         if not (chosen >= 1).any():
@@ -750,9 +797,6 @@ class PPM:
                                               enumerate(hit.nodes[1:], 1)])))
             else:
                 nodes.append(None)
-        # One source alone (a trie, or the sequence itself): its deterministic orders are
-        # known before any row is built, and only the rows up to them are built.
-        early = self.shortest_deterministic and len(hits) + update == 1
         if early and update:
             # the order-o context of t saw symbol s iff t shares o symbols of context with an
             # earlier position followed by s: deterministic from the second longest such match
@@ -770,12 +814,20 @@ class PPM:
             ok = (top > second) & (det <= longest[tt])
             chosen[tt[ok]] = det[ok]
             selected[tt[ok]] = det[ok] < longest[tt[ok]]
+            if self.exclusion:  # the rows built: the chosen order and, below it, each order
+                # at which a symbol is seen for the last time (a match); at the others, a row
+                # sees the symbols of the next order and adds nothing (_blend)
+                wanted = np.ones((tt.size, width + 1), dtype=bool)
+                wanted[:, :-1] = (match >= 1) & (match < chosen[tt][:, None])
+                wanted[:, 1:-1] &= match[:, 1:] != match[:, :-1]
+                sparse = (np.broadcast_to(tt[:, None], wanted.shape)[wanted],
+                          np.concatenate([match, chosen[tt][:, None]], axis=1)[wanted])
         elif early:
             never = np.iinfo(np.int64).max
             det = np.full(count, never)
             (trie, hit), found = hits[0], nodes[0]
             if found is not None:
-                one = np.flatnonzero(np.diff(trie.starts)[found[2]] == 1)
+                one = np.flatnonzero(trie.sizes[found[2]] == 1)
                 np.minimum.at(det, found[0][one], found[1][one])
             single = np.flatnonzero(hit.once >= 0)
             np.minimum.at(det, single, hit.level[single])
@@ -795,35 +847,63 @@ class PPM:
                 np.maximum.at(deepest, np.searchsorted(classes, cls), length)
                 following[inner] = np.minimum(following[inner], deepest[inner_class])
             depth[inner] = np.maximum(depth[inner], following[inner])
-            member, level, head = contexts.groups(depth)
+            member, level, heads = contexts.groups(depth)
             where = np.full(x.size, -1, dtype=np.int64)  # each position's place in its class
             ok = np.flatnonzero((x[:-1] >= 0) & (x[1:] >= 0)) + 1
             where[ok] = slot(x[ok - 1], x[ok])
             x_slot = where[member]
             x_valid = np.flatnonzero(x_slot >= 0)
-            ones = np.zeros(((1 + upex) * width, member.size))  # full, then update-excluded
-            ones[x_slot[x_valid], x_valid] = 1.0
+            # before[:, i]: the entries of each symbol before entry i in its group (full, then
+            # update-excluded): a running count that each group's last entry sets back to 0
+            before = np.zeros(((1 + upex) * width, member.size + 1))
+            before[x_slot[x_valid], x_valid + 1] = 1.0
             if upex:
-                ones[width + x_slot[x_valid], x_valid] = lx[member[x_valid]] <= level[x_valid]
-            before = np.cumsum(ones, axis=1) - ones  # counts before each entry (all groups)
+                before[width + x_slot[x_valid], x_valid + 1] = lx[member[x_valid]] <= level[x_valid]
+            before[:, heads[1:]] -= np.add.reduceat(before[:, 1:], heads, axis=1)[:, :-1]
+            np.cumsum(before, axis=1, out=before)
+            if sparse is not None:  # its rows, each an entry of the sequence's groups
+                t, order = sparse
+                start = np.cumsum(depth) - depth  # entries by position, then order
+                entry = np.empty(member.size, dtype=np.int64)
+                entry[start[member] + level - 1] = np.arange(member.size)
+                both = np.take(before, entry[start[t + 1] + order - 1], axis=1)
+                upper = (t, order, np.searchsorted(classes, cls), both[:width],
+                         both[width:] if upex else None, symbols)
+                return self._blend(count, level0, upper, chosen, selected), lx
             own = np.minimum(member, count) - 1
             target = np.flatnonzero((member <= count) & (level <= length[own]))
         rows = np.cumsum(length) - length  # rows[t] .. rows[t] + length[t] - 1: orders 1 ..
-        total_rows = int(length.sum())
+        total_rows = built = int(length.sum())
+        kept = None  # the rows built (None: all)
+        if early and not update and self.exclusion and nodes[0] is not None:  # one trie: the
+            # rows that _blend keeps, where the number of symbols seen changes (at the next
+            # order, some of them are seen), and the top (a context seen once: there alone)
+            t, order, node = nodes[0]
+            ok = order <= length[t]
+            size = np.zeros(total_rows + 1, dtype=np.int64)
+            size[rows[t[ok]] + order[ok] - 1] = hits[0][0].sizes[node[ok]]
+            kept = size[:-1] != size[1:]
+            kept[(rows + length - 1)[length > 0]] = True
+            index = np.cumsum(kept) - 1
+            built = int(kept.sum())
         if update and not hits:  # each row is an entry of the sequence's groups
             source = np.empty(total_rows, dtype=np.int64)
             source[rows[member[target] - 1] + level[target] - 1] = target
-            both = np.take(before, source, axis=1) - np.take(before, head[source], axis=1)
+            both = np.take(before, source, axis=1)
             full, upex_rows = both[:width], (both[width:] if upex else None)
         else:
-            full = np.zeros((width, total_rows))
-            upex_rows = np.zeros((width, total_rows)) if upex else None
+            full = np.zeros((width, built))
+            upex_rows = np.zeros((width, built)) if upex else None
         for (trie, hit), found in zip(hits, nodes, strict=True):
             if found is not None:  # nodes: their counts over the class's symbols
                 t, order, node = found
                 ok = order <= length[t]
-                t, order, node = t[ok], order[ok], node[ok]
                 at = rows[t] + order - 1
+                if kept is not None:
+                    ok[ok] = kept[at[ok]]
+                t, order, node, at = t[ok], order[ok], node[ok], at[ok]
+                if kept is not None:
+                    at = index[at]
                 first_entry = trie.starts[node]
                 entries = trie.starts[node + 1] - first_entry
                 entry = _ranges(first_entry, entries)
@@ -843,13 +923,13 @@ class PPM:
                 order = np.repeat(hit.level[single], span) + _ranges(np.zeros_like(span), span)
                 j = hit.once[t]
                 dest = slot(cls[t], data[j])
-                at = rows[t] + order - 1
+                at = rows[t] + order - 1 if kept is None else index[rows[t] + order - 1]
                 _add_at(full, dest, at, 1.0)
                 if upex:
                     _add_at(upex_rows, dest, at, lmax[j] <= order)
         if update and hits:
             at = rows[member[target] - 1] + level[target] - 1
-            both = np.take(before, target, axis=1) - np.take(before, head[target], axis=1)
+            both = np.take(before, target, axis=1)
             every = np.arange(width)[:, None]
             _add_at(full, every, at, both[:width])
             if upex:
@@ -858,6 +938,8 @@ class PPM:
         # the chosen order of each position; keep the rows up to it
         t = np.repeat(np.arange(count), length)
         order = np.arange(total_rows) - np.repeat(rows, length) + 1
+        if kept is not None:
+            t, order = t[kept], order[kept]
         if self.shortest_deterministic and not early:
             det = np.flatnonzero(np.count_nonzero(full, axis=0) == 1)
             det = det[np.concatenate(([True], t[det[1:]] != t[det[:-1]]))] if det.size else det
@@ -866,7 +948,7 @@ class PPM:
             keep = np.flatnonzero(order <= chosen[t])
             t, order, full = t[keep], order[keep], full[:, keep]
             upex_rows = upex_rows[:, keep] if upex else None
-        upper = (t, order, np.searchsorted(classes, cls[t]), full, upex_rows, symbols)
+        upper = (t, order, np.searchsorted(classes, cls), full, upex_rows, symbols)
         return self._expand(self._blend(count, level0, upper, chosen, selected), expand), lx
 
     @staticmethod
@@ -880,15 +962,16 @@ class PPM:
 
         Returns the distributions as ``_compact`` does (over ``level0``'s symbols, the rest).
 
-        ``level0``: the positions with an order-0 row, its symbols, full counts ``[n, S]`` and
-        update-excluded ones (or None). ``upper``: None, or the rows of orders ``1..chosen[t]``
-        of each position ``t`` (by position, then order): positions, orders, classes (rows of
-        the symbols), full and update-excluded counts ``[K, rows]``, and the symbols of each
+        ``level0``: the symbols of order 0, their full counts ``[count, S]`` and update-excluded
+        ones (or None). ``upper``: None, or the rows of orders ``1..chosen[t]`` of each position
+        ``t`` (by position, then order; with exclusion, those that saw the symbols of the next
+        order may be missing): positions, orders, the class of each position (its row of
+        ``symbols``), full and update-excluded counts ``[K, rows]``, and the symbols of each
         class ``[C, K]``. The products of ``1 - lambda`` over the orders above each row are
         taken by doubling.
         """
         a, k, escape = self.alphabet_size, self._k, self.escape
-        act0, cols0, full0, upex0 = level0
+        cols0, full0, upex0 = level0
         out = np.zeros((count, cols0.size + 1))  # the symbols of order 0, and the rest
         above = np.ones(count)  # product of (1 - lambda) over the orders above 0
 
@@ -912,52 +995,55 @@ class PPM:
                 swap = np.flatnonzero(last & selected[t])
                 counts[:, swap] = full[:, swap]
             present = counts > 0
+            if self.exclusion:  # a row that saw the symbols of the next order has nothing left
+                # after exclusion (lambda 0: no weight, escape 1) and excludes what that one
+                # does: left out
+                same = ~last[:-1] & (present[:, :-1] == present[:, 1:]).all(axis=0)
+                if same.any():
+                    keep = np.flatnonzero(~np.append(same, False))
+                    t, last, counts, present = t[keep], last[keep], counts[:, keep], present[:, keep]
+            first = np.ones(t.size, dtype=bool)
+            first[1:] = t[1:] != t[:-1]
+            bottom = np.flatnonzero(first)  # each position's first row
+            left = np.flatnonzero(last)[np.cumsum(first) - 1] - np.arange(t.size)  # rows above
             mod = np.maximum(counts + k, 0.0) if k else counts
             total = mod.sum(axis=0)
             if self.exclusion:  # symbols seen at the next higher order were seen at every lower
                 # one: excluding them excludes those of all higher orders (row i + 1 is the next
-                # order of row i's position unless i is its last)
-                total[:-1] -= np.where(last[:-1], 0.0, (mod[:, :-1] * present[:, 1:]).sum(axis=0))
+                # order kept of row i's position unless i is its last)
+                total[:-1] -= np.where(last[:-1], 0.0,
+                                       np.einsum("ij,ij->j", mod[:, :-1], present[:, 1:]))
             lam = lambdas(counts, total, 0)
-            bottom = np.flatnonzero(order == 1)  # each position's first row
-            left = np.flatnonzero(last)[np.cumsum(order == 1) - 1] - np.arange(t.size)
             product = 1.0 - lam  # becomes the product from each row up to its position's top
-            step = 1
-            while True:  # each pass doubles the rows multiplied in
-                j = np.flatnonzero(left >= step)
-                if not j.size:
-                    break
-                product[j] *= product[j + step]
+            step, top = 1, int(left.max())
+            while step <= top:  # each pass doubles the rows multiplied in
+                product[:-step] *= np.where(left[:-step] >= step, product[step:], 1.0)
                 step *= 2
             row_above = np.ones(t.size)
-            h = np.flatnonzero(~last)
-            row_above[h] = product[h + 1]
+            row_above[:-1] = np.where(last[:-1], 1.0, product[1:])
             weight = np.divide(lam * row_above, total, out=np.zeros_like(total), where=total > 0)
             mix = np.add.reduceat(weight * mod, bottom, axis=1)  # [K, positions]
-            sym = symbols[cls[bottom]]
-            valid = sym >= 0
-            rows = np.broadcast_to(t[bottom][:, None], sym.shape)
-            out[rows[valid], np.searchsorted(cols0, sym[valid])] += mix.T[valid]
+            own = cls[t[bottom]]  # the class of each position with rows
+            valid = symbols[own] >= 0
+            columns = np.searchsorted(cols0, symbols)[own]  # of its symbols in out
+            rows = np.broadcast_to(t[bottom][:, None], valid.shape)
+            out[rows[valid], columns[valid]] += mix.T[valid]
             above[t[bottom]] = product[bottom]
         counts0 = full0
         if upex0 is not None:
             counts0 = upex0
-            swap = np.flatnonzero(selected[act0] & (chosen[act0] == 0))
+            swap = np.flatnonzero(selected & (chosen == 0))
             counts0[swap] = full0[swap]
         mod0 = np.maximum(counts0 + k, 0.0) if k else counts0
         total0 = mod0.sum(axis=1)
         if self.exclusion and upper is not None:
-            i0 = np.searchsorted(act0, t[bottom])
-            at = np.searchsorted(cols0, np.maximum(symbols[cls[bottom]], 0))
-            total0[i0] -= (mod0[i0[:, None], np.minimum(at, cols0.size - 1)]
-                           * np.take(present, bottom, axis=1).T).sum(axis=1)
+            at = t[bottom]
+            total0[at] -= np.einsum("ij,ji->i", mod0[at[:, None], columns], present[:, bottom])
         lam0 = lambdas(counts0, total0, 1)
-        weight0 = np.divide(lam0 * above[act0], total0, out=np.zeros_like(total0),
-                            where=total0 > 0)
-        out[act0, :-1] += weight0[:, None] * mod0
-        above[act0] *= 1.0 - lam0
-        seen = np.zeros(count)
-        seen[act0] = np.count_nonzero(full0, axis=1)
+        weight0 = np.divide(lam0 * above, total0, out=np.zeros_like(total0), where=total0 > 0)
+        out[:, :-1] += weight0[:, None] * mod0
+        above *= 1.0 - lam0
+        seen = np.count_nonzero(full0, axis=1)
         minus1 = 1.0 / (a + 1 - seen) if self.exclusion else np.full(count, 1.0 / a)
         out += (above * minus1)[:, None]
         out /= (out[:, :-1].sum(axis=1) + (a - cols0.size) * out[:, -1])[:, None]
