@@ -215,7 +215,8 @@ def _melody(pitches, *, step: float) -> pretty_midi.PrettyMIDI:
 
 def test_a_symbolic_audit_on_ppm_scores_the_midi_files_it_writes(tmp_path):
     """Six score families on MIDI files written here; the files the audit writes are the
-    ones the battery scored (ppm's loss of each file equals the battery's, unit by unit)."""
+    ones the battery scored (ppm's loss of each file equals the battery's, unit by unit), and
+    every file gets its probes (random notes), so the probe metrics are audited too."""
     from noiseloss.analysis.run import read_results
     from noiseloss.auditing import AuditOptions, audit
 
@@ -227,7 +228,7 @@ def test_a_symbolic_audit_on_ppm_scores_the_midi_files_it_writes(tmp_path):
                 [-2, -1, 1, 2], size=48)), 45, 85)
             _melody(walk, step=0.25).write(str(folder / f"{i}.mid"))
     result = audit([str(sources)], model="ppm", model_options={"corpus": str(corpus)},
-                   out_dir=tmp_path / "out", options=AuditOptions(excerpt_seconds=9.0,
+                   out_dir=tmp_path / "out", options=AuditOptions(excerpt_seconds=9.0, probes=2,
                                                                   resamples=100), page=False)
     assert not result.failed
     families = ["note-noise", "shuffle", "tempo-warp", "loop", "transpose", "note-delete"]
@@ -236,10 +237,14 @@ def test_a_symbolic_audit_on_ppm_scores_the_midi_files_it_writes(tmp_path):
     assert result.manifest["file"].str.endswith(".mid").all()
     rows = result.table.set_index("metric")
     assert rows.loc["mean_loss", "auroc"].notna().all()
-    assert (rows.loc["probe_peak", "verdict"] == "no values").all()  # ppm files get no probes
-    assert result.verdicts["probe_peak"] == "probe_peak: no values"
+    assert rows.loc["probe_peak", "auroc"].notna().all()
+    assert rows.loc["probe_after", "auroc"].notna().all()
     battery = read_results(tmp_path / "out" / "battery")
     profiled = pd.read_csv(tmp_path / "out" / "profile" / "clips.csv")
+    assert (profiled["n_probes"] == 2).all()
+    probes = read_results(tmp_path / "out" / "profile" / "run")
+    probes = probes[probes["kind"] != "clean"]
+    assert set(probes["kind"]) == {"note-noise"} and len(probes) == 2 * len(profiled)
     loss = dict(zip(profiled["item"].str[:20], profiled["mean_loss"], strict=True))
     frames = dict(zip(profiled["item"].str[:20], profiled["frames"], strict=True))
     assert len(loss) == len(battery)

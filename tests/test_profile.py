@@ -1,5 +1,6 @@
 """``noiseloss profile`` and ``noiseloss correlate`` end to end on the demo model."""
 
+import json
 import shutil
 
 import numpy as np
@@ -38,7 +39,8 @@ def test_profile_ranks_every_clip_with_every_metric(profiled):
     assert clips["probe_peak"].is_monotonic_increasing
     assert (clips["n_probes"] == 2).all() and (clips["frames"] == 300).all()
     for column in ("mean_loss", "probe_peak", "probe_after", "excess_surprisal", "spike_rate",
-                   "coarse_bump", "rate_confident_surprised", "rate_uncertain_surprised"):
+                   "coarse_bump", "local_bump_z", "rate_confident_surprised",
+                   "rate_uncertain_surprised"):
         assert clips[column].notna().all(), column
     assert ((clips["spike_rate"] >= 0) & (clips["spike_rate"] <= 1)).all()
     assert (clips["rate_confident_surprised"] + clips["rate_uncertain_surprised"] <= 1).all()
@@ -103,8 +105,17 @@ def test_profile_rerun_scores_nothing_and_gives_the_same_table(profiled, tmp_pat
     assert (out / "run" / "results.parquet").is_file()
 
 
+def test_built_in_sets_of_every_family_are_sources():
+    from noiseloss.profiling import datasets_of
+
+    specs = datasets_of(["demo:ood", "demo-midi:ood", "demo-midi:train"])
+    assert [(s.name, s.source) for s in specs] == [
+        ("ood", "demo:ood"), ("demo-midi-ood", "demo-midi:ood"),
+        ("demo-midi-train", "demo-midi:train")]
+
+
 def test_profile_refuses_bad_input(tmp_path):
-    with pytest.raises(ParameterError, match="source not found"):
+    with pytest.raises(ParameterError, match="source not found: .*demo-midi:NAME"):
         profile([str(tmp_path / "missing")], out_dir=tmp_path / "o")
     (tmp_path / "file").write_text("x")
     with pytest.raises(ParameterError, match="exists and is not a folder"):
@@ -216,3 +227,42 @@ def test_correlate_refuses_bad_ratings(tmp_path):
     table = correlate(folder, pd.DataFrame({"file": ["clip0.wav"], "rating": [1.0]}))["table"]
     assert len(table) == 2 * 3 and table["value"].isna().all() and (table["n"] == 1).all()
     assert set(table["note"]) == {"undefined: fewer than 3 clips (has 1)"}
+
+
+def test_a_symbolic_model_is_probed_with_random_notes_at_the_same_fractions(tmp_path):
+    """ppm on scores of 6 s and 12 s: every clip gets its 3 probes, each a note-noise span of
+    ``score_probe_seconds`` starting at its onset fraction of the score's end; the probe
+    metrics have values; the page says what the probes were."""
+    import pretty_midi
+
+    from noiseloss.analysis.run import read_results
+
+    folders = {name: tmp_path / name for name in ("corpus", "pieces")}
+    for name, folder in folders.items():
+        folder.mkdir()
+        for i, notes in enumerate((24, 48)):
+            rng = np.random.default_rng(i + (10 if name == "corpus" else 20))
+            walk = np.clip(60 + np.cumsum(rng.choice([-2, -1, 1, 2], size=notes)), 45, 85)
+            score = pretty_midi.PrettyMIDI()
+            piano = pretty_midi.Instrument(program=0)
+            piano.notes = [pretty_midi.Note(velocity=80, pitch=int(p), start=0.25 * k,
+                                            end=0.25 * k + 0.2) for k, p in enumerate(walk)]
+            score.instruments.append(piano)
+            score.write(str(folder / f"{i}.mid"))
+    options = ProfileOptions(probes=3, score_probe_seconds=0.5)
+    result = profile([str(folders["pieces"])], model="ppm",
+                     model_options={"corpus": str(folders["corpus"])}, out_dir=tmp_path / "out",
+                     options=options)
+    assert (result.clips["n_probes"] == 3).all()
+    assert result.clips[["probe_peak", "probe_after"]].notna().all().all()
+    probes = read_results(tmp_path / "out" / "run")
+    probes = probes[probes["kind"] == "note-noise"]
+    ends = {"0.mid": 23 * 0.25 + 0.2, "1.mid": 47 * 0.25 + 0.2}  # the last note off
+    for row in probes.itertuples():
+        spec = json.loads(row.spec)
+        assert spec["onset_fraction"] in options.onset_fractions()
+        assert row.onset_seconds == pytest.approx(spec["onset_fraction"] * ends[row.item],
+                                                  abs=0.26)  # the first event in the span
+        assert row.length_frames >= 1
+    assert "bursts of random notes (note-noise) of 0.5 s" in (
+        tmp_path / "out" / "index.html").read_text()

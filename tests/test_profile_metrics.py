@@ -9,11 +9,13 @@ import pytest
 from scipy import stats
 
 from noiseloss.analysis.profile import (
+    LOCAL_FLOOR_NATS,
     PROFILE_METRICS,
     SCALE_FLOOR_NATS,
     coarse_bump,
     entropy_metrics,
     flag_spans,
+    local_bump_z,
     metrics_of,
     model_metrics,
     probe_response,
@@ -82,6 +84,24 @@ def test_coarse_bump_of_known_bumps():
     assert coarse_bump(row, window_frames=25) == pytest.approx(10 / 25)
     assert coarse_bump(np.full(300, 2.0), window_frames=25) == 0.0
     assert math.isnan(coarse_bump(np.full(10, np.nan), window_frames=25))
+
+
+def test_local_bump_z_of_known_bumps():
+    """A 25-frame rise of 1 nat in one row of a flat matrix: z = 1 / floor; a row's own spread
+    divides its rise; the largest row wins; a matrix without values is NaN."""
+    nll = np.full((3, 300), 2.0)
+    nll[1, 100:125] += 1.0
+    assert local_bump_z(nll, window_frames=25) == pytest.approx(1.0 / LOCAL_FLOOR_NATS)
+    rng = np.random.default_rng(0)
+    row = 2.0 + rng.choice([-0.5, 0.5], size=300)  # MAD 0.5
+    row[200:225] = 4.0
+    spread = 1.4826 * np.median(np.abs(row - np.median(row))) + LOCAL_FLOOR_NATS
+    expected = (4.0 - np.median(row)) / spread
+    assert local_bump_z(row[None], window_frames=25) == pytest.approx(expected)
+    assert local_bump_z(np.stack([row, nll[1]]), window_frames=25) == pytest.approx(
+        1.0 / LOCAL_FLOOR_NATS)
+    assert local_bump_z(np.full((2, 300), 2.0), window_frames=25) == 0.0
+    assert math.isnan(local_bump_z(np.full((2, 10), np.nan), window_frames=25))
 
 
 def test_spans_merge_across_small_gaps():
@@ -170,6 +190,32 @@ def test_model_metrics_of_known_injections():
     again = model_metrics(sequence, regions, short_frames=10, seed=0)
     pd.testing.assert_frame_equal(again.set_index("metric"), table)
     assert model_metrics(sequence.iloc[:0], regions.iloc[:0], short_frames=10, seed=0).empty
+    # no KL curves (a run stored before context memory): undefined, and the note says why
+    assert table.loc[["tau_half", "tau_mem"], "value"].isna().all()
+    assert table.loc["tau_mem", "note"].startswith("no injection kept its clean unit's length")
+
+
+def test_context_memory_of_planted_kl_curves():
+    """KL halving every 5 frames after each injection's end, cut to 0 after 30 frames: tau_half
+    = 5 frames, tau_mem = 30 frames (at 50 frames/s), the same in every clip, so the interval
+    has zero width; KL curves of the events of a symbolic model have no time per column."""
+    sequence, regions = _injection_tables(-0.002)
+    ends = sequence["onset_frame"] + sequence["length_frames"]
+    kl = {}
+    for key, end in zip(sequence["key"], ends, strict=True):
+        curve = np.zeros(end + 60, np.float32)
+        curve[end : end + 30] = 0.5 ** (np.arange(30) / 5)
+        kl[key] = curve
+    table = model_metrics(sequence, regions, short_frames=10, seed=0,
+                          kl=pd.Series(kl)).set_index("metric")
+    assert table.loc["tau_half", "value"] == pytest.approx(5 / 50)
+    assert table.loc["tau_mem", "value"] == pytest.approx(30 / 50)
+    assert table.loc["tau_mem", ["ci_low", "ci_high"]].tolist() == pytest.approx([0.6, 0.6])
+    assert table.loc["tau_mem", "n_clips"] == 6 and table.loc["tau_mem", "note"] == ""
+    events = model_metrics(sequence.assign(frame_rate=np.nan), regions, short_frames=10, seed=0,
+                           kl=pd.Series(kl)).set_index("metric")
+    assert np.isnan(events.loc["tau_mem", "value"])
+    assert events.loc["tau_mem", "note"] == "the model's columns are events: no time per column"
 
 
 def test_auroc_equals_the_pairwise_count_with_ties_as_half():

@@ -149,6 +149,32 @@ def test_run_skips_an_unreadable_file_and_scores_the_others(tmp_path, tiny_model
     assert again.done == 0 and again.skipped == 36
 
 
+def test_a_run_stores_each_variants_kl_and_its_context_memory(tmp_path, tiny_model_dir,
+                                                              data_dir):
+    """Every variant (all keep their clean unit's length here) gets its KL from the clean
+    unit: exactly 0 where both see the same context (the tiny codec gives the noise variants
+    their clean codes), positive over the token edit (from 2 frames early: the delay pattern);
+    the run's tau_half and tau_mem are ``context_memory`` of those curves."""
+    from noiseloss.analysis.memory import context_memory
+    from noiseloss.analysis.run import analyze_results, read_results
+
+    run_experiment(parse_config(base_config(tiny_model_dir, data_dir)), tmp_path / "run")
+    results = read_results(tmp_path / "run")
+    assert results.loc[results["kind"] == "clean", "kl"].isna().all()
+    variants = results[results["kind"] != "clean"]
+    assert len(variants) == 30 and (variants["kl"].map(len) == 50).all()
+    edits = variants[variants["kind"] == "token-random"]
+    for kl in edits["kl"]:
+        assert np.all(kl[:8] == 0) and np.all(kl[8:15] > 0)
+    model = analyze_results(results)["profile_model"]
+    rows = model[model["family"].str.startswith("token-random")].set_index("metric")
+    expected = context_memory([np.asarray(k)[None] for k in edits["kl"]], [15] * len(edits),
+                              frame_rate=50.0)
+    for metric in ("tau_half", "tau_mem"):
+        assert rows.loc[metric, "value"] == pytest.approx(expected[f"{metric}_s"], nan_ok=True)
+    assert np.isfinite(rows.loc["tau_half", "value"])
+
+
 def _run_cli(cfg_path, out):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.Popen([sys.executable, "-m", "noiseloss.cli.main", "run", str(cfg_path),

@@ -103,6 +103,48 @@ def test_frame_count_is_the_codecs(codec):
     np.testing.assert_array_equal(tokens.ids, clip["codes"]["4"])
 
 
+@pytest.fixture(scope="module")
+def stage2(codec_dir, tmp_path_factory):
+    """YuE stage 2 on YuE's codec folder and a tiny YuE-shaped Llama, loaded as users load it."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from noiseloss import load_model
+
+    folder = tmp_path_factory.mktemp("llama")
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=83968, hidden_size=32, intermediate_size=64,
+                                 num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                                 max_position_embeddings=16384)).save_pretrained(folder)
+    return load_model(str(folder), backend="yue-s2", model_options={"codec": str(codec_dir)})
+
+
+def test_a_44k_file_gets_the_codes_of_yues_own_loading(stage2, tmp_path):
+    """A stereo 44.1 kHz file, read as noiseloss reads sources, is encoded as YuE would encode it.
+
+    YuE averages the channels and resamples with torchaudio (``fixtures/resample``, made with
+    torchaudio): the codes of a file read by ``noiseloss score`` and by the runner equal those of
+    that audio; soxr's audio gives other codes.
+    """
+    from noiseloss.runner.run import read_source
+    from noiseloss.sources.audio import resample, to_mono
+    from noiseloss.sources.datasets import Item
+
+    fixture = np.load(FIXTURES.parent / "resample" / "torchaudio.npz")
+    clip, yues = fixture["in_44100"], fixture["out_44100"]
+    path = tmp_path / "stereo-44k.wav"
+    sf.write(path, clip.T, 44100, subtype="FLOAT")
+    expected = stage2.encode(yues)
+    assert stage2.resampler == "torchaudio" and expected.shape == (8, 8)
+    read = read_source(Item("d", "clip", "audio", str(path)), sample_rate=stage2.sample_rate,
+                       resampler=stage2.resampler)
+    for audio in (stage2.load(path), read[0]):
+        assert np.abs(audio - yues).max() <= 1e-6
+        np.testing.assert_array_equal(stage2.encode(audio), expected)
+    with_soxr = stage2.encode(resample(to_mono(clip.T), orig_sr=44100, target_sr=16000))
+    assert (with_soxr != expected).any()
+    assert stage2.provenance()["tokenizer"]["resampler"] == "torchaudio"
+
+
 class WritesAFile:
     """Unpickling this object would create ``path``."""
 

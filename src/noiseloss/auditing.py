@@ -169,7 +169,7 @@ class AuditOptions:
         return [f for f in families if f.name in self.families]
 
     def profile_options(self, modality: str):
-        """The ``ProfileOptions`` that score every file (no probes for a symbolic model).
+        """The ``ProfileOptions`` that score every file.
 
         The probes keep ``ProfileOptions``' context and tail, at most a third of the excerpt
         each (short excerpts: the probes fall in the middle third, with the damage). An audio
@@ -182,8 +182,8 @@ class AuditOptions:
         margin = min(ProfileOptions.context_seconds, ProfileOptions.tail_seconds,
                      self.excerpt_seconds / 3)
         audio = modality == "audio"
-        return ProfileOptions(probes=self.probes if audio else 0,
-                              excerpt_seconds=self.excerpt_seconds, seed=self.seed,
+        return ProfileOptions(probes=self.probes, excerpt_seconds=self.excerpt_seconds,
+                              seed=self.seed,
                               context_seconds=margin, tail_seconds=margin,
                               min_clip_seconds=None if audio else 0.0)
 
@@ -395,7 +395,8 @@ def audit(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str | 
     """Damage clips in graded steps, score every file, and audit every metric against it.
 
     Args:
-        sources: Folders, files or ``demo:NAME`` (each one data set).
+        sources: Folders, files or built-in sets (``demo:NAME``, ``demo-midi:NAME``; each one
+            data set).
         model: Registered name, Hugging Face id in the local cache or folder.
         out_dir: The audit folder (see the module docstring); a rerun scores only what is
             missing, so scores computed outside can be brought in by running again with

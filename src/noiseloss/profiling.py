@@ -42,8 +42,11 @@ class ProfileResult:
 
 
 def datasets_of(sources: Sequence[str | Path]):
-    """One ``DatasetSpec`` per source: ``demo:NAME``, a folder (all files) or one file."""
-    from noiseloss.sources.datasets import DatasetSpec
+    """One ``DatasetSpec`` per source: a built-in set (``demo:NAME``), a folder or one file.
+
+    Built-in sets are those of ``noiseloss.sources.datasets.SOURCES`` (``demo-midi:ood``, ...).
+    """
+    from noiseloss.sources.datasets import SOURCES, DatasetSpec
 
     if not sources:
         raise ParameterError("give at least one source (a folder, a file or demo:NAME)")
@@ -51,14 +54,16 @@ def datasets_of(sources: Sequence[str | Path]):
     for source in sources:
         text = str(source)
         path = Path(text)
-        if text.startswith("demo:"):
-            name, kwargs = text.split(":", 1)[1], {"source": text}
-        elif path.is_dir():
+        prefix, colon, which = text.partition(":")
+        if path.is_dir():
             name, kwargs = path.resolve().name, {"path": str(path)}
         elif path.is_file():
             name, kwargs = path.stem, {"path": str(path)}
+        elif colon and prefix in SOURCES:
+            name, kwargs = which if prefix == "demo" else f"{prefix}-{which}", {"source": text}
         else:
-            raise ParameterError(f"source not found: {text} (a folder, a file or demo:NAME)")
+            raise ParameterError(f"source not found: {text} (a folder, a file or a built-in "
+                                 f"set: {', '.join(f'{s}:NAME' for s in SOURCES)})")
         base, n = name or "clips", 1
         while name in names or not name:
             n += 1
@@ -70,8 +75,11 @@ def datasets_of(sources: Sequence[str | Path]):
 
 def profile_config(sources, *, model: str, backend: str | None = None,
                    model_options: dict | None = None, options: ProfileOptions,
-                   scoring=None):
-    """The ``ExperimentConfig`` that scores the clips and their probes (validated as a file)."""
+                   scoring=None, modality: str = "audio"):
+    """The ``ExperimentConfig`` that scores the clips and their probes (validated as a file).
+
+    ``modality``: the model's (``ProfileOptions.perturbations``: noise or note-noise probes).
+    """
     from noiseloss.config import ModelSpec, parse_config
     from noiseloss.scoring.options import ScoringOptions
 
@@ -82,7 +90,7 @@ def profile_config(sources, *, model: str, backend: str | None = None,
         "datasets": {d.name: d.to_dict() for d in datasets_of(sources)},
         "excerpt": {"seconds": options.excerpt_seconds, "min_seconds": options.shortest_clip_seconds},
         "seeds": [options.seed],
-        "perturbations": options.perturbations(),
+        "perturbations": options.perturbations(modality),
         "scoring": dataclasses.asdict(scoring or ScoringOptions()),
         "report": {"audio_examples": 0}}, name="profile")
 
@@ -94,7 +102,8 @@ def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str 
     """Score clips and their probes, compute every clip metric, write the tables and the page.
 
     Args:
-        sources: Folders, files or ``demo:NAME`` (each one data set).
+        sources: Folders, files or built-in sets (``demo:NAME``, ``demo-midi:NAME``; each one
+            data set).
         model: Registered name, Hugging Face id in the local cache or folder.
         out_dir: Output folder (``OUT/run`` is resumable: a rerun scores only what is missing).
         backend: Model backend when the folder does not say.
@@ -107,6 +116,7 @@ def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str 
     import pyarrow as pa
 
     from noiseloss.analysis.run import analyze_results, read_results
+    from noiseloss.models import model_info
     from noiseloss.runner.run import run_experiment
     from noiseloss.store.io import write_csv, write_json, write_parquet
 
@@ -114,8 +124,9 @@ def profile(sources: Sequence[str | Path], *, model: str = "demo", out_dir: str 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():  # checked before any work
         raise ParameterError(f"out_dir {out} exists and is not a folder")
+    modality = model_info(model, backend=backend, **(model_options or {})).modality
     config = profile_config(sources, model=model, backend=backend, model_options=model_options,
-                            options=options, scoring=scoring)
+                            options=options, scoring=scoring, modality=modality)
     summary = run_experiment(config, out / "run", on_progress=on_progress)
     results = read_results(out / "run")
     deltas = analyze_results(results, profile=False)["deltas"] if (

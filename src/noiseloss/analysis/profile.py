@@ -32,6 +32,9 @@ from noiseloss.registry import Registry
 #: Smallest spread of the spike test, nats: a rise below z times this is never a spike (a
 #: perfectly flat curve has MAD 0, and a jump on it must still count).
 SCALE_FLOOR_NATS = 0.01
+#: Added to each row's spread in ``local_bump_z``, nats: a row that hardly varies (a model sure
+#: of it everywhere) must not turn a small rise into a large z.
+LOCAL_FLOOR_NATS = 0.05
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,12 @@ class ProfileMetric:
             ``Clip`` computes the shared curves once). Model metrics: the value of one clip
             from its injection units (``units``: a DataFrame with ``peak_short``, ``depth``,
             ``recovery``, ``loss_clean`` per unit); the table gives the mean over clips with a
-            bootstrap interval. None only for ``length_slope``, a fit pooled over clips.
+            bootstrap interval. ``pooled`` model metrics: the value itself, from the units of
+            all clips (a list of one such DataFrame per clip, with ``perturbation_seconds``,
+            ``mean_outside_delta``, ``kl``, ``end_frame``, ``frame_rate``).
+        pooled: A model metric that is one statistic of the units of all clips (a fit, a
+            median curve), not a mean over clips; its interval resamples the clips all the same.
+        why: A pooled metric's own reason when it is undefined (same input as ``compute``).
         region: Model metrics read from one region: the region (a clip counts only where it
             was found; the table says so when it was found in none).
         fixed_by: ``(detector, why)`` pairs: the region detectors under which this model
@@ -62,6 +70,8 @@ class ProfileMetric:
     degraded: str
     formula: str
     compute: Callable | None = None
+    pooled: bool = False
+    why: Callable | None = None
     region: str | None = None
     fixed_by: tuple[tuple[str, str], ...] = ()
 
@@ -106,8 +116,9 @@ class Clip:
         return _mean([p[which] for p in self.probes])
 
 
-def _first_row(clip: Clip) -> np.ndarray:
-    return np.asarray(clip.row["nll"], dtype=np.float64)[: int(clip.row["num_frames"])]
+def _rows(clip: Clip) -> np.ndarray:
+    return np.asarray(clip.row["nll"], dtype=np.float64).reshape(
+        int(clip.row["num_codebooks"]), int(clip.row["num_frames"]))
 
 
 _METRICS = (
@@ -130,8 +141,13 @@ _METRICS = (
     ProfileMetric("coarse_bump", "clip", "nats", "higher",
                   "max over windows of B frames of the mean NLL of the first (coarsest) "
                   "codebook row, minus that row's median NLL over the clip (B = 25)",
-                  lambda clip: coarse_bump(_first_row(clip),
+                  lambda clip: coarse_bump(_rows(clip)[0],
                                            window_frames=clip.options.bump_frames)),
+    ProfileMetric("local_bump_z", "clip", "1", "higher",
+                  "max over rows r (codebooks; a symbolic model's event attributes) of the "
+                  "largest B-frame mean of row r's NLL minus its median, over 1.4826 * MAD of "
+                  "row r + 0.05 nats: a local rise in one row, in that row's own spread (B = 25)",
+                  lambda clip: local_bump_z(_rows(clip), window_frames=clip.options.bump_frames)),
     ProfileMetric("rate_confident_surprised", "clip", "1", "higher",
                   "fraction of frames with h[t] < median(h) and n[t] > h[t]: the model was "
                   "sure and wrong (the confident, unsurprised quadrant is about 1/2 minus it)",
@@ -165,7 +181,22 @@ _METRICS = (
                              "Recovery starts 4 frames after the injection in every clip"),)),
     ProfileMetric("length_slope", "model", "nats/s", "lower",
                   "least-squares slope of mean Δℓ outside the span against the injection "
-                  "length, over all units, per second of injection"),
+                  "length, over all units, per second of injection",
+                  lambda clips: _slope(*(np.concatenate([c[name].to_numpy(float) for c in clips])
+                                         for name in ("perturbation_seconds",
+                                                      "mean_outside_delta"))), pooled=True),
+    ProfileMetric("tau_half", "model", "s", "lower",
+                  "context memory: time after the end of an injection until K(d), the median "
+                  "over units of the KL from the clean context's next-token distributions to "
+                  "the injected context's (mean over codebooks), first falls to half its peak",
+                  lambda clips: _memory(clips)["tau_half_s"], pooled=True,
+                  why=lambda clips: _memory(clips)["note"]),
+    ProfileMetric("tau_mem", "model", "s", "lower",
+                  "context memory: time after the end of an injection from which K(d) stays "
+                  "below 1 % of its peak (a model that sees only its last W frames: W / frame "
+                  "rate)",
+                  lambda clips: _memory(clips)["tau_mem_s"], pooled=True,
+                  why=lambda clips: _memory(clips)["note"]),
     ProfileMetric("clean_loss", "model", "nats", "higher",
                   "mean over clips of the clean loss (the absolute baseline)",
                   lambda units: _mean(units["loss_clean"])),
@@ -278,6 +309,36 @@ def coarse_bump(first_row, *, window_frames: int) -> float:
     return float(np.nanmax(windows) - np.nanmedian(row))
 
 
+def local_bump_z(nll, *, window_frames: int) -> float:
+    """``local_bump_z``: the largest local rise of any row's NLL, in that row's robust spread.
+
+    ::
+
+        z[r] = (max_t mean(n[r, t-B/2 .. t+B/2]) - median(n[r])) / (1.4826 MAD(n[r]) + floor)
+
+    A damaged stretch raises the loss of the rows it touches for a while (a transposed section:
+    the pitch row; a splice: every row at the joins), which a clip-wide mean dilutes.
+
+    Args:
+        nll: ``[R, T]`` NLL matrix (codebooks, or a symbolic model's event attributes), nats.
+        window_frames: B (the centred ``moving_average``).
+
+    Returns:
+        ``max_r z[r]`` over the rows with a finite value (``LOCAL_FLOOR_NATS`` is the floor);
+        NaN when no row has one.
+    """
+    rows = np.atleast_2d(np.asarray(nll, dtype=np.float64))
+    best = np.nan
+    for row in rows:
+        if not np.isfinite(row).any():
+            continue
+        median = np.nanmedian(row)
+        spread = 1.4826 * np.nanmedian(np.abs(row - median)) + LOCAL_FLOOR_NATS
+        z = (np.nanmax(moving_average(row, window_frames=window_frames)) - median) / spread
+        best = np.fmax(best, z)
+    return float(best)
+
+
 def probe_response(delta, *, onset_frame: int, length_frames: int, lead_frames: int,
                    after_frames: int) -> tuple[float, float]:
     """One probe's ``(peak, after)``: max Δℓ over the span (with its lead), mean Δℓ after it.
@@ -313,6 +374,28 @@ def _slope(lengths, values) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def _memory(clips: list[pd.DataFrame]) -> dict:
+    """``context_memory`` of the units that have a KL curve and end before their sequence.
+
+    Returns:
+        ``tau_half_s``, ``tau_mem_s`` and ``note`` (why they are NaN, or ``""``).
+    """
+    from noiseloss.analysis.memory import context_memory
+
+    units = pd.concat(clips)
+    units = units[units["kl"].map(lambda k: k is not None and np.size(k) > 0)]
+    units = units[units["end_frame"] < units["kl"].map(np.size)]
+    undefined = {"tau_half_s": np.nan, "tau_mem_s": np.nan}
+    if units.empty:
+        return {**undefined, "note": "no injection kept its clean unit's length and ended "
+                                     "before it (or the run predates context memory)"}
+    rate = float(units["frame_rate"].iloc[0])
+    if not np.isfinite(rate):
+        return {**undefined, "note": "the model's columns are events: no time per column"}
+    return context_memory([np.asarray(k)[None] for k in units["kl"]],
+                          units["end_frame"].astype(int).tolist(), frame_rate=rate)
+
+
 def _region(regions: pd.DataFrame, name: str, column: str) -> pd.Series:
     """``column`` of region ``name`` per unit key (float; NaN where the region is empty)."""
     rows = regions[(regions["region"] == name) & regions["found"].astype(bool)]
@@ -324,7 +407,7 @@ MODEL_KEYS = ("model", "dataset", "family", "prompt", "alignment")
 
 
 def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames: int,
-                  seed: int) -> pd.DataFrame:
+                  seed: int, kl: pd.Series | None = None) -> pd.DataFrame:
     """The ``model`` metrics per model x data set x injection family, with bootstrap intervals.
 
     Each metric is a statistic over clips (items); its 95 % interval resamples clips with
@@ -336,6 +419,8 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
             ``mean_outside_delta``).
         regions: The analysis' ``regions`` table (``region``, ``found``, ``start_seconds``,
             ``peak_delta``, ``mean_delta``).
+        kl: Each unit's KL curve ``[T]`` from its clean unit (``results.parquet`` ``kl``) by
+            key, for the context-memory metrics (None: they are undefined).
         short_frames: Longest injection counted by ``onset_sensitivity``, frames.
         seed: Base seed of the intervals.
 
@@ -350,8 +435,10 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
         return pd.DataFrame(columns=columns)
     units = sequence.dropna(subset=["onset_frame", "length_frames"])
     per_unit = units[[*MODEL_KEYS, "key", "item", "perturbation_frames", "perturbation_seconds",
-                      "onset_seconds", "length_seconds", "loss_clean",
-                      "mean_outside_delta"]].set_index("key")
+                      "onset_seconds", "length_seconds", "loss_clean", "mean_outside_delta",
+                      "frame_rate"]].set_index("key")
+    per_unit["kl"] = None if kl is None else kl.reindex(per_unit.index)
+    per_unit["end_frame"] = (units["onset_frame"] + units["length_frames"]).to_numpy(int)
     end = per_unit["onset_seconds"] + per_unit["length_seconds"]
     per_unit["peak"] = _region(regions, "peak", "peak_delta")
     per_unit["depth"] = -_region(regions, "assimilation", "mean_delta")
@@ -364,20 +451,16 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
     for number, (group, part) in enumerate(per_unit.groupby(list(MODEL_KEYS), dropna=False,
                                                             sort=True)):
         clips = [unit for _, unit in part.groupby("item")]
-        points = [(c["perturbation_seconds"].to_numpy(float), c["mean_outside_delta"].to_numpy(
-            float)) for c in clips]
-
-        def slope(idx, points=points):
-            drawn = [points[int(i)] for i in idx]
-            return _slope(np.concatenate([x for x, _ in drawn]),
-                          np.concatenate([y for _, y in drawn]))
-
         for metric in metrics_of("model"):
             row_seed = seed + 1000 * number + len(rows)
-            if metric == "length_slope":
+            info = PROFILE_METRICS.get(metric)
+            if info.pooled:
+                def pooled(index, info=info, clips=clips):
+                    return info.compute([clips[int(i)] for i in index])
+
                 index = np.arange(len(clips), dtype=np.float64)
-                value, count = slope(index), len(clips)
-                low, high = bootstrap_interval((index,), slope, seed=row_seed)
+                value, count = pooled(index), len(clips)
+                low, high = bootstrap_interval((index,), pooled, seed=row_seed)
             else:
                 values = np.array([PROFILE_METRICS.get(metric).compute(c) for c in clips],
                                   dtype=np.float64)
@@ -386,7 +469,9 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
                 low, high = bootstrap_interval((values,), np.mean, seed=row_seed)
             note = model_note(metric, value=value, low=low, n_clips=count, detector=detector,
                               lengths=part["perturbation_frames"], short_frames=short_frames,
-                              run_has_short=bool(short.any()))
+                              run_has_short=bool(short.any()),
+                              why=info.why(clips) if info.why and not np.isfinite(value)
+                              else None)
             if dict(PROFILE_METRICS.get(metric).fixed_by).get(detector):
                 low = high = np.nan  # the same for every clip by construction: no interval
             rows.append({**dict(zip(MODEL_KEYS, group, strict=True)), "metric": metric,
@@ -396,7 +481,8 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
 
 
 def model_note(metric: str, *, value: float, low: float, n_clips: int, detector: str | None,
-               lengths, short_frames: int, run_has_short: bool = True) -> str:
+               lengths, short_frames: int, run_has_short: bool = True,
+               why: str | None = None) -> str:
     """Why a model metric of one family has no value or no interval, in one sentence.
 
     Args:
@@ -408,12 +494,13 @@ def model_note(metric: str, *, value: float, low: float, n_clips: int, detector:
         lengths: The family's injection lengths, frames.
         short_frames: Longest injection counted by ``onset_sensitivity``.
         run_has_short: Whether any family of the run has an injection that short.
+        why: The metric's own reason for an undefined value (``ProfileMetric.why``).
 
     Returns:
         ``""`` when value and interval are both given; else, first that applies: fixed by
         construction under ``detector``; "no injection of ≤ N frames in this run (family)";
-        "REGION not found in any clip"; too few lengths for ``length_slope``; "one clip: no
-        interval"; undefined on most bootstrap resamples.
+        "REGION not found in any clip"; ``why``; too few lengths for ``length_slope``; "one
+        clip: no interval"; undefined on most bootstrap resamples.
     """
     info = PROFILE_METRICS.get(metric)
     fixed = dict(info.fixed_by).get(detector)
@@ -426,6 +513,8 @@ def model_note(metric: str, *, value: float, low: float, n_clips: int, detector:
             return f"no injection of ≤ {short_frames} frames in this {where}"
         if info.region is not None:
             return f"{info.region} not found in any clip"
+        if why:
+            return why
         if metric == "length_slope":
             return (f"needs ≥ 2 injection lengths (has {lengths.nunique()})"
                     if lengths.nunique() < 2 else f"needs ≥ 3 units (has {lengths.size})")
@@ -446,8 +535,10 @@ class ProfileOptions:
 
     Attributes:
         probes: Noise probes per clip (0: blind metrics only).
-        probe_frames: Length of each probe, frames.
-        probe_level_db: Probe level, dB relative to the excerpt's RMS.
+        probe_frames: Length of each probe of an audio model, frames.
+        probe_level_db: Probe level of an audio model, dB relative to the excerpt's RMS.
+        score_probe_seconds: Length of each probe of a symbolic model, seconds: its notes
+            replaced by random ones (``note-noise``, symbolic white noise).
         context_seconds: No probe starts before this in a full excerpt (the model needs a
             context to lose).
         tail_seconds: No probe starts within this of a full excerpt's end (room for its
@@ -470,6 +561,7 @@ class ProfileOptions:
     probes: int = 8
     probe_frames: int = 8
     probe_level_db: float = -12.0
+    score_probe_seconds: float = 1.0
     context_seconds: float = 2.0
     tail_seconds: float = 2.0
     min_clip_seconds: float | None = None
@@ -491,6 +583,7 @@ class ProfileOptions:
         check_int("merge_frames", self.merge_frames, low=0)
         check_int("seed", self.seed, low=0, high=2 ** 63 - 1)
         check_number("probe_level_db", self.probe_level_db, high=40.0)
+        check_number("score_probe_seconds", self.score_probe_seconds, low=0.0, low_open=True)
         check_number("spike_z", self.spike_z, low=0.0, low_open=True)
         check_number("excerpt_seconds", self.excerpt_seconds, low=0.0, low_open=True)
         for name in ("context_seconds", "tail_seconds"):
@@ -531,8 +624,18 @@ class ProfileOptions:
                      1.0 - self.tail_seconds / self.excerpt_seconds)
         return sorted(round(float(t), 4) for t in rng.uniform(low, high, size=self.probes))
 
-    def perturbations(self) -> list[dict]:
-        """The probe specs of the run config."""
+    def perturbations(self, modality: str = "audio") -> list[dict]:
+        """The probe specs of the run config for a model of ``modality``.
+
+        Audio: white noise replacing ``probe_frames`` frames at ``probe_level_db``; symbolic:
+        random notes replacing those of ``score_probe_seconds`` (``note-noise``), seeded by the
+        run's seed. Both start at ``onset_fractions`` of each clip.
+        """
+        check_choice("modality", modality, ("audio", "symbolic"))
+        if modality == "symbolic":
+            return [{"kind": "note-noise", "onset_fraction": onset,
+                     "length_seconds": self.score_probe_seconds}
+                    for onset in self.onset_fractions()]
         return [{"kind": "noise", "color": "white", "mode": "replace", "level_ref": "signal",
                  "level_db": self.probe_level_db, "onset_fraction": onset,
                  "length_frames": self.probe_frames} for onset in self.onset_fractions()]

@@ -365,8 +365,9 @@ def analyze_results(results: pd.DataFrame, *, options: DetectorOptions | None = 
     blind = ProfileOptions(probes=0)
     clips = clip_tables(results, deltas=None, options=blind)[0]
     tables["profile_clips"] = clips.drop(columns=["n_probes", *metrics_of("probe")])
-    tables["profile_model"] = model_metrics(tables["sequence"], tables["regions"],
-                                            short_frames=blind.short_frames, seed=blind.seed)
+    tables["profile_model"] = model_metrics(
+        tables["sequence"], tables["regions"], short_frames=blind.short_frames, seed=blind.seed,
+        kl=results.set_index("key")["kl"] if "kl" in results else None)
     return tables
 
 

@@ -26,7 +26,11 @@ _SCORING = ScoringOptions()
               help="Output folder (clips.csv, spans.csv, index.html, run/).")
 @click.option("--probes", type=int, default=_DEFAULTS.probes, show_default=True,
               help="Noise probes per clip (0: blind metrics only).")
-@click.option("--probe-frames", type=int, default=_DEFAULTS.probe_frames, show_default=True)
+@click.option("--probe-frames", type=int, default=_DEFAULTS.probe_frames, show_default=True,
+              help="Frames of each probe of an audio model (white noise).")
+@click.option("--score-probe-seconds", type=float, default=_DEFAULTS.score_probe_seconds,
+              show_default=True,
+              help="Seconds of each probe of a symbolic model (random notes: note-noise).")
 @click.option("--excerpt-seconds", type=float, default=_DEFAULTS.excerpt_seconds,
               show_default=True, help="Seconds of each clip scored, from its start.")
 @click.option("--min-clip-seconds", type=float, default=None,
@@ -42,8 +46,9 @@ _SCORING = ScoringOptions()
               help="cpu, cuda, cuda:N, mps or auto.")
 @click.option("--dtype", type=click.Choice(DTYPES), default=_SCORING.dtype, show_default=True)
 def profile(sources, model_name, backend, model_option_items, out_dir, probes, probe_frames,
-            excerpt_seconds, min_clip_seconds, seed, rank_by, device, dtype):
-    """Profile metrics of the clips in SOURCES (folders, files or demo:NAME), ranked.
+            score_probe_seconds, excerpt_seconds, min_clip_seconds, seed, rank_by, device,
+            dtype):
+    """Profile metrics of the clips in SOURCES (folders, files, demo:NAME or demo-midi:NAME), ranked.
 
     Example: noiseloss profile demo:train demo:generated --out runs/profile
     """
@@ -53,6 +58,7 @@ def profile(sources, model_name, backend, model_option_items, out_dir, probes, p
     check_out_dir(out_dir)
 
     options = dataclasses.replace(_DEFAULTS, probes=probes, probe_frames=probe_frames,
+                                  score_probe_seconds=score_probe_seconds,
                                   excerpt_seconds=excerpt_seconds,
                                   min_clip_seconds=min_clip_seconds, seed=seed, rank_by=rank_by)
     with progress_bar() as bar:

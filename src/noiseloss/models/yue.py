@@ -180,6 +180,9 @@ class XcodecTokenizer(AudioTokenizer):
     """
 
     codebook_size = CODEBOOK_SIZE
+    #: YuE's ``infer.py`` (``load_audio_mono``) averages a file's channels, then resamples it
+    #: with ``torchaudio.transforms.Resample(orig_freq=sr, new_freq=16000)``.
+    resampler = "torchaudio"
 
     def __init__(self, model, *, stage: int, vocal: str = "silence"):
         check_choice("vocal", vocal, VOCAL_CHOICES)

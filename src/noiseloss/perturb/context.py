@@ -47,6 +47,8 @@ class PerturbContext:
         tokenize_all: ``tokenize`` of a list of signals in one call (None: one at a time); an
             audio model encodes variants of the clean excerpt only from where they differ.
         render: ``pretty_midi.PrettyMIDI`` -> mono float32 audio ``[samples]`` at ``sample_rate``.
+        resampler: How an audio file read at another rate is resampled (the model's, one of
+            ``noiseloss.sources.audio.RESAMPLERS``).
     """
 
     sample_rate: int | None = None
@@ -57,6 +59,7 @@ class PerturbContext:
     tokenize: Callable[[Any], Any] | None = None
     tokenize_all: Callable[[list], list] | None = None
     render: Callable[[Any], np.ndarray] | None = None
+    resampler: str = "soxr"
 
     def arguments(self) -> dict:
         """The fields a perturbation function may accept by name (``CONTEXT_FIELDS``)."""
@@ -73,7 +76,8 @@ class PerturbContext:
 
 #: Context fields a spec never holds: the model supplies them.
 CONTEXT_FIELDS = tuple(f.name for f in dataclasses.fields(PerturbContext)
-                       if f.name not in ("render", "tokenize", "tokenize_all", "modality"))
+                       if f.name not in ("render", "tokenize", "tokenize_all", "modality",
+                                         "resampler"))
 
 #: The perturbation domains a model of each modality can score.
 MODEL_DOMAINS = {"audio": ("audio", "tokens", "score"), "symbolic": ("tokens", "score")}
@@ -180,7 +184,7 @@ def _read_audio(path: Path, context: PerturbContext) -> np.ndarray:
 
     if path.suffix.lower() in MIDI_EXTENSIONS:
         return context.need("render", why="an audio kind on a MIDI file")(_read_midi(path, context))
-    return load_audio(path, sample_rate=context.sample_rate)
+    return load_audio(path, sample_rate=context.sample_rate, resampler=context.resampler)
 
 
 def _read_codes(path: Path, context: PerturbContext) -> np.ndarray:

@@ -65,7 +65,8 @@ def _result(out, onset: float, length: float, params: dict) -> Perturbed:
     return Perturbed(out, None, None, params, span_seconds=(onset, length))
 
 
-def note_noise(score, *, onset_seconds: float, length_seconds: float, seed: int) -> Perturbed:
+def note_noise(score, *, onset_seconds: float | None = None, length_seconds: float, seed: int,
+               onset_fraction: float | None = None) -> Perturbed:
     """Replace the pitched notes starting in a span with random notes (symbolic white noise).
 
     As many notes as the span held (at least one; the piece's mean density when it held none),
@@ -75,13 +76,21 @@ def note_noise(score, *, onset_seconds: float, length_seconds: float, seed: int)
 
     Args:
         score: ``pretty_midi.PrettyMIDI`` (not modified).
-        onset_seconds: Start of the span, seconds.
+        onset_seconds: Start of the span, seconds; or give ``onset_fraction``.
         length_seconds: Length of the span, seconds (> 0).
         seed: Seed of the notes.
+        onset_fraction: Start of the span as a fraction ``[0, 1)`` of the score's end (its last
+            note off): the same place in scores of any length (``profile``'s probes).
     """
     import pretty_midi
 
     out = _copy(score)
+    if (onset_seconds is None) == (onset_fraction is None):
+        raise ParameterError("give one of onset_seconds or onset_fraction")
+    if onset_fraction is not None:
+        fraction = check_number("onset_fraction", onset_fraction, low=0.0, high=1.0,
+                                high_open=True)
+        onset_seconds = fraction * out.get_end_time()
     onset, length = _span(onset_seconds, length_seconds)
     end, rng = onset + length, make_rng(seed)
     pitched = _pitched(out)
@@ -111,7 +120,8 @@ def note_noise(score, *, onset_seconds: float, length_seconds: float, seed: int)
     for inst in pitched:
         inst.notes.sort(key=lambda n: n.start)
     params = {"onset_seconds": onset, "length_seconds": length, "seed": int(seed),
-              "removed_notes": removed, "added_notes": count, "pitch_range": [low, high]}
+              "removed_notes": removed, "added_notes": count, "pitch_range": [low, high],
+              **({} if onset_fraction is None else {"onset_fraction": onset_fraction})}
     return _result(out, onset, length, params)
 
 

@@ -95,7 +95,8 @@ def write_profile_page(out_dir: str | Path, clips: pd.DataFrame, spans: pd.DataF
     metrics = [PROFILE_METRICS.get(m) for m in (*metrics_of("clip"), *metrics_of("probe"))]
     html = _environment().get_template("profile.html").render(
         root="", models=models, shown=SHOWN, metrics=metrics, ranking=options.ranking,
-        onsets=onsets, options=options, n_clips=len(clips))
+        onsets=onsets, options=options, n_clips=len(clips),
+        symbolic=bool((results["modality"] == "symbolic").any()))
     copy_static(out, "report.css")
     page = out / "index.html"
     page.write_text(html, encoding="utf-8")

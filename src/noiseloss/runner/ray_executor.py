@@ -58,9 +58,10 @@ class Replica:
                                  **dataclasses.asdict(options))
 
     def provenance(self) -> dict:
-        """The model's provenance as the local executor records it, rate and modality."""
+        """The model's provenance as the local executor records it, rate, resampler, modality."""
         return {**self.scorer.provenance(), "worker_pid": os.getpid(),
-                "sample_rate": self.scorer.sample_rate, "modality": self.scorer.modality}
+                "sample_rate": self.scorer.sample_rate, "resampler": self.scorer.resampler,
+                "modality": self.scorer.modality}
 
     def run(self, pack: list[Work], *sources) -> list[GroupResult]:
         """``execute_pack`` (``sources``: each group's ``read_source``, read by tasks)."""
@@ -143,6 +144,7 @@ class RayExecutor:
                     continue
                 yield from self._drain(packs(queue, capacity=batch_sizes(models)),
                                        sample_rate=self.records[label]["sample_rate"],
+                                       resampler=self.records[label]["resampler"],
                                        modality=self.records[label]["modality"],
                                        max_seconds=used_seconds(config))
             finally:
@@ -150,8 +152,8 @@ class RayExecutor:
                     ray.kill(actor)
                 self.actors = []
 
-    def _drain(self, queue: list[list[Work]], *, sample_rate: int | None, modality: str,
-               max_seconds: float | None):
+    def _drain(self, queue: list[list[Work]], *, sample_rate: int | None, resampler: str,
+               modality: str, max_seconds: float | None):
         pending = {}
         read = ray.remote(num_cpus=1)(read_source)
 
@@ -159,7 +161,8 @@ class RayExecutor:
             if queue:
                 pack = queue.pop(0)
                 sources = [read.remote(item.group.item, sample_rate=sample_rate,
-                                       max_seconds=max_seconds, modality=modality)
+                                       max_seconds=max_seconds, modality=modality,
+                                       resampler=resampler)
                            for item in pack]
                 pending[actor.run.remote(pack, *sources)] = (pack, actor)
 

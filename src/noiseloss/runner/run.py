@@ -32,6 +32,7 @@ from noiseloss.config import ExperimentConfig, Prompt
 from noiseloss.errors import ConfigError, NoiselossError
 from noiseloss.models.base import ModelInfo
 from noiseloss.scoring.options import ScoringOptions
+from noiseloss.scoring.result import codebook_mean
 from noiseloss.sources.datasets import Item, excerpt, load_source, resolve_items
 from noiseloss.store.io import write_json, write_text
 from noiseloss.store.lock import run_lock
@@ -140,16 +141,16 @@ def used_seconds(config: ExperimentConfig) -> float | None:
 
 
 def read_source(item: Item, *, sample_rate: int | None, max_seconds: float | None = None,
-                modality: str = "audio"):
+                modality: str = "audio", resampler: str = "soxr"):
     """``(audio, midi)`` of an item for a model of ``modality``, or the reason it is unreadable.
 
-    Decoding, resampling and MIDI rendering (of the first ``max_seconds`` only, see
-    ``used_seconds``; a symbolic model's score is not rendered, ``(None, midi)``): the
-    preparation an executor may run anywhere.
+    Decoding, resampling (with the model's ``resampler``) and MIDI rendering (of the first
+    ``max_seconds`` only, see ``used_seconds``; a symbolic model's score is not rendered,
+    ``(None, midi)``): the preparation an executor may run anywhere.
     """
     try:
         return load_source(item, sample_rate=sample_rate, max_seconds=max_seconds,
-                           modality=modality)
+                           modality=modality, resampler=resampler)
     except NoiselossError as exc:
         return str(exc)
 
@@ -208,7 +209,7 @@ def prepare_group(group: Group, todo, scorer, config: ExperimentConfig,
     until = used_seconds(config)
     if source is None:
         source = read_source(group.item, sample_rate=rate, max_seconds=until,
-                             modality=scorer.modality)
+                             modality=scorer.modality, resampler=scorer.resampler)
     if isinstance(source, str):
         failed[group.label] = source
         return []
@@ -253,8 +254,10 @@ def score_pack(groups: list[Group], prepared: list[list[Prepared]], scorer,
     """``ScoreResult`` lists, one per group, of the prepared units of groups of one prompt.
 
     The units of all groups go to one ``score_codes`` call, so their sequences fill batches
-    together (each group's variants still share their prefix). A scoring error fails the
-    units of its group only: a pack of several groups is then scored group by group.
+    together (each group's variants still share their prefix). A variant of its clean unit's
+    shape, scored with it, is given the KL from the clean unit's next-token distributions to
+    its own (``ScoreResult.kl``: context memory). A scoring error fails the units of its group
+    only: a pack of several groups is then scored group by group.
     """
     prompt = groups[0].prompt
     units = [p for part in prepared for p in part]
@@ -265,7 +268,8 @@ def score_pack(groups: list[Group], prepared: list[list[Prepared]], scorer,
             scorer.audio_condition(prompt.condition, p.condition) for p in units]
         results = scorer.score_codes([p.codes for p in units], text=prompt.text,
                                      guidance_scale=prompt.guidance_scale, conditions=conditions,
-                                     axes=[p.axis for p in units])
+                                     axes=[p.axis for p in units],
+                                     references=references(prepared))
     except NoiselossError as exc:
         if len(groups) > 1:
             return [score_pack([g], [part], scorer, [f])[0]
@@ -275,6 +279,20 @@ def score_pack(groups: list[Group], prepared: list[list[Prepared]], scorer,
         return [[]]
     ends = np.cumsum([len(part) for part in prepared]).tolist()
     return [results[end - len(part) : end] for part, end in zip(prepared, ends, strict=True)]
+
+
+def references(prepared: list[list[Prepared]]) -> list[int | None]:
+    """The ``score_codes(references=)`` of the groups' units, in order.
+
+    A variant of its group's clean unit's shape refers to that unit; the others to nothing.
+    """
+    out: list[int | None] = []
+    for part in prepared:
+        clean = next((len(out) + n for n, p in enumerate(part) if p.spec is None), None)
+        shape = None if clean is None else np.shape(part[clean - len(out)].codes)
+        out.extend(clean if p.spec is not None and np.shape(p.codes) == shape else None
+                   for p in part)
+    return out
 
 
 def build_rows(group: Group, prepared: list[Prepared], results: list, *,
@@ -314,7 +332,8 @@ def build_rows(group: Group, prepared: list[Prepared], results: list, *,
             "time_s": res.axis.seconds, "duration_seconds": res.axis.end_seconds,
             "loss": res.loss(),
             "nll": np.asarray(res.nll, dtype=np.float32).ravel(),
-            "entropy": np.asarray(res.entropy, dtype=np.float32).ravel(), "audio": audio_rel,
+            "entropy": np.asarray(res.entropy, dtype=np.float32).ravel(),
+            "kl": None if res.kl is None else codebook_mean(res.kl), "audio": audio_rel,
         })
     return rows, audio
 

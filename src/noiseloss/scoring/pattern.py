@@ -84,6 +84,17 @@ def token_scores(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
     return nll, entropy
 
 
+def kl_divergence(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """``KL(p || q) = sum_v p(v) (log p(v) - log q(v))``, nats, over the last axis (its one home).
+
+    Terms where ``p(v) = 0`` count 0; float rounding below 0 is clamped to 0.
+    """
+    import torch
+
+    p = log_p.exp()
+    return torch.where(p > 0, p * (log_p - log_q), 0.0).sum(dim=-1).clamp(min=0.0)
+
+
 def gather_logits(logits: torch.Tensor, codes: torch.Tensor, *, alignment: str,
                   delays=None) -> torch.Tensor:
     """The logits ``[K, T, V]`` that predict each code ``[K, T]``, from logits ``[K, S, V]``.

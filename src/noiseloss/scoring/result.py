@@ -50,6 +50,9 @@ class ScoreResult:
             ``frame_rate`` from 0 s).
         end_seconds: End of the scored sequence (None: ``T / frame_rate``).
         modality: ``audio`` or ``symbolic`` (``noiseloss.timeaxis.MODALITIES``).
+        kl: float32 ``[R, T]``, nats: KL divergence from a reference item's next-token
+            distributions to this item's (``Scorer.score_codes(references=)``); None when not
+            computed.
     """
 
     nll: np.ndarray
@@ -68,6 +71,7 @@ class ScoreResult:
     times: np.ndarray | None = None
     end_seconds: float | None = None
     modality: str = "audio"
+    kl: np.ndarray | None = None
 
     @property
     def axis(self) -> TimeAxis:

@@ -8,6 +8,7 @@ backend implements ``_logits`` (one forward pass of its decoder) and chooses its
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 from noiseloss.errors import ParameterError, check_choice, check_int
 from noiseloss.scoring.layouts import Layout
 from noiseloss.scoring.options import ScoringOptions
+from noiseloss.scoring.pattern import kl_divergence
 from noiseloss.scoring.result import ScoreResult
 from noiseloss.scoring.windows import Window, plan_windows
 from noiseloss.sources.audio import load_audio, resample, to_mono, to_stereo, validate_audio
@@ -73,6 +75,11 @@ class Scorer(ABC):
         return getattr(self.tokenizer, "sample_rate", None)
 
     @property
+    def resampler(self) -> str:
+        """How audio at another rate is resampled (``AudioTokenizer.resampler``)."""
+        return getattr(self.tokenizer, "resampler", "soxr")
+
+    @property
     def frame_rate(self) -> float | None:
         """Frames per second (None: a symbolic model's columns are events)."""
         return getattr(self.tokenizer, "frame_rate", None)
@@ -122,11 +129,12 @@ class Scorer(ABC):
         """
         if isinstance(source, (str, Path)):
             return load_audio(source, sample_rate=self.sample_rate, min_samples=1,
-                              channels=self.channels)
+                              channels=self.channels, resampler=self.resampler)
         if sample_rate is None:
             raise ParameterError("sample_rate is required when scoring an array")
         array = to_stereo(source) if self.channels == 2 else to_mono(source)
-        audio = resample(array, orig_sr=int(sample_rate), target_sr=self.sample_rate)
+        audio = resample(array, orig_sr=int(sample_rate), target_sr=self.sample_rate,
+                         resampler=self.resampler)
         validate_audio(audio, sample_rate=self.sample_rate, name="audio array")
         return audio
 
@@ -157,7 +165,7 @@ class Scorer(ABC):
         if reference is not None:
             def tokenize_all(signals):
                 return self.tokenizer.tokenize_variants(signals, reference=reference)
-        return PerturbContext(sample_rate=self.sample_rate,
+        return PerturbContext(sample_rate=self.sample_rate, resampler=self.resampler,
                               hop_length=getattr(self.tokenizer, "hop_length", None),
                               codebook_size=self.tokenizer.codebook_size, modality=self.modality,
                               encode=self.encode, tokenize=self.tokenize,
@@ -222,6 +230,7 @@ class Scorer(ABC):
         batch_size: int | None = None,
         conditions: Sequence | None = None,
         axes: Sequence[TimeAxis | None] | None = None,
+        references: Sequence[int | None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[ScoreResult]:
         """Per-token NLL and predictive entropy for a list of code matrices ``[K, T_i]``.
@@ -242,6 +251,11 @@ class Scorer(ABC):
                 None.
             axes: The time axis of each item's columns (None, or None for an item: frames at
                 the model's frame rate; a symbolic model's codes need theirs).
+            references: For each item, the index of another item of the same shape, or None.
+                The item then also gets ``ScoreResult.kl``: at every token, the KL divergence
+                from the reference's next-token distribution to its own (``divergence``). A
+                referenced item has no reference itself; a layout that gives no distributions
+                gives no KL.
             on_batch: Called with the number of windows after each forward pass (progress).
         """
         self.check_options(text=text, guidance_scale=guidance_scale, alignment=alignment,
@@ -262,26 +276,48 @@ class Scorer(ABC):
         if len(conditions) != len(arrays):
             raise ParameterError(f"conditions must hold one entry per item ({len(arrays)}), got "
                                  f"{len(conditions)}")
+        refs = self._check_references(references, arrays)
         plans = [plan_windows(a.shape[1], window_frames=self.options.window_frames,
                               stride_frames=self.options.stride_frames,
                               min_context_frames=layout.context_frames) for a in arrays]
         jobs: list[tuple[int, Window]] = [(i, w) for i, plan in enumerate(plans) for w in plan]
         # longest first; among equal lengths by position, so that the same window of every
-        # variant shares a batch (and its prefix)
-        jobs.sort(key=lambda j: (j[1].context_start - j[1].end, j[1].context_start))
+        # variant shares a batch (and its prefix); a referenced window before those that read it
+        jobs.sort(key=lambda j: (j[1].context_start - j[1].end, j[1].context_start,
+                                 refs[j[0]] is not None))
+        referenced = {j for j in refs if j is not None}
+        readers = Counter((j, w) for j, plan in zip(refs, plans, strict=True) if j is not None
+                          for w in plan)
+        held: dict = {}  # (referenced item, window) -> its log-probabilities, until all read
         nll: list[np.ndarray | None] = [None] * len(arrays)
         entropy: list[np.ndarray | None] = [None] * len(arrays)
+        kl: list[np.ndarray | None] = [None] * len(arrays)
         for chunk in self._batches(jobs, batch_size=batch_size):
             out = self._fitting(chunk, arrays, layout=layout, text=text,
-                                guidance_scale=guidance_scale, conditions=conditions)
-            for (i, w), (seg_nll, seg_entropy) in zip(chunk, out, strict=True):
+                                guidance_scale=guidance_scale, conditions=conditions,
+                                log_probs=[i in referenced or refs[i] is not None
+                                           for i, _ in chunk])
+            for (i, w), (seg_nll, seg_entropy, logp) in zip(chunk, out, strict=True):
+                shape = (seg_nll.shape[0], arrays[i].shape[1])
                 if nll[i] is None:
-                    shape = (seg_nll.shape[0], arrays[i].shape[1])
                     nll[i] = np.full(shape, np.nan, np.float32)
                     entropy[i] = np.full(shape, np.nan, np.float32)
                 keep = w.score_start - w.context_start
                 nll[i][:, w.score_start : w.end] = seg_nll[:, keep:].numpy()
                 entropy[i][:, w.score_start : w.end] = seg_entropy[:, keep:].numpy()
+                if i in referenced:
+                    held[i, w] = logp
+                if refs[i] is None:
+                    continue
+                ref_logp = held[refs[i], w]
+                readers[refs[i], w] -= 1
+                if not readers[refs[i], w]:
+                    del held[refs[i], w]
+                if ref_logp is not None and logp is not None:
+                    if kl[i] is None:
+                        kl[i] = np.full(shape, np.nan, np.float32)
+                    kl[i][:, w.score_start : w.end] = kl_divergence(
+                        ref_logp, logp)[:, keep:].cpu().numpy()
             if on_batch is not None:
                 on_batch(len(chunk))
         conditioning = "unconditional" if text is None else (
@@ -296,8 +332,9 @@ class Scorer(ABC):
                 windows=[(w.context_start, w.score_start, w.end) for w in plan],
                 times=None if axis is None else axis.seconds,
                 end_seconds=None if axis is None else axis.end_seconds, modality=self.modality,
+                kl=d,
             )
-            for n, e, a, plan, axis in zip(nll, entropy, arrays, plans, axes, strict=True)
+            for n, e, a, plan, axis, d in zip(nll, entropy, arrays, plans, axes, kl, strict=True)
         ]
 
     def divergence(self, reference: np.ndarray, variants: Sequence[np.ndarray], *,
@@ -315,7 +352,7 @@ class Scorer(ABC):
             reference: Codes ``[K, T]`` (the true context).
             variants: Codes of the same shape (the intervened contexts).
             alignment: A layout of this model; None: ``options.alignment``.
-            batch_size: Sequences per forward pass (the reference and variants of one window).
+            batch_size: Windows per forward pass; None: ``options.batch_size``.
 
         Returns:
             One float32 ``[R, T]`` per variant (zero where its context equals the reference's).
@@ -323,40 +360,12 @@ class Scorer(ABC):
         Raises:
             ParameterError: Shapes differ, or the layout gives no distributions.
         """
-        import torch
-
-        self.check_options(alignment=alignment, batch_size=batch_size)
-        layout = self.layouts[alignment or self.options.alignment]
-        ref = self._check_codes(reference, layout)
-        arrays = [self._check_codes(v, layout) for v in variants]
-        if any(a.shape != ref.shape for a in arrays):
-            raise ParameterError(f"variants must have the reference's shape {ref.shape}")
-        per_pass = max(1, (batch_size or self.options.batch_size) - 1)
-        out = [None] * len(arrays)
-        plan = plan_windows(ref.shape[1], window_frames=self.options.window_frames,
-                            stride_frames=self.options.stride_frames,
-                            min_context_frames=layout.context_frames)
-        for w in plan:
-            keep = w.score_start - w.context_start
-            for first in range(0, len(arrays), per_pass):
-                segs = [torch.from_numpy(a[:, w.context_start : w.end])
-                        for a in [ref, *arrays[first : first + per_pass]]]
-                inputs = torch.stack([layout.inputs(seg) for seg in segs])
-                with torch.inference_mode():
-                    logits = self._logits(inputs, text=None, conditions=None)
-                    logp = [layout.log_probs(logits[b], seg.to(logits.device))
-                            for b, seg in enumerate(segs)]
-                if logp[0] is None:
-                    raise ParameterError(f"alignment {layout.alignment!r} of model "
-                                         f"{self.name!r} gives no next-token distributions")
-                p_ref = logp[0].exp()
-                for i, lp in enumerate(logp[1:], start=first):
-                    terms = torch.where(p_ref > 0, p_ref * (logp[0] - lp), 0.0)
-                    kl = terms.sum(dim=-1).clamp(min=0.0)[:, keep:]
-                    if out[i] is None:
-                        out[i] = np.full((kl.shape[0], ref.shape[1]), np.nan, np.float32)
-                    out[i][:, w.score_start : w.end] = kl.cpu().numpy()
-        return out
+        results = self.score_codes([reference, *variants], alignment=alignment,
+                                   batch_size=batch_size, references=[None, *[0] * len(variants)])
+        if any(r.kl is None for r in results[1:]):
+            raise ParameterError(f"alignment {results[0].alignment!r} of model {self.name!r} "
+                                 "gives no next-token distributions")
+        return [r.kl for r in results[1:]]
 
     # -- internals ----------------------------------------------------------------------------
     def _batches(self, jobs, *, batch_size: int):
@@ -377,7 +386,8 @@ class Scorer(ABC):
         if chunk:
             yield chunk
 
-    def _fitting(self, chunk, arrays, *, layout, text, guidance_scale, conditions) -> list:
+    def _fitting(self, chunk, arrays, *, layout, text, guidance_scale, conditions,
+                 log_probs) -> list:
         """``_score_segments`` of ``chunk``; out of memory, the halves are scored in turn."""
         import torch
 
@@ -385,7 +395,8 @@ class Scorer(ABC):
         try:
             out = self._score_segments(segs, layout=layout, text=text,
                                        guidance_scale=guidance_scale,
-                                       conditions=[conditions[i] for i, _ in chunk])
+                                       conditions=[conditions[i] for i, _ in chunk],
+                                       log_probs=log_probs)
             if self._smallest_failure and len(chunk) < self._smallest_failure:
                 self.batch_cap = max(self.batch_cap or 1, len(chunk))  # the largest that fit
             return out
@@ -400,10 +411,29 @@ class Scorer(ABC):
             half = len(chunk) // 2
             self._smallest_failure = min(self._smallest_failure or len(chunk), len(chunk))
             self.batch_cap = min(self.batch_cap or half, half)
-            return [scored for part in (chunk[:half], chunk[half:])
+            return [scored for part, wanted in ((chunk[:half], log_probs[:half]),
+                                                (chunk[half:], log_probs[half:]))
                     for scored in self._fitting(part, arrays, layout=layout, text=text,
                                                 guidance_scale=guidance_scale,
-                                                conditions=conditions)]
+                                                conditions=conditions, log_probs=wanted)]
+
+    @staticmethod
+    def _check_references(references, arrays) -> list[int | None]:
+        refs = list(references) if references is not None else [None] * len(arrays)
+        if len(refs) != len(arrays):
+            raise ParameterError(f"references must hold one entry per item ({len(arrays)}), got "
+                                 f"{len(refs)}")
+        for i, j in enumerate(refs):
+            if j is None:
+                continue
+            if (not isinstance(j, int | np.integer) or not 0 <= j < len(arrays) or j == i
+                    or refs[j] is not None):
+                raise ParameterError(f"references[{i}] must be the index of another item that "
+                                     f"has no reference, got {j!r}")
+            if arrays[j].shape != arrays[i].shape:
+                raise ParameterError(f"item {i} must have its reference's shape "
+                                     f"{arrays[j].shape}, got {arrays[i].shape}")
+        return [None if j is None else int(j) for j in refs]
 
     def _check_codes(self, codes: np.ndarray, layout: Layout) -> np.ndarray:
         arr = np.asarray(codes)
@@ -422,8 +452,12 @@ class Scorer(ABC):
         return arr.astype(np.int64)
 
     def _score_segments(self, segments, *, layout: Layout, text, guidance_scale,
-                        conditions) -> list:
-        """``(nll, entropy)`` ``[R, T_i]`` (CPU float32) per code segment of a right-padded batch."""
+                        conditions, log_probs) -> list:
+        """``(nll, entropy, log_p)`` per code segment of a right-padded batch.
+
+        ``nll`` and ``entropy``: ``[R, T_i]`` CPU float32; ``log_p``: ``layout.log_probs`` where
+        ``log_probs`` says so, else None.
+        """
         import torch
 
         inputs = [layout.inputs(s) for s in segments]
@@ -445,8 +479,13 @@ class Scorer(ABC):
             if guidance_scale is not None:
                 uncond = self._logits(batch, text=None, conditions=conditions)
                 logits = uncond.float() + guidance_scale * (logits.float() - uncond.float())
-            return [tuple(x.cpu() for x in layout.scores(logits[b], seg.to(logits.device)))
-                    for b, seg in enumerate(segments)]
+            out = []
+            for b, seg in enumerate(segments):
+                seg = seg.to(logits.device)
+                seg_nll, seg_entropy = layout.scores(logits[b], seg)
+                out.append((seg_nll.cpu(), seg_entropy.cpu(),
+                            layout.log_probs(logits[b], seg) if log_probs[b] else None))
+            return out
 
     def _shared_logits(self, batch):
         """Logits of a batch ``[B, C, S]`` whose rows share prefixes (``prefix_plan``).

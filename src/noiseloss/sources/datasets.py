@@ -208,13 +208,14 @@ def load_midi(item: Item, *, modality: str = "audio"):
 
 
 def load_source(item: Item, *, sample_rate: int | None, max_seconds: float | None = None,
-                modality: str = "audio"):
+                modality: str = "audio", resampler: str = "soxr"):
     """Clean signal of an item for a model of ``modality``: ``(audio or None, midi or None)``.
 
     Audio models get audio (MIDI rendered at ``sample_rate``) and the score it came from;
     symbolic models get the score alone (``(None, midi)``): MIDI is rendered only for audio
     models. ``max_seconds``: only the first seconds that will be used are decoded or rendered
-    (at least that much; None: all).
+    (at least that much; None: all). ``resampler``: how an audio file at another rate is
+    resampled (the model's, one of ``noiseloss.sources.audio.RESAMPLERS``).
 
     Raises:
         AudioError: The item is unreadable, or is audio and the model reads scores.
@@ -225,7 +226,8 @@ def load_source(item: Item, *, sample_rate: int | None, max_seconds: float | Non
                              "not audio")
         return None, load_midi(item, modality="symbolic")
     if item.kind == "audio":
-        return load_audio(item.location, sample_rate=sample_rate, max_seconds=max_seconds), None
+        return load_audio(item.location, sample_rate=sample_rate, max_seconds=max_seconds,
+                          resampler=resampler), None
     from noiseloss.sources.midi import render_midi
 
     midi = load_midi(item)

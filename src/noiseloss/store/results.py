@@ -10,7 +10,8 @@ Stores of version 1 named two columns differently (``RENAMED_COLUMNS``) and had 
 ``lead_frames`` (null: the analysis derives it from the alignment) and no ``entropy`` (null:
 missing, never zero); stores written before the time axis had no ``modality``, ``time_s``,
 ``duration_seconds``, ``onset_seconds`` and ``length_seconds`` (audio frames: ``read_results``
-derives them from ``frame_rate``). They are read as the current version.
+derives them from ``frame_rate``); stores written before context memory had no ``kl`` (null).
+They are read as the current version.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def results_schema():
         ("modality", pa.string()), ("time_s", pa.list_(pa.float64())),
         ("duration_seconds", pa.float64()),
         ("loss", pa.float64()), ("nll", pa.list_(pa.float32())),
-        ("entropy", pa.list_(pa.float32())), ("audio", pa.string()),
+        ("entropy", pa.list_(pa.float32())), ("kl", pa.list_(pa.float32())),
+        ("audio", pa.string()),
     ])
 
 

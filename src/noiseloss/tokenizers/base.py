@@ -95,11 +95,15 @@ class AudioTokenizer(Tokenizer):
     Attributes:
         sample_rate: Rate in Hz of the mono audio it reads.
         hop_length: Samples per frame.
+        resampler: How audio at another rate is brought to ``sample_rate`` (one of
+            ``noiseloss.sources.audio.RESAMPLERS``): the resampler of its model's own pipeline,
+            so that a file's codes are the ones that pipeline gives.
     """
 
     modality = "audio"
     sample_rate: int
     hop_length: int
+    resampler: str = "soxr"
 
     @property
     def frame_rate(self) -> float:
@@ -172,7 +176,7 @@ class AudioTokenizer(Tokenizer):
     def describe(self) -> dict:
         """Parameters recorded in provenance."""
         return {**super().describe(), "sample_rate": self.sample_rate,
-                "hop_length": self.hop_length}
+                "hop_length": self.hop_length, "resampler": self.resampler}
 
 
 class ScoreTokenizer(Tokenizer):
