@@ -370,7 +370,10 @@ def yue_info(name: str, *, stage: int, codec: str | None = None, text_tokenizer:
     codec_hash = codec_sha256(Path(codec).expanduser()) if codec else None
     identity = {"model_id": name, **identity, "backend": f"yue-s{stage}",
                 "prompt_sha256": hashlib.sha256(json.dumps(prompt).encode()).hexdigest(),
-                "codec_sha256": codec_hash, "vocal": vocal if stage == 1 else None}
+                "codec_sha256": codec_hash,
+                # audio at another rate reaches the codec resampled as YuE does it
+                "resampler": XcodecTokenizer.resampler if codec else None,
+                "vocal": vocal if stage == 1 else None}
     positions = int(config.get("max_position_embeddings", 16384))
     window = (positions - len(prompt) - 3) // 2 if stage == 1 else 300
     return ModelInfo(name, identity, window_frames=window,
