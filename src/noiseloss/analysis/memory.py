@@ -45,21 +45,32 @@ def context_memory(kl: Sequence[np.ndarray], ends: Sequence[int], *, frame_rate:
         times are NaN (and ``note`` says why) when the curve is flat or does not fall within
         the columns every intervention has after its end; ``curve`` is ``K(d)``.
     """
-    check_number("frame_rate", frame_rate, low=0.0, low_open=True)
-    check_number("floor", floor, low=0.0, high=1.0, low_open=True, high_open=True)
     if len(kl) == 0 or len(kl) != len(ends):
         raise ParameterError(f"give one end per KL curve and at least one, got {len(kl)} curves "
                              f"and {len(ends)} ends")
-    rows = [np.nanmean(np.asarray(k, dtype=np.float64), axis=0) for k in kl]
-    span = min(r.size - int(e) for r, e in zip(rows, ends, strict=True))
+    return memory_after([np.nanmean(np.asarray(k, dtype=np.float64), axis=0)[int(e):]
+                         for k, e in zip(kl, ends, strict=True)], frame_rate=frame_rate,
+                        floor=floor)
+
+
+def memory_after(after: Sequence[np.ndarray], *, frame_rate: float, floor: float = 0.01) -> dict:
+    """``context_memory`` of curves ``[T_i]`` that start at their intervention's end.
+
+    Each is the mean over rows of one intervention's KL from the first column after its span
+    (``context_memory`` cuts them so; the ``profile_model`` table keeps them cut per unit).
+    """
+    check_number("frame_rate", frame_rate, low=0.0, low_open=True)
+    check_number("floor", floor, low=0.0, high=1.0, low_open=True, high_open=True)
+    if len(after) == 0:
+        raise ParameterError("give at least one KL curve")
+    span = min(np.size(a) for a in after)
     if span < 1:
         raise ParameterError("every intervention must end before its sequence does")
-    curve = np.median(np.stack([r[int(e) : int(e) + span] for r, e in zip(rows, ends,
-                                                                          strict=True)]), axis=0)
+    curve = np.median(np.stack([np.asarray(a, dtype=np.float64)[:span] for a in after]), axis=0)
     peak_at = int(np.argmax(curve))
     peak = float(curve[peak_at])
     result = {"tau_half_s": np.nan, "tau_mem_s": np.nan, "peak_nats": peak, "curve": curve,
-              "interventions": len(rows), "note": ""}
+              "interventions": len(after), "note": ""}
     if not peak > 0:
         result["note"] = "the model predicts the same after every intervention (KL 0)"
         return result
@@ -75,4 +86,4 @@ def context_memory(kl: Sequence[np.ndarray], ends: Sequence[int], *, frame_rate:
     return result
 
 
-__all__ = ["context_memory"]
+__all__ = ["context_memory", "memory_after"]

@@ -51,11 +51,12 @@ class ProfileMetric:
             ``Clip`` computes the shared curves once). Model metrics: the value of one clip
             from its injection units (``units``: a DataFrame with ``peak_short``, ``depth``,
             ``recovery``, ``loss_clean`` per unit); the table gives the mean over clips with a
-            bootstrap interval. ``pooled`` model metrics: the value itself, from the units of
-            all clips (a list of one such DataFrame per clip, with ``perturbation_seconds``,
-            ``mean_outside_delta``, ``kl``, ``end_frame``, ``frame_rate``).
+            bootstrap interval. ``pooled`` model metrics: the value itself, from the list of
+            every clip's ``pooled`` contribution.
         pooled: A model metric that is one statistic of the units of all clips (a fit, a
-            median curve), not a mean over clips; its interval resamples the clips all the same.
+            median curve), not a mean over clips: what one clip contributes, from its units
+            (with ``perturbation_seconds``, ``mean_outside_delta``, ``kl``, ``end_frame``,
+            ``frame_rate``), computed once; the interval resamples the clips all the same.
         why: A pooled metric's own reason when it is undefined (same input as ``compute``).
         region: Model metrics read from one region: the region (a clip counts only where it
             was found; the table says so when it was found in none).
@@ -70,7 +71,7 @@ class ProfileMetric:
     degraded: str
     formula: str
     compute: Callable | None = None
-    pooled: bool = False
+    pooled: Callable | None = None
     why: Callable | None = None
     region: str | None = None
     fixed_by: tuple[tuple[str, str], ...] = ()
@@ -182,21 +183,22 @@ _METRICS = (
     ProfileMetric("length_slope", "model", "nats/s", "lower",
                   "least-squares slope of mean Δℓ outside the span against the injection "
                   "length, over all units, per second of injection",
-                  lambda clips: _slope(*(np.concatenate([c[name].to_numpy(float) for c in clips])
-                                         for name in ("perturbation_seconds",
-                                                      "mean_outside_delta"))), pooled=True),
+                  lambda parts: _slope(np.concatenate([x for x, _ in parts]),
+                                       np.concatenate([y for _, y in parts])),
+                  pooled=lambda units: (units["perturbation_seconds"].to_numpy(float),
+                                        units["mean_outside_delta"].to_numpy(float))),
     ProfileMetric("tau_half", "model", "s", "lower",
                   "context memory: time after the end of an injection until K(d), the median "
                   "over units of the KL from the clean context's next-token distributions to "
                   "the injected context's (mean over codebooks), first falls to half its peak",
-                  lambda clips: _memory(clips)["tau_half_s"], pooled=True,
-                  why=lambda clips: _memory(clips)["note"]),
+                  lambda parts: _memory(parts)["tau_half_s"], pooled=lambda units: _after_ends(units),
+                  why=lambda parts: _memory(parts)["note"]),
     ProfileMetric("tau_mem", "model", "s", "lower",
                   "context memory: time after the end of an injection from which K(d) stays "
                   "below 1 % of its peak (a model that sees only its last W frames: W / frame "
                   "rate)",
-                  lambda clips: _memory(clips)["tau_mem_s"], pooled=True,
-                  why=lambda clips: _memory(clips)["note"]),
+                  lambda parts: _memory(parts)["tau_mem_s"], pooled=lambda units: _after_ends(units),
+                  why=lambda parts: _memory(parts)["note"]),
     ProfileMetric("clean_loss", "model", "nats", "higher",
                   "mean over clips of the clean loss (the absolute baseline)",
                   lambda units: _mean(units["loss_clean"])),
@@ -374,26 +376,35 @@ def _slope(lengths, values) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def _memory(clips: list[pd.DataFrame]) -> dict:
-    """``context_memory`` of the units that have a KL curve and end before their sequence.
+def _after_ends(units: pd.DataFrame) -> tuple[list[np.ndarray], float]:
+    """A clip's part of the context-memory metrics, from its units.
+
+    Returns:
+        Each unit's KL curve from its injection's end on (units without one, or ending with
+        their sequence, left out), and the frame rate.
+    """
+    after = [np.asarray(k, dtype=np.float64)[int(e):] for k, e in zip(
+        units["kl"], units["end_frame"], strict=True) if k is not None and np.size(k) > e]
+    return after, float(units["frame_rate"].iloc[0])
+
+
+def _memory(parts: list[tuple[list[np.ndarray], float]]) -> dict:
+    """``memory_after`` of the clips' ``_after_ends``.
 
     Returns:
         ``tau_half_s``, ``tau_mem_s`` and ``note`` (why they are NaN, or ``""``).
     """
-    from noiseloss.analysis.memory import context_memory
+    from noiseloss.analysis.memory import memory_after
 
-    units = pd.concat(clips)
-    units = units[units["kl"].map(lambda k: k is not None and np.size(k) > 0)]
-    units = units[units["end_frame"] < units["kl"].map(np.size)]
+    after = [a for curves, _ in parts for a in curves]
     undefined = {"tau_half_s": np.nan, "tau_mem_s": np.nan}
-    if units.empty:
+    if not after:
         return {**undefined, "note": "no injection kept its clean unit's length and ended "
                                      "before it (or the run predates context memory)"}
-    rate = float(units["frame_rate"].iloc[0])
+    rate = parts[0][1]
     if not np.isfinite(rate):
         return {**undefined, "note": "the model's columns are events: no time per column"}
-    return context_memory([np.asarray(k)[None] for k in units["kl"]],
-                          units["end_frame"].astype(int).tolist(), frame_rate=rate)
+    return memory_after(after, frame_rate=rate)
 
 
 def _region(regions: pd.DataFrame, name: str, column: str) -> pd.Series:
@@ -455,8 +466,10 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
             row_seed = seed + 1000 * number + len(rows)
             info = PROFILE_METRICS.get(metric)
             if info.pooled:
-                def pooled(index, info=info, clips=clips):
-                    return info.compute([clips[int(i)] for i in index])
+                parts = [info.pooled(c) for c in clips]
+
+                def pooled(index, info=info, parts=parts):
+                    return info.compute([parts[int(i)] for i in index])
 
                 index = np.arange(len(clips), dtype=np.float64)
                 value, count = pooled(index), len(clips)
@@ -470,7 +483,7 @@ def model_metrics(sequence: pd.DataFrame, regions: pd.DataFrame, *, short_frames
             note = model_note(metric, value=value, low=low, n_clips=count, detector=detector,
                               lengths=part["perturbation_frames"], short_frames=short_frames,
                               run_has_short=bool(short.any()),
-                              why=info.why(clips) if info.why and not np.isfinite(value)
+                              why=info.why(parts) if info.why and not np.isfinite(value)
                               else None)
             if dict(PROFILE_METRICS.get(metric).fixed_by).get(detector):
                 low = high = np.nan  # the same for every clip by construction: no interval
