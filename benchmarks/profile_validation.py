@@ -226,9 +226,10 @@ def model_level(args, out: Path) -> pd.DataFrame:
             "report": {"audio_examples": 0}})
         run_dir = out / "models" / folder.name
         run_experiment(config, run_dir)
-        tables = analyze_results(read_results(run_dir))
+        results = read_results(run_dir)
+        tables = analyze_results(results)
         metrics = model_metrics(tables["sequence"], tables["regions"], short_frames=10,
-                                seed=args.seed)
+                                seed=args.seed, kl=results.set_index("key")["kl"])
         for _, m in metrics.iterrows():
             rows.append({"step": record["step"], "validation_loss": record["validation_loss"],
                          **{k: m[k] for k in (*MODEL_KEYS[1:2], "metric", "value", "ci_low",

@@ -251,7 +251,7 @@ def _audit_cases(root: Path, sym: Path, ppm: list[str]) -> list[Case]:
         # bad files beside good ones: the good ones audited, each bad one named
         Case("audit/bad-files-beside-good", audit("mixed", mixed, *noise, "--clips", "5"), 1,
              ["corrupt.wav", "cannot read audio", "short.wav", "1.20 s long",
-              "9 row(s) (metric x family), 8 file(s), 2 failed"],
+              "10 row(s) (metric x family), 8 file(s), 2 failed"],
              stored=["a.wav", "b.wav"], results="battery/results.parquet"),
         Case("audit/all-files-bad", audit("all-bad", allbad, *noise), 1,
              ["corrupt.wav", "cannot read audio", "nothing to audit"]),
