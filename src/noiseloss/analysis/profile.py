@@ -122,6 +122,37 @@ def _rows(clip: Clip) -> np.ndarray:
         int(clip.row["num_codebooks"]), int(clip.row["num_frames"]))
 
 
+def _after_ends(units: pd.DataFrame) -> tuple[list[np.ndarray], float]:
+    """A clip's part of the context-memory metrics, from its units.
+
+    Returns:
+        Each unit's KL curve from its injection's end on (units without one, or ending with
+        their sequence, left out), and the frame rate.
+    """
+    after = [np.asarray(k, dtype=np.float64)[int(e):] for k, e in zip(
+        units["kl"], units["end_frame"], strict=True) if k is not None and np.size(k) > e]
+    return after, float(units["frame_rate"].iloc[0])
+
+
+def _memory(parts: list[tuple[list[np.ndarray], float]]) -> dict:
+    """``memory_after`` of the clips' ``_after_ends``.
+
+    Returns:
+        ``tau_half_s``, ``tau_mem_s`` and ``note`` (why they are NaN, or ``""``).
+    """
+    from noiseloss.analysis.memory import memory_after
+
+    after = [a for curves, _ in parts for a in curves]
+    undefined = {"tau_half_s": np.nan, "tau_mem_s": np.nan}
+    if not after:
+        return {**undefined, "note": "no injection kept its clean unit's length and ended "
+                                     "before it (or the run predates context memory)"}
+    rate = parts[0][1]
+    if not np.isfinite(rate):
+        return {**undefined, "note": "the model's columns are events: no time per column"}
+    return memory_after(after, frame_rate=rate)
+
+
 _METRICS = (
     ProfileMetric("mean_loss", "clip", "nats", "higher",
                   "absolute loss: mean over codebooks of each codebook's mean NLL (the baseline "
@@ -191,13 +222,13 @@ _METRICS = (
                   "context memory: time after the end of an injection until K(d), the median "
                   "over units of the KL from the clean context's next-token distributions to "
                   "the injected context's (mean over codebooks), first falls to half its peak",
-                  lambda parts: _memory(parts)["tau_half_s"], pooled=lambda units: _after_ends(units),
+                  lambda parts: _memory(parts)["tau_half_s"], pooled=_after_ends,
                   why=lambda parts: _memory(parts)["note"]),
     ProfileMetric("tau_mem", "model", "s", "lower",
                   "context memory: time after the end of an injection from which K(d) stays "
                   "below 1 % of its peak (a model that sees only its last W frames: W / frame "
                   "rate)",
-                  lambda parts: _memory(parts)["tau_mem_s"], pooled=lambda units: _after_ends(units),
+                  lambda parts: _memory(parts)["tau_mem_s"], pooled=_after_ends,
                   why=lambda parts: _memory(parts)["note"]),
     ProfileMetric("clean_loss", "model", "nats", "higher",
                   "mean over clips of the clean loss (the absolute baseline)",
@@ -374,37 +405,6 @@ def _slope(lengths, values) -> float:
     if x.size < 3 or np.unique(x).size < 2:
         return np.nan
     return float(np.polyfit(x, y, 1)[0])
-
-
-def _after_ends(units: pd.DataFrame) -> tuple[list[np.ndarray], float]:
-    """A clip's part of the context-memory metrics, from its units.
-
-    Returns:
-        Each unit's KL curve from its injection's end on (units without one, or ending with
-        their sequence, left out), and the frame rate.
-    """
-    after = [np.asarray(k, dtype=np.float64)[int(e):] for k, e in zip(
-        units["kl"], units["end_frame"], strict=True) if k is not None and np.size(k) > e]
-    return after, float(units["frame_rate"].iloc[0])
-
-
-def _memory(parts: list[tuple[list[np.ndarray], float]]) -> dict:
-    """``memory_after`` of the clips' ``_after_ends``.
-
-    Returns:
-        ``tau_half_s``, ``tau_mem_s`` and ``note`` (why they are NaN, or ``""``).
-    """
-    from noiseloss.analysis.memory import memory_after
-
-    after = [a for curves, _ in parts for a in curves]
-    undefined = {"tau_half_s": np.nan, "tau_mem_s": np.nan}
-    if not after:
-        return {**undefined, "note": "no injection kept its clean unit's length and ended "
-                                     "before it (or the run predates context memory)"}
-    rate = parts[0][1]
-    if not np.isfinite(rate):
-        return {**undefined, "note": "the model's columns are events: no time per column"}
-    return memory_after(after, frame_rate=rate)
 
 
 def _region(regions: pd.DataFrame, name: str, column: str) -> pd.Series:

@@ -288,9 +288,10 @@ def references(prepared: list[list[Prepared]]) -> list[int | None]:
     """
     out: list[int | None] = []
     for part in prepared:
-        clean = next((len(out) + n for n, p in enumerate(part) if p.spec is None), None)
-        shape = None if clean is None else np.shape(part[clean - len(out)].codes)
-        out.extend(clean if p.spec is not None and np.shape(p.codes) == shape else None
+        at = next((n for n, p in enumerate(part) if p.spec is None), None)
+        shape = None if at is None else np.shape(part[at].codes)
+        index = None if at is None else len(out) + at
+        out.extend(index if p.spec is not None and np.shape(p.codes) == shape else None
                    for p in part)
     return out
 
